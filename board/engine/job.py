@@ -1,0 +1,294 @@
+"""A job as stored in its Redis hash (BullMQ's fields under Python names), and its methods.
+
+Reading never fails because another program wrote a field badly: a field that does not decode keeps
+its raw text and is named in ``Job.problems``, so that a page can show it and a worker can fail just
+that one job with a clear reason.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping, Sequence
+from datetime import UTC, datetime, timedelta
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from .events import QueueEvents
+    from .queue import Queue
+    from .sync_queue import SyncQueue
+
+_INT_FIELDS = {
+    "timestamp": "timestamp",
+    "delay": "delay",
+    "priority": "priority",
+    "processedOn": "processed_on",
+    "finishedOn": "finished_on",
+    "atm": "attempts_made",
+    "ats": "attempts_started",
+    "stc": "stalled_counter",
+}
+_JSON_FIELDS = {"data": "data", "opts": "opts", "returnvalue": "returnvalue", "progress": "progress"}
+_TEXT_FIELDS = {
+    "name": "name",
+    "failedReason": "failed_reason",
+    "pb": "processed_by",
+    "parentKey": "parent_key",
+    "rjk": "repeat_job_key",
+    "deid": "deduplication_id",
+    "defa": "deferred_failure",
+}
+
+
+def _has_surrogates(text: str) -> bool:
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return True
+    return False
+
+
+def _ms_to_datetime(ms: int | None) -> datetime | None:
+    return None if ms is None else datetime.fromtimestamp(ms / 1000, tz=UTC)
+
+
+class JobRecord:
+    """The fields of one job hash. Times are epoch milliseconds, as stored."""
+
+    __slots__ = (
+        "attempts_made",
+        "attempts_started",
+        "data",
+        "deduplication_id",
+        "deferred_failure",
+        "delay",
+        "failed_reason",
+        "finished_on",
+        "id",
+        "name",
+        "opts",
+        "parent",
+        "parent_key",
+        "priority",
+        "problems",
+        "processed_by",
+        "processed_on",
+        "progress",
+        "queue_name",
+        "raw",
+        "repeat_job_key",
+        "returnvalue",
+        "stacktrace",
+        "stalled_counter",
+        "timestamp",
+    )
+
+    def __init__(self, queue_name: str, job_id: str, fields: Mapping[str, str]) -> None:
+        self.queue_name = queue_name
+        self.id = job_id
+        self.raw: dict[str, str] = dict(fields)
+        self.problems: dict[str, str] = {}
+        self.name = ""
+        self.data: Any = None
+        self.opts: dict[str, Any] = {}
+        self.timestamp = 0
+        self.delay = 0
+        self.priority = 0
+        self.processed_on: int | None = None
+        self.finished_on: int | None = None
+        self.attempts_made = 0
+        self.attempts_started = 0
+        self.stalled_counter = 0
+        self.returnvalue: Any = None
+        self.progress: Any = 0
+        self.failed_reason: str | None = None
+        self.processed_by: str | None = None
+        self.parent_key: str | None = None
+        self.repeat_job_key: str | None = None
+        self.deduplication_id: str | None = None
+        self.deferred_failure: str | None = None
+        self.parent: dict[str, Any] | None = None
+        self.stacktrace: list[str] = []
+        self._parse(fields)
+
+    def _parse(self, fields: Mapping[str, str]) -> None:
+        for required in ("name", "data", "opts", "timestamp"):
+            if required not in fields:
+                self.problems[required] = "missing"
+        for raw_name, attr in _TEXT_FIELDS.items():
+            value = fields.get(raw_name)
+            if value is not None:
+                if _has_surrogates(value):
+                    self.problems[raw_name] = "not valid UTF-8"
+                setattr(self, attr, value)
+        for raw_name, attr in _INT_FIELDS.items():
+            value = fields.get(raw_name)
+            if value is None or value == "":
+                continue
+            try:
+                setattr(self, attr, int(float(value)))
+            except ValueError:
+                self.problems[raw_name] = f"not a number: {value[:40]!r}"
+        for raw_name, attr in _JSON_FIELDS.items():
+            value = fields.get(raw_name)
+            if value is None:
+                continue
+            if _has_surrogates(value):
+                self.problems[raw_name] = "binary data, not valid UTF-8"
+                setattr(self, attr, value)
+                continue
+            try:
+                setattr(self, attr, json.loads(value))
+            except ValueError as exc:
+                self.problems[raw_name] = f"not valid JSON: {exc}"
+                setattr(self, attr, value)
+        if not isinstance(self.opts, dict):
+            self.problems.setdefault("opts", "not a JSON object")
+            self.opts = {}
+        stack = fields.get("stacktrace")
+        if stack:
+            try:
+                parsed = json.loads(stack)
+                self.stacktrace = [str(s) for s in parsed] if isinstance(parsed, list) else [str(parsed)]
+            except ValueError:
+                self.problems["stacktrace"] = "not valid JSON"
+                self.stacktrace = [stack]
+        parent = fields.get("parent")
+        if parent:
+            try:
+                decoded = json.loads(parent)
+                self.parent = decoded if isinstance(decoded, dict) else None
+            except ValueError:
+                self.problems["parent"] = "not valid JSON"
+
+    # Derived views
+    @property
+    def attempts(self) -> int:
+        """Attempts allowed by the job's options (BullMQ's ``opts.attempts``, at least 1)."""
+        value = self.opts.get("attempts", 0)
+        return max(1, value) if isinstance(value, int) else 1
+
+    @property
+    def added_at(self) -> datetime | None:
+        return _ms_to_datetime(self.timestamp or None)
+
+    @property
+    def processed_at(self) -> datetime | None:
+        return _ms_to_datetime(self.processed_on)
+
+    @property
+    def finished_at(self) -> datetime | None:
+        return _ms_to_datetime(self.finished_on)
+
+    @property
+    def parent_id(self) -> str | None:
+        return None if self.parent is None else str(self.parent.get("id"))
+
+    def __repr__(self) -> str:
+        return f"<{type(self).__name__} {self.queue_name}:{self.id} name={self.name!r}>"
+
+
+def _seconds_to_ms(value: float | timedelta) -> int:
+    from .options import to_ms
+
+    return to_ms(value, "delay")
+
+
+class Job(JobRecord):
+    """A job read through an asyncio ``Queue``; its methods act on Redis."""
+
+    __slots__ = ("_queue",)
+
+    def __init__(self, queue: Queue, job_id: str, fields: Mapping[str, str]) -> None:
+        super().__init__(queue.name, job_id, fields)
+        self._queue = queue
+
+    @property
+    def queue(self) -> Queue:
+        return self._queue
+
+    async def get_state(self) -> str:
+        return await self._queue.get_job_state(self.id)
+
+    async def retry(self, state: str = "failed", *, reset_attempts: bool = False) -> None:
+        await self._queue.retry_job(self.id, state, reset_attempts=reset_attempts)
+
+    async def promote(self) -> None:
+        await self._queue.promote_job(self.id)
+
+    async def remove(self) -> None:
+        await self._queue.remove(self.id)
+
+    async def update_data(self, data: Any) -> None:
+        await self._queue.update_job_data(self.id, data)
+        self.data = data
+
+    async def update_progress(self, progress: int | float | Mapping[str, Any] | Sequence[Any]) -> None:
+        await self._queue.update_job_progress(self.id, progress)
+        self.progress = progress
+
+    async def log(self, line: str) -> int:
+        keep = self.opts.get("kl", 0)
+        return await self._queue.add_job_log(self.id, line, keep=keep if isinstance(keep, int) else 0)
+
+    async def change_priority(self, priority: int, *, lifo: bool = False) -> None:
+        await self._queue.change_job_priority(self.id, priority, lifo=lifo)
+        self.priority = priority
+
+    async def change_delay(self, delay: float | timedelta) -> None:
+        await self._queue.change_job_delay(self.id, delay)
+        self.delay = _seconds_to_ms(delay)
+
+    async def get_logs(self, start: int = 0, end: int = -1) -> tuple[list[str], int]:
+        return await self._queue.get_job_logs(self.id, start, end)
+
+    async def wait_until_finished(self, events: QueueEvents, timeout: float | None = None) -> Any:
+        return await events.wait_for_job(self.id, timeout)
+
+
+class SyncJob(JobRecord):
+    """A job read through a blocking ``SyncQueue``."""
+
+    __slots__ = ("_queue",)
+
+    def __init__(self, queue: SyncQueue, job_id: str, fields: Mapping[str, str]) -> None:
+        super().__init__(queue.name, job_id, fields)
+        self._queue = queue
+
+    @property
+    def queue(self) -> SyncQueue:
+        return self._queue
+
+    def get_state(self) -> str:
+        return self._queue.get_job_state(self.id)
+
+    def retry(self, state: str = "failed", *, reset_attempts: bool = False) -> None:
+        self._queue.retry_job(self.id, state, reset_attempts=reset_attempts)
+
+    def promote(self) -> None:
+        self._queue.promote_job(self.id)
+
+    def remove(self) -> None:
+        self._queue.remove(self.id)
+
+    def update_data(self, data: Any) -> None:
+        self._queue.update_job_data(self.id, data)
+        self.data = data
+
+    def update_progress(self, progress: int | float | Mapping[str, Any] | Sequence[Any]) -> None:
+        self._queue.update_job_progress(self.id, progress)
+        self.progress = progress
+
+    def log(self, line: str) -> int:
+        keep = self.opts.get("kl", 0)
+        return self._queue.add_job_log(self.id, line, keep=keep if isinstance(keep, int) else 0)
+
+    def change_priority(self, priority: int, *, lifo: bool = False) -> None:
+        self._queue.change_job_priority(self.id, priority, lifo=lifo)
+        self.priority = priority
+
+    def change_delay(self, delay: float | timedelta) -> None:
+        self._queue.change_job_delay(self.id, delay)
+        self.delay = _seconds_to_ms(delay)
+
+    def get_logs(self, start: int = 0, end: int = -1) -> tuple[list[str], int]:
+        return self._queue.get_job_logs(self.id, start, end)

@@ -1,0 +1,182 @@
+"""Every Redis key name the engine uses, in one place.
+
+BullMQ's layout: ``<prefix>:<queue>:<suffix>`` for queue keys, ``<prefix>:<queue>:<jobId>`` for a job
+hash and ``<prefix>:<queue>:<jobId>:<sub>`` for its sub-keys. The Lua scripts receive the queue's key
+base (``<prefix>:<queue>:``) and build job keys from it with the same suffixes as ``JOB_SUFFIXES``.
+"""
+
+from __future__ import annotations
+
+import base64
+from dataclasses import dataclass
+from functools import cached_property
+
+QUEUE_SUFFIXES = (
+    "wait",
+    "active",
+    "paused",
+    "delayed",
+    "prioritized",
+    "pc",
+    "marker",
+    "waiting-children",
+    "completed",
+    "failed",
+    "stalled",
+    "stalled-check",
+    "id",
+    "meta",
+    "events",
+    "limiter",
+    "repeat",
+    "metrics:completed",
+    "metrics:completed:data",
+    "metrics:failed",
+    "metrics:failed:data",
+)
+JOB_SUFFIXES = ("lock", "logs", "dependencies", "processed", "failed", "unsuccessful")
+# The queue keys every Lua script receives as KEYS, in this order (see lua/_lib.lua).
+SCRIPT_KEY_SUFFIXES = (
+    "wait",
+    "active",
+    "paused",
+    "delayed",
+    "prioritized",
+    "pc",
+    "marker",
+    "waiting-children",
+    "completed",
+    "failed",
+    "stalled",
+    "stalled-check",
+    "id",
+    "meta",
+    "events",
+    "limiter",
+)
+
+
+@dataclass(frozen=True)
+class QueueKeys:
+    prefix: str
+    name: str
+
+    def __post_init__(self) -> None:
+        if not self.name:
+            raise ValueError("queue name: must not be empty")
+        if ":" in self.prefix and not (self.prefix.startswith("{") and self.prefix.endswith("}")):
+            # A colon would make the queue name ambiguous when keys are discovered by SCAN.
+            raise ValueError(f"prefix: must not contain ':' (got {self.prefix!r})")
+
+    @property
+    def base(self) -> str:
+        return f"{self.prefix}:{self.name}:"
+
+    @cached_property
+    def script_keys(self) -> tuple[str, ...]:
+        return tuple(self.base + suffix for suffix in SCRIPT_KEY_SUFFIXES)
+
+    def key(self, suffix: str) -> str:
+        return self.base + suffix
+
+    @property
+    def wait(self) -> str:
+        return self.base + "wait"
+
+    @property
+    def active(self) -> str:
+        return self.base + "active"
+
+    @property
+    def paused(self) -> str:
+        return self.base + "paused"
+
+    @property
+    def delayed(self) -> str:
+        return self.base + "delayed"
+
+    @property
+    def prioritized(self) -> str:
+        return self.base + "prioritized"
+
+    @property
+    def pc(self) -> str:
+        return self.base + "pc"
+
+    @property
+    def marker(self) -> str:
+        return self.base + "marker"
+
+    @property
+    def waiting_children(self) -> str:
+        return self.base + "waiting-children"
+
+    @property
+    def completed(self) -> str:
+        return self.base + "completed"
+
+    @property
+    def failed(self) -> str:
+        return self.base + "failed"
+
+    @property
+    def stalled(self) -> str:
+        return self.base + "stalled"
+
+    @property
+    def stalled_check(self) -> str:
+        return self.base + "stalled-check"
+
+    @property
+    def id(self) -> str:
+        return self.base + "id"
+
+    @property
+    def meta(self) -> str:
+        return self.base + "meta"
+
+    @property
+    def events(self) -> str:
+        return self.base + "events"
+
+    @property
+    def limiter(self) -> str:
+        return self.base + "limiter"
+
+    @property
+    def repeat(self) -> str:
+        return self.base + "repeat"
+
+    def job(self, job_id: str) -> str:
+        return self.base + job_id
+
+    def lock(self, job_id: str) -> str:
+        return f"{self.base}{job_id}:lock"
+
+    def logs(self, job_id: str) -> str:
+        return f"{self.base}{job_id}:logs"
+
+    def dependencies(self, job_id: str) -> str:
+        return f"{self.base}{job_id}:dependencies"
+
+    def processed(self, job_id: str) -> str:
+        return f"{self.base}{job_id}:processed"
+
+    @property
+    def queue_key(self) -> str:
+        """The ``<prefix>:<queue>`` form that BullMQ stores in a child's ``parent.queueKey``."""
+        return f"{self.prefix}:{self.name}"
+
+    def client_name(self, worker_name: str | None = None) -> str:
+        """The CLIENT SETNAME value BullMQ gives worker connections, so ``getWorkers`` finds ours."""
+        encoded = base64.b64encode(self.name.encode()).decode()
+        name = f"{self.prefix}:{encoded}"
+        return f"{name}:w:{worker_name}" if worker_name else name
+
+
+def queue_name_from_meta_key(key: str, prefix: str) -> str | None:
+    """``bull:email:meta`` -> ``email``; None when the key is not a queue's meta key."""
+    head, tail = f"{prefix}:", ":meta"
+    if key.startswith(head) and key.endswith(tail) and len(key) > len(head) + len(tail):
+        return key[len(head) : -len(tail)]
+    return None

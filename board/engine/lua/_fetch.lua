@@ -1,0 +1,122 @@
+--[[
+  Fetching jobs for a worker, shared by fetch_jobs.lua and finish_jobs.lua.
+
+  fetchJobs(now, count, lockMs, tokenPrefix, tokenStart, workerName, limitMax, limitDurationMs)
+  returns {status, jobs, extra}:
+    status 0: jobs = {id, token, {hash fields...}, id, token, {...}, ...}; extra = 0
+    status 1: rate limited; extra = ms until the limiter window closes
+    status 2: nothing to take (empty or paused); extra = due ms of the next delayed job, or 0
+]]
+
+local function promoteDueDelayed(now)
+  local ids = rcall("ZRANGEBYSCORE", Q.delayed, 0, (now + 1) * DELAY_SHIFT - 1, "LIMIT", 0, 1000)
+  if #ids == 0 then return end
+  rcall("ZREM", Q.delayed, unpack(ids))
+  for _, id in ipairs(ids) do
+    local jobKey = BASE .. id
+    rcall("HSET", jobKey, "delay", 0)
+    enqueue(id, jobPriority(jobKey), jobIsLifo(jobKey))
+    emit("waiting", "jobId", id, "prev", "delayed")
+  end
+end
+
+local function takeOne()
+  local id = rcall("RPOPLPUSH", Q.wait, Q.active)
+  if id then return id end
+  local popped = rcall("ZPOPMIN", Q.prioritized)
+  if popped[1] then
+    rcall("LPUSH", Q.active, popped[1])
+    return popped[1]
+  end
+  return nil
+end
+
+local function nextDelayedDue()
+  local first = rcall("ZRANGE", Q.delayed, 0, 0, "WITHSCORES")
+  if first[2] then return math.floor(tonumber(first[2]) / DELAY_SHIFT) end
+  return 0
+end
+
+local function fetchJobs(now, count, lockMs, tokenPrefix, tokenStart, workerName, limitMax, limitDuration)
+  if isPaused() then
+    return {2, {}, 0}
+  end
+  promoteDueDelayed(now)
+  if count <= 0 then return {0, {}, 0} end
+
+  local concurrency = tonumber(rcall("HGET", Q.meta, "concurrency"))
+  if concurrency then
+    count = math.min(count, concurrency - rcall("LLEN", Q.active))
+    if count <= 0 then return {2, {}, nextDelayedDue()} end
+  end
+  if limitMax <= 0 then
+    limitMax = tonumber(rcall("HGET", Q.meta, "max")) or 0
+    limitDuration = tonumber(rcall("HGET", Q.meta, "duration")) or 0
+  end
+  local used = 0
+  if limitMax > 0 then
+    used = tonumber(rcall("GET", Q.limiter)) or 0
+    if used >= limitMax then
+      local ttl = rcall("PTTL", Q.limiter)
+      if ttl <= 0 then
+        rcall("DEL", Q.limiter)
+        used = 0
+      else
+        return {1, {}, ttl}
+      end
+    end
+    count = math.min(count, limitMax - used)
+  end
+
+  local out = {}
+  local taken = 0
+  local serial = tokenStart
+  while taken < count do
+    local id = takeOne()
+    if not id then break end
+    local jobKey = BASE .. id
+    if rcall("EXISTS", jobKey) == 0 then
+      -- The hash is gone (removed by hand); drop the dangling id.
+      rcall("LREM", Q.active, 1, id)
+    else
+      local deferred = rcall("HGET", jobKey, "defa")
+      if deferred then
+        rcall("LREM", Q.active, 1, id)
+        local opts = rcall("HGET", jobKey, "opts")
+        local keepCount, keepAge = keepPolicy(opts, "removeOnFail")
+        failJob(id, deferred, now, keepCount, keepAge, optAttempts(opts))
+      else
+        local token = tokenPrefix .. ":" .. serial
+        serial = serial + 1
+        rcall("SET", jobKey .. ":lock", token, "PX", lockMs)
+        if workerName ~= "" then
+          rcall("HSET", jobKey, "processedOn", now, "pb", workerName)
+        else
+          rcall("HSET", jobKey, "processedOn", now)
+        end
+        rcall("HINCRBY", jobKey, "ats", 1)
+        emit("active", "jobId", id, "prev", "waiting")
+        out[#out + 1] = id
+        out[#out + 1] = token
+        out[#out + 1] = rcall("HGETALL", jobKey)
+        taken = taken + 1
+      end
+    end
+  end
+
+  if limitMax > 0 and taken > 0 then
+    if rcall("INCRBY", Q.limiter, taken) == taken then
+      rcall("PEXPIRE", Q.limiter, limitDuration)
+    end
+  end
+  -- Other idle workers block on the marker: leave it set while runnable jobs remain.
+  if rcall("LLEN", Q.wait) > 0 or rcall("ZCARD", Q.prioritized) > 0 then
+    rcall("ZADD", Q.marker, 0, "0")
+  elseif taken > 0 then
+    emit("drained")
+  end
+  if taken == 0 then
+    return {2, {}, nextDelayedDue()}
+  end
+  return {0, out, 0}
+end

@@ -1,0 +1,187 @@
+--[[
+  Shared helpers, prepended to every script by scripts.py.
+
+  Every script receives the queue's keys as KEYS, in the order of keys.SCRIPT_KEYS:
+    KEYS[1] wait          KEYS[2] active        KEYS[3] paused       KEYS[4] delayed
+    KEYS[5] prioritized   KEYS[6] pc            KEYS[7] marker       KEYS[8] waiting-children
+    KEYS[9] completed     KEYS[10] failed       KEYS[11] stalled     KEYS[12] stalled-check
+    KEYS[13] id           KEYS[14] meta         KEYS[15] events      KEYS[16] limiter
+  and ARGV[1] = the queue's key base "<prefix>:<queue>:", from which job keys are built:
+    <base><id>  <base><id>:lock  <base><id>:logs  <base><id>:dependencies  <base><id>:processed ...
+]]
+local rcall = redis.call
+local Q = {
+  wait = KEYS[1], active = KEYS[2], paused = KEYS[3], delayed = KEYS[4],
+  prioritized = KEYS[5], pc = KEYS[6], marker = KEYS[7], waitingChildren = KEYS[8],
+  completed = KEYS[9], failed = KEYS[10], stalled = KEYS[11], stalledCheck = KEYS[12],
+  id = KEYS[13], meta = KEYS[14], events = KEYS[15], limiter = KEYS[16],
+}
+local BASE = ARGV[1]
+local JOB_SUB_KEYS = {"lock", "logs", "dependencies", "processed", "failed", "unsuccessful"}
+local PRIORITY_SHIFT = 4294967296 -- 2^32
+local DELAY_SHIFT = 4096          -- delayed score = due ms * 4096 + seq
+
+local function maxEvents()
+  return tonumber(rcall("HGET", Q.meta, "opts.maxLenEvents")) or 10000
+end
+
+local MAXLEN = maxEvents()
+
+local function emit(...)
+  rcall("XADD", Q.events, "MAXLEN", "~", MAXLEN, "*", "event", ...)
+end
+
+local function isPaused()
+  return rcall("HEXISTS", Q.meta, "paused") == 1
+end
+
+-- Marker member "0" tells blocked workers that wait or prioritized holds runnable jobs.
+local function addBaseMarker()
+  if not isPaused() then
+    rcall("ZADD", Q.marker, 0, "0")
+  end
+end
+
+-- Marker member "1", scored with the earliest due time, wakes a worker when a delayed job falls due.
+local function addDelayMarker()
+  if isPaused() then return end
+  local first = rcall("ZRANGE", Q.delayed, 0, 0, "WITHSCORES")
+  if first[2] then
+    rcall("ZADD", Q.marker, math.floor(tonumber(first[2]) / DELAY_SHIFT), "1")
+  end
+end
+
+local function delayedScore(dueMs)
+  local low = dueMs * DELAY_SHIFT
+  local high = low + DELAY_SHIFT - 1
+  local last = rcall("ZREVRANGEBYSCORE", Q.delayed, high, low, "WITHSCORES", "LIMIT", 0, 1)
+  if last[2] then
+    local score = tonumber(last[2]) + 1
+    if score > high then score = high end
+    return score
+  end
+  return low
+end
+
+local function addToDelayed(jobId, dueMs)
+  rcall("ZADD", Q.delayed, delayedScore(dueMs), jobId)
+  emit("delayed", "jobId", jobId, "delay", dueMs)
+  addDelayMarker()
+end
+
+-- Puts a job where it will run: prioritized when it has a priority, else wait (head, or tail for lifo).
+local function enqueue(jobId, priority, lifo)
+  if priority > 0 then
+    local pc = rcall("INCR", Q.pc)
+    rcall("ZADD", Q.prioritized, priority * PRIORITY_SHIFT + pc, jobId)
+  elseif lifo then
+    rcall("RPUSH", Q.wait, jobId)
+  else
+    rcall("LPUSH", Q.wait, jobId)
+  end
+  addBaseMarker()
+end
+
+local function jobPriority(jobKey)
+  return tonumber(rcall("HGET", jobKey, "priority")) or 0
+end
+
+local function jobIsLifo(jobKey)
+  local opts = rcall("HGET", jobKey, "opts")
+  return opts ~= false and string.find(opts, '"lifo":true', 1, true) ~= nil
+end
+
+local function removeJobKeys(jobId)
+  local jobKey = BASE .. jobId
+  local dedup = rcall("HGET", jobKey, "deid")
+  if dedup then
+    local dedupKey = BASE .. "de:" .. dedup
+    if rcall("GET", dedupKey) == jobId then rcall("DEL", dedupKey) end
+  end
+  local keys = {jobKey}
+  for _, sub in ipairs(JOB_SUB_KEYS) do keys[#keys + 1] = jobKey .. ":" .. sub end
+  rcall("DEL", unpack(keys))
+end
+
+-- Finished sets: keepCount < 0 keeps all; keepAge (seconds) > 0 drops older jobs. At most 1000 a call.
+local function trimFinished(setKey, keepCount, keepAge, now)
+  if keepCount >= 0 then
+    local excess = rcall("ZCARD", setKey) - keepCount
+    if excess > 0 then
+      local ids = rcall("ZRANGE", setKey, 0, math.min(excess, 1000) - 1)
+      for _, id in ipairs(ids) do removeJobKeys(id) end
+      rcall("ZREMRANGEBYRANK", setKey, 0, #ids - 1)
+    end
+  end
+  if keepAge > 0 then
+    local ids = rcall("ZRANGEBYSCORE", setKey, "-inf", now - keepAge * 1000, "LIMIT", 0, 1000)
+    if #ids > 0 then
+      for _, id in ipairs(ids) do removeJobKeys(id) end
+      rcall("ZREM", setKey, unpack(ids))
+    end
+  end
+end
+
+-- A child finished: record it on its parent and release the parent when no dependency is left.
+local function settleParent(jobKey, returnvalue)
+  local parentKey = rcall("HGET", jobKey, "parentKey")
+  if not parentKey then return end
+  local depsKey = parentKey .. ":dependencies"
+  if rcall("SREM", depsKey, jobKey) == 0 then return end
+  rcall("HSET", parentKey .. ":processed", jobKey, returnvalue)
+  if rcall("SCARD", depsKey) > 0 then return end
+  local parentJson = rcall("HGET", jobKey, "parent")
+  local ok, parent = pcall(cjson.decode, parentJson or "")
+  if not ok or type(parent) ~= "table" or not parent.queueKey then return end
+  local pq = parent.queueKey .. ":"
+  local parentId = tostring(parent.id)
+  if rcall("ZREM", pq .. "waiting-children", parentId) == 0 then return end
+  local priority = tonumber(rcall("HGET", parentKey, "priority")) or 0
+  if priority > 0 then
+    local pc = rcall("INCR", pq .. "pc")
+    rcall("ZADD", pq .. "prioritized", priority * PRIORITY_SHIFT + pc, parentId)
+  else
+    rcall("LPUSH", pq .. "wait", parentId)
+  end
+  if rcall("HEXISTS", pq .. "meta", "paused") == 0 then rcall("ZADD", pq .. "marker", 0, "0") end
+  local pmax = tonumber(rcall("HGET", pq .. "meta", "opts.maxLenEvents")) or 10000
+  rcall("XADD", pq .. "events", "MAXLEN", "~", pmax, "*", "event", "waiting", "jobId", parentId,
+    "prev", "waiting-children")
+end
+
+-- Moves a job (already out of active) to failed for good.
+local function failJob(jobId, reason, now, keepCount, keepAge, attempts)
+  local jobKey = BASE .. jobId
+  local atm = rcall("HINCRBY", jobKey, "atm", 1)
+  rcall("HSET", jobKey, "failedReason", reason, "finishedOn", now)
+  rcall("HDEL", jobKey, "defa")
+  emit("failed", "jobId", jobId, "failedReason", reason, "prev", "active")
+  if atm >= attempts then
+    emit("retries-exhausted", "jobId", jobId, "attemptsMade", atm)
+  end
+  if keepCount == 0 then
+    removeJobKeys(jobId)
+  else
+    rcall("ZADD", Q.failed, now, jobId)
+    trimFinished(Q.failed, keepCount, keepAge, now)
+  end
+end
+
+-- Keep policy of a job from its opts: returns keepCount (-1 = all) and keepAge (seconds, 0 = none).
+local function keepPolicy(optsJson, field)
+  local ok, opts = pcall(cjson.decode, optsJson or "{}")
+  if not ok or type(opts) ~= "table" then return -1, 0 end
+  local policy = opts[field]
+  if policy == true then return 0, 0 end
+  if type(policy) == "number" then return policy, 0 end
+  if type(policy) == "table" then
+    return tonumber(policy.count) or -1, tonumber(policy.age) or 0
+  end
+  return -1, 0
+end
+
+local function optAttempts(optsJson)
+  local ok, opts = pcall(cjson.decode, optsJson or "{}")
+  if ok and type(opts) == "table" then return tonumber(opts.attempts) or 0 end
+  return 0
+end

@@ -1,0 +1,30 @@
+--[[
+  Removes one job from whatever state it is in, with its logs and other sub-keys.
+  A job whose lock is held (a worker is running it) is left alone.
+
+  KEYS: the queue keys (see _lib.lua)
+  ARGV[1] key base   ARGV[2] jobId
+  Returns 1 removed, 0 no such job, -1 locked by a worker.
+]]
+local jobId = ARGV[2]
+local jobKey = BASE .. jobId
+if rcall("EXISTS", jobKey .. ":lock") == 1 then return -1 end
+if rcall("EXISTS", jobKey) == 0 then return 0 end
+
+local prev = "unknown"
+if rcall("LREM", Q.wait, 0, jobId) > 0 then prev = "wait"
+elseif rcall("LREM", Q.active, 0, jobId) > 0 then prev = "active"
+elseif rcall("LREM", Q.paused, 0, jobId) > 0 then prev = "paused"
+else
+  for _, pair in ipairs({{Q.delayed, "delayed"}, {Q.prioritized, "prioritized"},
+      {Q.completed, "completed"}, {Q.failed, "failed"}, {Q.waitingChildren, "waiting-children"}}) do
+    if rcall("ZREM", pair[1], jobId) > 0 then prev = pair[2] break end
+  end
+end
+rcall("SREM", Q.stalled, jobId)
+-- A removed child must not hold its parent back.
+local parentKey = rcall("HGET", jobKey, "parentKey")
+if parentKey then rcall("SREM", parentKey .. ":dependencies", jobKey) end
+removeJobKeys(jobId)
+emit("removed", "jobId", jobId, "prev", prev)
+return 1

@@ -1,0 +1,301 @@
+"""Queue operations, written once as generators of Redis calls and run by an async or a sync driver.
+
+Every bulk operation works in bounded batches: a call never touches more than ``BATCH`` jobs, and the
+generator loops until the work is done, so no call loads a whole queue.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Iterable, Mapping, Sequence
+from datetime import timedelta
+from typing import Any
+
+from .connection import Op, command, script_call
+from .errors import JobLockedError, JobNotFound, JobStateError, QueueStateError
+from .keys import QueueKeys
+from .options import MAX_PRIORITY, AddSpec, dump_json, to_ms
+
+BATCH = 1000
+STATES = ("wait", "paused", "active", "delayed", "prioritized", "waiting-children", "completed", "failed")
+_STATE_ALIASES = {"waiting": "wait"}
+VERSION = "board:0.1.0"
+
+JobRow = tuple[str, dict[str, str], str]
+
+
+def now_ms() -> int:
+    return int(time.time() * 1000)
+
+
+def state_name(state: str) -> str:
+    name = _STATE_ALIASES.get(state, state)
+    if name not in STATES:
+        raise ValueError(f"state: unknown state {state!r}; expected one of {', '.join(STATES)}")
+    return name
+
+
+def _pairs(flat: Sequence[str]) -> dict[str, str]:
+    return dict(zip(flat[::2], flat[1::2], strict=True))
+
+
+def _add_call(keys: QueueKeys, spec: AddSpec) -> Any:
+    return script_call(
+        "add_job",
+        keys,
+        spec.job_id,
+        spec.name,
+        spec.data,
+        spec.opts,
+        spec.timestamp,
+        spec.delay,
+        spec.priority,
+        "1" if spec.lifo else "0",
+        VERSION,
+    )
+
+
+def add(keys: QueueKeys, spec: AddSpec) -> Op[tuple[str, bool]]:
+    job_id, created = yield _add_call(keys, spec)
+    return str(job_id), bool(created)
+
+
+def add_bulk(keys: QueueKeys, specs: Sequence[AddSpec]) -> Op[list[tuple[str, bool]]]:
+    replies = yield [_add_call(keys, spec) for spec in specs]
+    return [(str(job_id), bool(created)) for job_id, created in replies]
+
+
+def get_job(keys: QueueKeys, job_id: str) -> Op[dict[str, str] | None]:
+    fields = yield command("HGETALL", keys.job(job_id))
+    if isinstance(fields, list):
+        fields = _pairs(fields)
+    return fields or None
+
+
+def get_jobs(keys: QueueKeys, states: Iterable[str], start: int, end: int, asc: bool) -> Op[list[JobRow]]:
+    names = [state_name(s) for s in states]
+    if start < 0:
+        raise ValueError(f"start: must be >= 0, got {start}")
+    if end >= 0 and end - start >= 10 * BATCH:
+        raise ValueError(f"end: a page holds at most {10 * BATCH} jobs per state")
+    if end < 0:
+        end = start + 10 * BATCH - 1
+    flat = yield script_call("get_jobs", keys, start, end, "1" if asc else "0", *names)
+    return [(str(flat[i]), _pairs(flat[i + 1]), str(flat[i + 2])) for i in range(0, len(flat), 3)]
+
+
+def get_counts(keys: QueueKeys, states: Iterable[str]) -> Op[dict[str, int]]:
+    names = list(states) or list(STATES)
+    for s in names:
+        state_name(s)
+    reply = yield script_call("get_counts", keys, *names)
+    return dict(zip(names, (int(n) for n in reply[0]), strict=True))
+
+
+def get_state(keys: QueueKeys, job_id: str) -> Op[str]:
+    state = yield script_call("get_state", keys, job_id)
+    return str(state)
+
+
+def get_logs(keys: QueueKeys, job_id: str, start: int, end: int) -> Op[tuple[list[str], int]]:
+    lines, total = yield [
+        command("LRANGE", keys.logs(job_id), start, end),
+        command("LLEN", keys.logs(job_id)),
+    ]
+    return [str(line) for line in lines], int(total)
+
+
+def set_paused(keys: QueueKeys, paused: bool) -> Op[bool]:
+    changed = yield script_call("pause", keys, "pause" if paused else "resume")
+    return bool(changed)
+
+
+def is_paused(keys: QueueKeys) -> Op[bool]:
+    flag = yield command("HEXISTS", keys.meta, "paused")
+    return bool(flag)
+
+
+def clean(keys: QueueKeys, grace_ms: int, limit: int, state: str) -> Op[list[str]]:
+    name = state_name(state)
+    if limit < 0:
+        raise ValueError(f"limit: must be >= 0 (0 = no limit), got {limit}")
+    cutoff = now_ms() - grace_ms
+    removed: list[str] = []
+    position = 0
+    while position >= 0 and (limit == 0 or len(removed) < limit):
+        want = BATCH if limit == 0 else min(BATCH, limit - len(removed))
+        ids, position = yield script_call("clean", keys, name, cutoff, want, position, BATCH)
+        removed.extend(str(i) for i in ids)
+        position = int(position)
+    return removed
+
+
+def drain(keys: QueueKeys, delayed: bool) -> Op[None]:
+    left = 1
+    while left:
+        left = yield script_call("drain", keys, "1" if delayed else "0", BATCH)
+
+
+def obliterate(keys: QueueKeys, force: bool) -> Op[None]:
+    while True:
+        result = yield script_call("obliterate", keys, "1" if force else "0", BATCH)
+        if result == -1:
+            raise QueueStateError(f"cannot obliterate queue {keys.name!r}: pause it first")
+        if result == -2:
+            raise QueueStateError(f"cannot obliterate queue {keys.name!r}: it has active jobs (use force)")
+        if result == 0:
+            return
+
+
+def remove(keys: QueueKeys, job_id: str) -> Op[bool]:
+    result = yield script_call("remove_job", keys, job_id)
+    if result == -1:
+        raise JobLockedError(f"job {job_id!r} is being processed by a worker and cannot be removed")
+    return bool(result)
+
+
+def retry_jobs(keys: QueueKeys, state: str, count: int, before_ms: int | None) -> Op[int]:
+    if state not in ("failed", "completed"):
+        raise ValueError(f"state: only 'failed' or 'completed' jobs can be retried, got {state!r}")
+    if count < 0:
+        raise ValueError(f"count: must be >= 0 (0 = all), got {count}")
+    cutoff = now_ms() if before_ms is None else before_ms
+    total = 0
+    while count == 0 or total < count:
+        want = BATCH if count == 0 else min(BATCH, count - total)
+        moved, left = yield script_call("retry_jobs", keys, state, want, cutoff)
+        total += int(moved)
+        if not moved or not left:
+            break
+    return total
+
+
+def promote_jobs(keys: QueueKeys, count: int) -> Op[int]:
+    if count < 0:
+        raise ValueError(f"count: must be >= 0 (0 = all), got {count}")
+    total = 0
+    while count == 0 or total < count:
+        want = BATCH if count == 0 else min(BATCH, count - total)
+        moved, left = yield script_call("promote", keys, "", want)
+        total += int(moved)
+        if not moved or not left:
+            break
+    return total
+
+
+def _check(keys: QueueKeys, job_id: str, code: int, refused: str) -> None:
+    if code == -1:
+        raise JobNotFound(keys.name, job_id)
+    if code == -3:
+        raise JobStateError(f"job {job_id!r} {refused}")
+
+
+def retry_job(keys: QueueKeys, job_id: str, state: str, reset_attempts: bool) -> Op[None]:
+    if state not in ("failed", "completed"):
+        raise ValueError(f"state: only 'failed' or 'completed' jobs can be retried, got {state!r}")
+    code = yield script_call("reprocess_job", keys, job_id, state, "1" if reset_attempts else "0")
+    _check(keys, job_id, code, f"is not {state}")
+
+
+def promote_job(keys: QueueKeys, job_id: str) -> Op[None]:
+    code = yield script_call("promote", keys, job_id, 1)
+    _check(keys, job_id, code, "is not delayed")
+
+
+def change_priority(keys: QueueKeys, job_id: str, priority: int, lifo: bool) -> Op[None]:
+    if isinstance(priority, bool) or not isinstance(priority, int) or not 0 <= priority <= MAX_PRIORITY:
+        raise ValueError(f"priority: must be an integer between 0 and {MAX_PRIORITY}, got {priority!r}")
+    code = yield script_call("change_job", keys, job_id, "priority", priority, "1" if lifo else "0")
+    _check(keys, job_id, code, "cannot change priority")
+
+
+def change_delay(keys: QueueKeys, job_id: str, delay_ms: int) -> Op[None]:
+    code = yield script_call("change_job", keys, job_id, "delay", delay_ms, now_ms())
+    _check(keys, job_id, code, "is not delayed")
+
+
+def update_data(keys: QueueKeys, job_id: str, data: Any) -> Op[None]:
+    code = yield script_call("change_job", keys, job_id, "data", dump_json(data, "job data"))
+    _check(keys, job_id, code, "")
+
+
+def update_progress(keys: QueueKeys, job_id: str, progress: Any) -> Op[None]:
+    code = yield script_call("change_job", keys, job_id, "progress", dump_json(progress, "progress"))
+    _check(keys, job_id, code, "")
+
+
+def add_log(keys: QueueKeys, job_id: str, line: str, keep: int) -> Op[int]:
+    if not isinstance(line, str):
+        raise TypeError(f"log line: expected a string, got {type(line).__name__}")
+    count = yield script_call("change_job", keys, job_id, "log", line, keep)
+    _check(keys, job_id, count, "")
+    return int(count)
+
+
+def delay_ms(delay: Any) -> int:
+    return to_ms(delay, "delay")
+
+
+def decode_json_field(value: str | None) -> Any:
+    if value is None:
+        return None
+    try:
+        return json.loads(value)
+    except ValueError:
+        return value
+
+
+def spec_fields(spec: AddSpec) -> dict[str, str]:
+    """The hash a fresh add writes, so that ``add`` can return the job without reading it back."""
+    return {
+        "name": spec.name,
+        "data": spec.data,
+        "opts": spec.opts,
+        "timestamp": str(spec.timestamp),
+        "delay": str(spec.delay),
+        "priority": str(spec.priority),
+    }
+
+
+def split_bulk_entry(entry: Mapping[str, Any]) -> tuple[Any, Any, dict[str, Any]]:
+    if not isinstance(entry, Mapping) or "name" not in entry:
+        raise ValueError(f"add_bulk: each job needs a 'name', got {entry!r}")
+    options = {k: v for k, v in entry.items() if k not in ("name", "data")}
+    return entry["name"], entry.get("data"), options
+
+
+def parse_workers(client_list: str | list[dict[str, Any]], keys: QueueKeys) -> list[dict[str, str]]:
+    """Connections named like BullMQ workers of this queue, from CLIENT LIST."""
+    base = keys.client_name()
+    rows = client_list if isinstance(client_list, list) else []
+    workers = []
+    for row in rows:
+        name = str(row.get("name", ""))
+        if name == base or name.startswith(base + ":w:"):
+            workers.append({k: str(v) for k, v in row.items()})
+    return workers
+
+
+def client_list() -> Op[Any]:
+    rows = yield command("CLIENT", "LIST")
+    return rows
+
+
+def set_meta(keys: QueueKeys, values: Mapping[str, int | None]) -> Op[None]:
+    for field, value in values.items():
+        if value is None or value == 0:
+            yield command("HDEL", keys.meta, field)
+        elif isinstance(value, bool) or not isinstance(value, int) or value < 0:
+            raise ValueError(f"{field}: expected a positive integer or None, got {value!r}")
+        else:
+            yield command("HSET", keys.meta, field, value)
+
+
+def set_rate_limit(keys: QueueKeys, max_jobs: int | None, duration: float | timedelta) -> Op[None]:
+    if not max_jobs:
+        yield command("HDEL", keys.meta, "max", "duration")
+        return
+    if isinstance(max_jobs, bool) or not isinstance(max_jobs, int) or max_jobs < 1:
+        raise ValueError(f"max_jobs: expected a positive integer, got {max_jobs!r}")
+    yield command("HSET", keys.meta, "max", max_jobs, "duration", to_ms(duration, "duration", allow_zero=False))

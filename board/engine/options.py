@@ -1,0 +1,236 @@
+"""Job options: validated at the API edge, then written in BullMQ's ``opts`` JSON shape.
+
+Times are seconds (or ``timedelta``) at the API and milliseconds in Redis.
+"""
+
+from __future__ import annotations
+
+import importlib
+import json
+import math
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from datetime import timedelta
+from typing import Any, Literal, TypedDict
+
+MAX_PRIORITY = 2**21 - 1
+
+Seconds = float | int | timedelta
+KeepPolicy = bool | int | Mapping[str, float | int]
+BackoffFn = Callable[[int, BaseException], "float | int | timedelta"]
+Backoff = float | int | timedelta | Mapping[str, Any] | BackoffFn
+
+
+class JobOptions(TypedDict, total=False):
+    job_id: str
+    delay: Seconds
+    priority: int
+    lifo: bool
+    attempts: int
+    backoff: Backoff
+    remove_on_complete: KeepPolicy
+    remove_on_fail: KeepPolicy
+    timestamp: float
+    stack_trace_limit: int
+    keep_logs: int
+
+
+OPTION_NAMES = frozenset(JobOptions.__annotations__)
+
+
+@dataclass(frozen=True)
+class AddSpec:
+    """One validated add, ready for the add script."""
+
+    name: str
+    data: str
+    opts: str
+    job_id: str
+    timestamp: int
+    delay: int
+    priority: int
+    lifo: bool
+
+
+def to_ms(value: Seconds, option: str, *, allow_zero: bool = True) -> int:
+    if isinstance(value, timedelta):
+        seconds = value.total_seconds()
+    elif isinstance(value, bool) or not isinstance(value, int | float):
+        raise ValueError(f"{option}: expected seconds as a number or a timedelta, got {value!r}")
+    else:
+        seconds = float(value)
+    if math.isnan(seconds) or math.isinf(seconds) or seconds < 0 or (seconds == 0 and not allow_zero):
+        raise ValueError(f"{option}: must be a finite number of seconds >= 0, got {value!r}")
+    return round(seconds * 1000)
+
+
+def dump_json(value: Any, what: str) -> str:
+    try:
+        return json.dumps(value, separators=(",", ":"), ensure_ascii=False, allow_nan=False)
+    except (TypeError, ValueError) as exc:
+        raise TypeError(f"{what} is not JSON-serialisable: {exc}") from None
+
+
+def _int_option(value: Any, option: str, low: int, high: int | None = None) -> int:
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise ValueError(f"{option}: expected an integer, got {value!r}")
+    if value < low or (high is not None and value > high):
+        bound = f"between {low} and {high}" if high is not None else f">= {low}"
+        raise ValueError(f"{option}: must be {bound}, got {value}")
+    return value
+
+
+def keep_policy(value: Any, option: str) -> bool | int | dict[str, int]:
+    """``True`` (remove at once), a count to keep, or ``{"age": seconds, "count": n}``."""
+    if isinstance(value, bool):
+        return value
+    if isinstance(value, int):
+        return _int_option(value, option, 0)
+    if isinstance(value, Mapping):
+        unknown = set(value) - {"age", "count"}
+        if unknown or not value:
+            raise ValueError(f"{option}: expected keys 'age' and/or 'count', got {sorted(value)}")
+        out: dict[str, int] = {}
+        if "age" in value:
+            # BullMQ stores the age in seconds, like the API.
+            out["age"] = max(1, to_ms(value["age"], f"{option}.age") // 1000)
+        if "count" in value:
+            out["count"] = _int_option(value["count"], f"{option}.count", 0)
+        return out
+    raise ValueError(f"{option}: expected True/False, a count or {{'age', 'count'}}, got {value!r}")
+
+
+def backoff_option(value: Any) -> int | dict[str, Any]:
+    if callable(value) and not isinstance(value, Mapping):
+        module = getattr(value, "__module__", None)
+        qualname = getattr(value, "__qualname__", "")
+        if not module or "<" in qualname or _resolve_callable(f"{module}:{qualname}") is not value:
+            raise ValueError(
+                "backoff: a callable backoff must be a module-level function that workers can import "
+                f"(got {value!r}); for anything else give the worker a backoff_strategy"
+            )
+        # BullMQ's "custom" type: Node workers use their own backoffStrategy; ours import this one.
+        return {"type": "custom", "fn": f"{module}:{qualname}"}
+    if isinstance(value, int | float | timedelta) and not isinstance(value, bool):
+        return {"type": "fixed", "delay": to_ms(value, "backoff")}
+    if isinstance(value, Mapping):
+        unknown = set(value) - {"type", "delay", "jitter"}
+        if unknown:
+            raise ValueError(f"backoff: unknown keys {sorted(unknown)}")
+        kind = value.get("type")
+        if not isinstance(kind, str) or not kind:
+            raise ValueError("backoff: 'type' must be 'fixed', 'exponential' or a custom strategy name")
+        out: dict[str, Any] = {"type": kind}
+        if "delay" in value:
+            out["delay"] = to_ms(value["delay"], "backoff.delay")
+        elif kind in ("fixed", "exponential"):
+            raise ValueError(f"backoff: a {kind} backoff needs a 'delay'")
+        if "jitter" in value:
+            jitter = value["jitter"]
+            if isinstance(jitter, bool) or not isinstance(jitter, int | float) or not 0 <= jitter <= 1:
+                raise ValueError(f"backoff.jitter: must be a number between 0 and 1, got {jitter!r}")
+            out["jitter"] = jitter
+        return out
+    raise ValueError(f"backoff: expected seconds, a dict with 'type' and 'delay', or a function, got {value!r}")
+
+
+def _resolve_callable(path: str) -> Any:
+    module_name, _, qualname = path.partition(":")
+    try:
+        target: Any = importlib.import_module(module_name)
+        for part in qualname.split("."):
+            target = getattr(target, part)
+    except (ImportError, AttributeError, ValueError):
+        return None
+    return target
+
+
+def resolve_backoff_fn(path: str) -> BackoffFn | None:
+    target = _resolve_callable(path)
+    return target if callable(target) else None
+
+
+def validate_job_id(job_id: Any) -> str:
+    if not isinstance(job_id, str) or not job_id:
+        raise ValueError(f"job_id: expected a non-empty string, got {job_id!r}")
+    if ":" in job_id:
+        raise ValueError(f"job_id: must not contain ':' (got {job_id!r})")
+    if job_id.isdigit() or (job_id.startswith("-") and job_id[1:].isdigit()):
+        # Auto ids are integers; a custom integer id could collide with one.
+        raise ValueError(f"job_id: must not be an integer (got {job_id!r}); auto ids are integers")
+    return job_id
+
+
+def build_add(name: Any, data: Any, options: Mapping[str, Any], now_ms: int) -> AddSpec:
+    """Validate one add completely before anything is written."""
+    unknown = set(options) - OPTION_NAMES
+    if unknown:
+        raise ValueError(f"unknown job option(s): {', '.join(sorted(unknown))}")
+    if not isinstance(name, str) or not name:
+        raise ValueError(f"name: expected a non-empty string, got {name!r}")
+    data_json = dump_json(data, "job data")
+
+    opts: dict[str, Any] = {"attempts": 0}
+    job_id = ""
+    if options.get("job_id") is not None:
+        job_id = validate_job_id(options["job_id"])
+        opts["jobId"] = job_id
+    delay = to_ms(options["delay"], "delay") if options.get("delay") is not None else 0
+    if delay:
+        opts["delay"] = delay
+    priority = 0
+    if options.get("priority") is not None:
+        priority = _int_option(options["priority"], "priority", 0, MAX_PRIORITY)
+        if priority:
+            opts["priority"] = priority
+    lifo = options.get("lifo", False)
+    if not isinstance(lifo, bool):
+        raise ValueError(f"lifo: expected True or False, got {lifo!r}")
+    if lifo:
+        if priority:
+            raise ValueError("lifo: cannot be combined with a priority")
+        opts["lifo"] = True
+    if options.get("attempts") is not None:
+        opts["attempts"] = _int_option(options["attempts"], "attempts", 0)
+    if options.get("backoff") is not None:
+        opts["backoff"] = backoff_option(options["backoff"])
+    for option, key in (("remove_on_complete", "removeOnComplete"), ("remove_on_fail", "removeOnFail")):
+        if options.get(option) is not None:
+            opts[key] = keep_policy(options[option], option)
+    if options.get("stack_trace_limit") is not None:
+        opts["stackTraceLimit"] = _int_option(options["stack_trace_limit"], "stack_trace_limit", 0)
+    if options.get("keep_logs") is not None:
+        opts["kl"] = _int_option(options["keep_logs"], "keep_logs", 1)
+    timestamp = now_ms
+    if options.get("timestamp") is not None:
+        ts = options["timestamp"]
+        if isinstance(ts, bool) or not isinstance(ts, int | float) or ts <= 0:
+            raise ValueError(f"timestamp: expected seconds since the epoch, got {ts!r}")
+        timestamp = round(ts * 1000)
+        opts["timestamp"] = timestamp
+    return AddSpec(
+        name=name,
+        data=data_json,
+        opts=dump_json(opts, "job options"),
+        job_id=job_id,
+        timestamp=timestamp,
+        delay=delay,
+        priority=priority,
+        lifo=lifo,
+    )
+
+
+def parse_limiter(limiter: Any) -> tuple[int, int]:
+    """``{"max": n, "duration": seconds}`` -> (max, duration in ms)."""
+    if limiter is None:
+        return 0, 0
+    if not isinstance(limiter, Mapping) or set(limiter) != {"max", "duration"}:
+        raise ValueError(f"limiter: expected {{'max': n, 'duration': seconds}}, got {limiter!r}")
+    return _int_option(limiter["max"], "limiter.max", 1), to_ms(
+        limiter["duration"], "limiter.duration", allow_zero=False
+    )
+
+
+StateName = Literal[
+    "wait", "waiting", "active", "delayed", "prioritized", "waiting-children", "completed", "failed", "paused"
+]

@@ -1,0 +1,144 @@
+"""``Queue``: the producer and operator side of a queue, over asyncio."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping, Sequence
+from datetime import timedelta
+from typing import Any, Unpack
+
+import redis.asyncio as aredis
+
+from . import ops
+from .connection import AsyncRunner, Connection, async_client, is_ours
+from .job import Job
+from .keys import QueueKeys
+from .options import JobOptions, build_add, to_ms
+
+
+class Queue:
+    """A BullMQ-format queue. ``connection`` is a redis URL or a redis client (its settings are used)."""
+
+    def __init__(self, name: str, connection: Connection | None = None, *, prefix: str = "bull") -> None:
+        self.keys = QueueKeys(prefix, name)
+        self.name = name
+        self.prefix = prefix
+        # A client of ours (the worker's) is used as it is; any other is copied with our reply decoding.
+        self.client = (
+            connection if isinstance(connection, aredis.Redis) and is_ours(connection) else async_client(connection)
+        )
+        self._runner = AsyncRunner(self.client)
+
+    async def __aenter__(self) -> Queue:
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.close()
+
+    async def close(self) -> None:
+        await self.client.aclose()
+
+    def _job(self, job_id: str, fields: Mapping[str, str]) -> Job:
+        return Job(self, job_id, fields)
+
+    # Adding
+    async def add(self, name: str, data: Any = None, **options: Unpack[JobOptions]) -> Job:
+        spec = build_add(name, data, options, ops.now_ms())
+        job_id, created = await self._runner.run(ops.add(self.keys, spec))
+        if created:
+            return self._job(job_id, ops.spec_fields(spec))
+        existing = await self.get_job(job_id)
+        return existing if existing is not None else self._job(job_id, ops.spec_fields(spec))
+
+    async def add_bulk(self, jobs: Sequence[Mapping[str, Any]]) -> list[Job]:
+        now = ops.now_ms()
+        specs = [build_add(*ops.split_bulk_entry(entry), now) for entry in jobs]
+        results = await self._runner.run(ops.add_bulk(self.keys, specs))
+        out = []
+        for spec, (job_id, created) in zip(specs, results, strict=True):
+            existing = None if created else await self.get_job(job_id)
+            out.append(existing or self._job(job_id, ops.spec_fields(spec)))
+        return out
+
+    # Reading
+    async def get_job(self, job_id: str) -> Job | None:
+        fields = await self._runner.run(ops.get_job(self.keys, str(job_id)))
+        return None if fields is None else self._job(str(job_id), fields)
+
+    async def get_jobs(
+        self, states: str | Iterable[str] | None = None, start: int = 0, end: int = -1, asc: bool = False
+    ) -> list[Job]:
+        names = ops.STATES if states is None else [states] if isinstance(states, str) else list(states)
+        rows = await self._runner.run(ops.get_jobs(self.keys, names, start, end, asc))
+        return [self._job(job_id, fields) for job_id, fields, _ in rows]
+
+    async def get_job_counts(self, *states: str) -> dict[str, int]:
+        return await self._runner.run(ops.get_counts(self.keys, states))
+
+    async def get_job_state(self, job_id: str) -> str:
+        return await self._runner.run(ops.get_state(self.keys, str(job_id)))
+
+    async def get_job_logs(self, job_id: str, start: int = 0, end: int = -1) -> tuple[list[str], int]:
+        return await self._runner.run(ops.get_logs(self.keys, str(job_id), start, end))
+
+    async def get_workers(self) -> list[dict[str, str]]:
+        rows = await self._runner.run(ops.client_list())
+        return ops.parse_workers(rows, self.keys)
+
+    # Queue-wide actions
+    async def pause(self) -> bool:
+        return await self._runner.run(ops.set_paused(self.keys, True))
+
+    async def resume(self) -> bool:
+        return await self._runner.run(ops.set_paused(self.keys, False))
+
+    async def is_paused(self) -> bool:
+        return await self._runner.run(ops.is_paused(self.keys))
+
+    async def clean(self, grace: float | timedelta, limit: int = 0, state: str = "completed") -> list[str]:
+        return await self._runner.run(ops.clean(self.keys, to_ms(grace, "grace"), limit, state))
+
+    async def drain(self, delayed: bool = False) -> None:
+        await self._runner.run(ops.drain(self.keys, delayed))
+
+    async def obliterate(self, force: bool = False) -> None:
+        await self._runner.run(ops.obliterate(self.keys, force))
+
+    async def remove(self, job_id: str) -> bool:
+        return await self._runner.run(ops.remove(self.keys, str(job_id)))
+
+    async def retry_jobs(self, state: str = "failed", count: int = 0) -> int:
+        return await self._runner.run(ops.retry_jobs(self.keys, state, count, None))
+
+    async def promote_jobs(self, count: int = 0) -> int:
+        return await self._runner.run(ops.promote_jobs(self.keys, count))
+
+    async def set_global_concurrency(self, concurrency: int | None) -> None:
+        await self._runner.run(ops.set_meta(self.keys, {"concurrency": concurrency}))
+
+    async def set_global_rate_limit(self, max_jobs: int | None, duration: float | timedelta = 0) -> None:
+        await self._runner.run(ops.set_rate_limit(self.keys, max_jobs, duration))
+
+    # One job, by id
+    async def retry_job(self, job_id: str, state: str = "failed", *, reset_attempts: bool = False) -> None:
+        await self._runner.run(ops.retry_job(self.keys, str(job_id), state, reset_attempts))
+
+    async def promote_job(self, job_id: str) -> None:
+        await self._runner.run(ops.promote_job(self.keys, str(job_id)))
+
+    async def change_job_priority(self, job_id: str, priority: int, *, lifo: bool = False) -> None:
+        await self._runner.run(ops.change_priority(self.keys, str(job_id), priority, lifo))
+
+    async def change_job_delay(self, job_id: str, delay: float | timedelta) -> None:
+        await self._runner.run(ops.change_delay(self.keys, str(job_id), ops.delay_ms(delay)))
+
+    async def update_job_data(self, job_id: str, data: Any) -> None:
+        await self._runner.run(ops.update_data(self.keys, str(job_id), data))
+
+    async def update_job_progress(self, job_id: str, progress: Any) -> None:
+        await self._runner.run(ops.update_progress(self.keys, str(job_id), progress))
+
+    async def add_job_log(self, job_id: str, line: str, *, keep: int = 0) -> int:
+        return await self._runner.run(ops.add_log(self.keys, str(job_id), line, keep))
+
+    def __repr__(self) -> str:
+        return f"<Queue {self.keys.queue_key}>"

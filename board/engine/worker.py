@@ -1,0 +1,542 @@
+"""``Worker``: takes jobs from a queue and runs a processor on them.
+
+Jobs are fetched and finished in batches: every finished job is queued for the next finish call, and
+that call also fetches new jobs for the free slots, so a busy worker makes about one Redis call per
+batch instead of two per job. Each job still has its own lock, renewed at half its life.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import inspect
+import logging
+import signal
+import threading
+import time
+import traceback
+import uuid
+from collections.abc import Awaitable, Callable
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from datetime import timedelta
+from typing import Any
+
+from .backoff import BackoffStrategy, NoRetry, backoff_delay
+from .connection import Connection, async_client, script_call, sync_client
+from .errors import LockLostError, RedisUnavailable, UnrecoverableError
+from .job import Job, JobRecord, SyncJob
+from .keys import QueueKeys
+from .options import dump_json, parse_limiter, to_ms
+from .queue import Queue
+from .sync_queue import SyncQueue
+
+log = logging.getLogger("board.worker")
+
+Processor = Callable[[Any], Any]
+Hook = Callable[..., Any]
+HOOK_EVENTS = frozenset(
+    {
+        "active",
+        "completed",
+        "failed",
+        "progress",
+        "stalled",
+        "retries-exhausted",
+        "drained",
+        "error",
+        "closed",
+    }
+)
+_MALFORMED = ("name", "data", "opts")
+_RETRY_PAUSE_MAX = 2.0
+
+
+@dataclass
+class _Running:
+    job: JobRecord
+    token: str
+    task: asyncio.Task[None] | None = None
+    released: bool = False
+
+
+@dataclass
+class _Finish:
+    job: JobRecord
+    token: str
+    kind: str
+    values: tuple[Any, Any, Any, Any, Any]
+    outcome: Any = None
+    exhausted: bool = False
+    error: BaseException | None = field(default=None)
+
+
+def _keep(policy: Any) -> tuple[int, float]:
+    if policy is True:
+        return 0, 0
+    if isinstance(policy, int) and not isinstance(policy, bool):
+        return policy, 0
+    if isinstance(policy, dict):
+        count, age = policy.get("count", -1), policy.get("age", 0)
+        return (count if isinstance(count, int) else -1), (age if isinstance(age, int | float) else 0)
+    return -1, 0
+
+
+def _positive(value: Any, option: str) -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+        raise ValueError(f"{option}: expected an integer >= 1, got {value!r}")
+    return value
+
+
+class Worker:
+    def __init__(
+        self,
+        queue_name: str,
+        processor: Processor,
+        connection: Connection | None = None,
+        *,
+        prefix: str = "bull",
+        concurrency: int = 1,
+        limiter: dict[str, float] | None = None,
+        lock_duration: float | timedelta = 30,
+        stalled_interval: float | timedelta = 30,
+        max_stalled_count: int = 1,
+        name: str | None = None,
+        backoff_strategy: BackoffStrategy | None = None,
+        shutdown_timeout: float | timedelta = 30,
+        block_timeout: float | timedelta = 5,
+    ) -> None:
+        if not callable(processor):
+            raise ValueError(f"processor: expected a function, got {processor!r}")
+        self.keys = QueueKeys(prefix, queue_name)
+        self.name = name
+        self.concurrency = _positive(concurrency, "concurrency")
+        self.limit_max, self.limit_ms = parse_limiter(limiter)
+        self.lock_ms = to_ms(lock_duration, "lock_duration", allow_zero=False)
+        self.stalled_ms = to_ms(stalled_interval, "stalled_interval", allow_zero=False)
+        if isinstance(max_stalled_count, bool) or not isinstance(max_stalled_count, int) or max_stalled_count < 0:
+            raise ValueError(f"max_stalled_count: expected an integer >= 0, got {max_stalled_count!r}")
+        self.max_stalled_count = max_stalled_count
+        self.shutdown_timeout = to_ms(shutdown_timeout, "shutdown_timeout") / 1000
+        self.block_timeout = to_ms(block_timeout, "block_timeout", allow_zero=False) / 1000
+        if name is not None and (not isinstance(name, str) or not name or " " in name):
+            raise ValueError(f"name: expected a non-empty string without spaces, got {name!r}")
+        self.backoff_strategy = backoff_strategy
+        self.processor = processor
+        self._is_async = inspect.iscoroutinefunction(processor) or inspect.iscoroutinefunction(
+            getattr(processor, "__call__", None)  # noqa: B004
+        )
+        self.id = uuid.uuid4().hex
+        client_name = self.keys.client_name(name)
+        self.queue = _WorkerQueue(self, queue_name, async_client(connection), prefix)
+        # Like BullMQ, only the blocking connection carries the worker's name: one per worker in CLIENT LIST.
+        self._blocking = async_client(connection, client_name=client_name)
+        self._sync_queue: SyncQueue | None = None
+        self._executor: ThreadPoolExecutor | None = None
+        self._loop: asyncio.AbstractEventLoop | None = None
+        if not self._is_async:
+            self._sync_queue = _WorkerSyncQueue(self, queue_name, sync_client(connection), prefix)
+            self._executor = ThreadPoolExecutor(self.concurrency, thread_name_prefix=f"board-{queue_name}")
+        self._runner = self.queue._runner
+        self._hooks: dict[str, list[Hook]] = {}
+        self._running: dict[str, _Running] = {}
+        self._pending: list[_Finish] = []
+        self._reserved = 0
+        self._serial = 0
+        self._flushing = False
+        self._empty = False
+        self._slot_freed = asyncio.Event()
+        self._closing = False
+        self._started = False
+        self._closed = asyncio.Event()
+        self._tasks: list[asyncio.Task[None]] = []
+        self._hook_tasks: set[asyncio.Task[Any]] = set()
+
+    # Hooks
+    def on(self, event: str, fn: Hook) -> None:
+        """Calls ``fn`` in this process when ``event`` happens (``fn`` may be async)."""
+        if event not in HOOK_EVENTS:
+            raise ValueError(f"event: unknown worker event {event!r}; expected one of {sorted(HOOK_EVENTS)}")
+        self._hooks.setdefault(event, []).append(fn)
+
+    def _emit(self, event: str, *args: Any) -> None:
+        for fn in self._hooks.get(event, ()):
+            try:
+                result = fn(*args)
+                if inspect.isawaitable(result):
+                    task = asyncio.ensure_future(result)
+                    self._hook_tasks.add(task)
+                    task.add_done_callback(self._hook_done)
+            except Exception:
+                log.exception("worker hook for %r raised", event)
+
+    def _hook_done(self, task: asyncio.Task[Any]) -> None:
+        self._hook_tasks.discard(task)
+        if not task.cancelled() and task.exception() is not None:
+            log.error("worker hook raised", exc_info=task.exception())
+
+    def _error(self, exc: BaseException) -> None:
+        if "error" in self._hooks:
+            self._emit("error", exc)
+        else:
+            log.warning("worker of %s: %s", self.keys.queue_key, exc)
+
+    # Running
+    async def run(self) -> None:
+        """Serves until ``close()``, SIGTERM or SIGINT; then stops taking jobs and lets active ones finish."""
+        if self._started:
+            raise RuntimeError("this worker is already running")
+        self._started = True
+        loop = self._loop = asyncio.get_running_loop()
+        handled: list[signal.Signals] = []
+        if threading.current_thread() is threading.main_thread():
+            for sig in (signal.SIGTERM, signal.SIGINT):
+                with contextlib.suppress(NotImplementedError, RuntimeError):
+                    loop.add_signal_handler(sig, self._on_signal)
+                    handled.append(sig)
+        self._tasks = [
+            asyncio.create_task(self._fetch_loop(), name="board-fetch"),
+            asyncio.create_task(self._lock_loop(), name="board-locks"),
+            asyncio.create_task(self._stalled_loop(), name="board-stalled"),
+        ]
+        try:
+            await self._closed.wait()
+        finally:
+            for sig in handled:
+                loop.remove_signal_handler(sig)
+
+    def _on_signal(self) -> None:
+        task = asyncio.ensure_future(self.close())
+        self._hook_tasks.add(task)
+        task.add_done_callback(self._hook_tasks.discard)
+
+    async def close(self, timeout: float | None = None) -> None:
+        """Stops taking jobs, waits up to ``timeout`` (default ``shutdown_timeout``) for active jobs,
+        and hands any job still running back to the queue, so that nothing stays locked."""
+        if self._closing:
+            await self._closed.wait()
+            return
+        self._closing = True
+        wait_for = self.shutdown_timeout if timeout is None else timeout
+        fetch = self._tasks[0] if self._tasks else None
+        if fetch is not None:
+            fetch.cancel()
+            await asyncio.gather(fetch, return_exceptions=True)
+        deadline = time.monotonic() + wait_for
+        while self._running and time.monotonic() < deadline:
+            self._slot_freed.clear()
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._slot_freed.wait(), max(0.0, deadline - time.monotonic()))
+        await self._drain_pending(deadline + 5)
+        await self._release_unfinished()
+        for task in self._tasks[1:]:
+            task.cancel()
+        await asyncio.gather(*self._tasks[1:], return_exceptions=True)
+        if self._executor is not None:
+            self._executor.shutdown(wait=False, cancel_futures=True)
+        if self._sync_queue is not None:
+            self._sync_queue.close()
+        await self._blocking.aclose()
+        await self.queue.close()
+        self._closed.set()
+        self._emit("closed")
+
+    async def _drain_pending(self, deadline: float) -> None:
+        while (self._pending or self._flushing) and time.monotonic() < deadline:
+            if not self._flushing:
+                self._start_flush()
+            self._slot_freed.clear()
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._slot_freed.wait(), max(0.05, deadline - time.monotonic()))
+
+    async def _release_unfinished(self) -> None:
+        running = list(self._running.values())
+        if not running:
+            return
+        pairs: list[str] = []
+        for r in running:
+            r.released = True
+            if r.task is not None:
+                r.task.cancel()
+            pairs += [r.job.id, r.token]
+        self._running.clear()
+        try:
+            await self._runner.call(script_call("release_jobs", self.keys, *pairs))
+        except RedisUnavailable as exc:
+            self._error(exc)
+
+    # Fetching
+    def _free_slots(self) -> int:
+        return self.concurrency - len(self._running) - self._reserved
+
+    def _fetch_args(self, count: int) -> list[Any]:
+        first = self._serial
+        self._serial += count
+        return [
+            int(time.time() * 1000),
+            count,
+            self.lock_ms,
+            self.id,
+            first,
+            self.name or "",
+            self.limit_max,
+            self.limit_ms,
+        ]
+
+    async def _fetch_loop(self) -> None:
+        pause = 0.0
+        next_due = 0
+        while not self._closing:
+            free = self._free_slots()
+            if free <= 0:
+                self._slot_freed.clear()
+                await self._slot_freed.wait()
+                continue
+            if self._empty:
+                await self._wait_for_marker(next_due)
+                self._empty = False
+            free = self._free_slots()
+            if free <= 0:
+                continue
+            self._reserved += free
+            try:
+                status, jobs, extra = await self._runner.call(
+                    script_call("fetch_jobs", self.keys, *self._fetch_args(free))
+                )
+                pause = 0.0
+            except RedisUnavailable as exc:
+                self._error(exc)
+                pause = min(_RETRY_PAUSE_MAX, pause * 2 or 0.1)
+                await asyncio.sleep(pause)
+                continue
+            finally:
+                self._reserved -= free
+            next_due = self._handle_fetched(status, jobs, extra)
+            if status == 1:
+                await asyncio.sleep(int(extra) / 1000)
+
+    def _handle_fetched(self, status: int, jobs: list[Any], extra: Any) -> int:
+        """Starts fetched jobs; returns the next delayed due time (ms) when the queue had nothing."""
+        if status == 0:
+            self._empty = False
+            for i in range(0, len(jobs), 3):
+                self._start(str(jobs[i]), str(jobs[i + 1]), jobs[i + 2])
+            return 0
+        if status == 2:
+            was_empty = self._empty
+            self._empty = True
+            if not was_empty and not self._running:
+                self._emit("drained")
+            return int(extra)
+        return 0
+
+    async def _wait_for_marker(self, next_due: int) -> None:
+        timeout = self.block_timeout
+        if next_due:
+            timeout = min(timeout, max(0.0, next_due / 1000 - time.time()))
+        if timeout <= 0.001:
+            return
+        try:
+            popped = await self._blocking.bzpopmin(self.keys.marker, timeout)
+        except (ConnectionError, OSError, RedisUnavailable) as exc:
+            self._error(RedisUnavailable(f"waiting for jobs: {exc}"))
+            await asyncio.sleep(0.5)
+            return
+        except Exception as exc:  # redis-py's own connection errors
+            self._error(exc)
+            await asyncio.sleep(0.5)
+            return
+        if popped:
+            _, member, score = popped
+            due = float(score)
+            if member == "1" and due > time.time() * 1000 + 1:
+                # The earliest delayed job is not due yet: wait for it, or for new work.
+                remaining = min(self.block_timeout, due / 1000 - time.time())
+                if remaining > 0.001:
+                    with contextlib.suppress(Exception):
+                        await self._blocking.bzpopmin(self.keys.marker, remaining)
+
+    # Processing
+    def _start(self, job_id: str, token: str, flat: list[str]) -> None:
+        fields = dict(zip(flat[::2], flat[1::2], strict=True))
+        job: JobRecord
+        if self._sync_queue is not None:
+            job = SyncJob(self._sync_queue, job_id, fields)
+        else:
+            job = Job(self.queue, job_id, fields)
+        running = _Running(job, token)
+        self._running[job_id] = running
+        running.task = asyncio.create_task(self._process(running))
+        self._emit("active", job)
+
+    async def _process(self, running: _Running) -> None:
+        job = running.job
+        try:
+            broken = [f"{name}: {job.problems[name]}" for name in _MALFORMED if name in job.problems]
+            if broken:
+                raise UnrecoverableError("job hash is malformed (" + "; ".join(broken) + ")")
+            if self._is_async:
+                result = await self.processor(job)
+            else:
+                loop = asyncio.get_running_loop()
+                result = await loop.run_in_executor(self._executor, self.processor, job)
+            try:
+                returnvalue = dump_json(result, "return value")
+            except TypeError as exc:
+                raise UnrecoverableError(str(exc)) from None
+        except asyncio.CancelledError:
+            if running.released:
+                return
+            raise
+        except Exception as exc:
+            if running.released:
+                return
+            self._finish(self._failure(running, exc))
+            return
+        if running.released:
+            return
+        keep_count, keep_age = _keep(job.opts.get("removeOnComplete"))
+        self._finish(_Finish(job, running.token, "c", (returnvalue, keep_count, keep_age, "", ""), result))
+
+    def _failure(self, running: _Running, exc: Exception) -> _Finish:
+        job = running.job
+        reason = str(exc) or type(exc).__name__
+        stack = [*job.stacktrace, "".join(traceback.format_exception(exc))]
+        limit = job.opts.get("stackTraceLimit")
+        if isinstance(limit, int) and limit > 0:
+            stack = stack[-limit:]
+        stack_json = dump_json(stack, "stacktrace")
+        attempts_made = job.attempts_made + 1
+        if not isinstance(exc, UnrecoverableError) and attempts_made < job.attempts:
+            try:
+                delay = backoff_delay(job.opts.get("backoff"), attempts_made, exc, self.backoff_strategy)
+                return _Finish(job, running.token, "r", (reason, stack_json, delay, "", ""), error=exc)
+            except NoRetry:
+                pass
+            except Exception as problem:
+                reason = f"{reason} (not retried: {problem})"
+        keep_count, keep_age = _keep(job.opts.get("removeOnFail"))
+        values = (reason, stack_json, keep_count, keep_age, job.attempts)
+        return _Finish(job, running.token, "f", values, error=exc, exhausted=attempts_made >= job.attempts)
+
+    def _finish(self, item: _Finish) -> None:
+        self._running.pop(item.job.id, None)
+        self._pending.append(item)
+        if not self._flushing:
+            self._start_flush()
+
+    def _start_flush(self) -> None:
+        self._flushing = True
+        task = asyncio.create_task(self._flush())
+        self._hook_tasks.add(task)
+        task.add_done_callback(self._hook_tasks.discard)
+
+    async def _flush(self) -> None:
+        pause = 0.0
+        try:
+            while self._pending:
+                batch, self._pending = self._pending, []
+                fetch = 0 if self._closing else max(0, self._free_slots())
+                args: list[Any] = [*self._fetch_args(fetch), len(batch)]
+                for item in batch:
+                    args += [item.job.id, item.token, item.kind, *item.values]
+                self._reserved += fetch
+                try:
+                    codes, fetched = await self._runner.call(script_call("finish_jobs", self.keys, *args))
+                    pause = 0.0
+                except RedisUnavailable as exc:
+                    # Keep the results: the finish is retried once Redis answers again.
+                    self._pending = batch + self._pending
+                    self._error(exc)
+                    pause = min(_RETRY_PAUSE_MAX, pause * 2 or 0.1)
+                    await asyncio.sleep(pause)
+                    continue
+                finally:
+                    self._reserved -= fetch
+                self._settled(batch, codes)
+                self._handle_fetched(*fetched)
+        finally:
+            self._flushing = False
+            self._slot_freed.set()
+
+    def _settled(self, batch: list[_Finish], codes: list[int]) -> None:
+        for item, code in zip(batch, codes, strict=True):
+            if code == 0:
+                if item.kind == "c":
+                    self._emit("completed", item.job, item.outcome)
+                else:
+                    self._emit("failed", item.job, item.error)
+                    if item.exhausted:
+                        self._emit("retries-exhausted", item.job, item.error)
+            elif code in (-2, -6):
+                self._error(LockLostError(f"lost the lock of job {item.job.id!r}; its result was not saved"))
+
+    # Locks and stalled jobs
+    async def _lock_loop(self) -> None:
+        while True:
+            await asyncio.sleep(self.lock_ms / 2000)
+            running = list(self._running.values())
+            if not running:
+                continue
+            pairs: list[str] = []
+            for r in running:
+                pairs += [r.job.id, r.token]
+            try:
+                renewed = await self._runner.call(script_call("extend_locks", self.keys, self.lock_ms, *pairs))
+            except RedisUnavailable as exc:
+                self._error(exc)
+                continue
+            for r, ok in zip(running, renewed, strict=True):
+                if not ok and r.job.id in self._running:
+                    self._error(LockLostError(f"could not renew the lock of job {r.job.id!r}"))
+
+    async def _stalled_loop(self) -> None:
+        while True:
+            try:
+                result = await self._runner.call(
+                    script_call(
+                        "move_stalled",
+                        self.keys,
+                        int(time.time() * 1000),
+                        self.max_stalled_count,
+                        self.stalled_ms,
+                    )
+                )
+            except RedisUnavailable as exc:
+                self._error(exc)
+                result = []
+            if result:
+                for job_id in [*result[0], *result[1]]:
+                    self._emit("stalled", str(job_id))
+            await asyncio.sleep(self.stalled_ms / 1000)
+
+    def __repr__(self) -> str:
+        return f"<Worker {self.keys.queue_key} concurrency={self.concurrency}>"
+
+
+class _WorkerQueue(Queue):
+    """The worker's own queue handle: reports progress to the worker's local hooks too."""
+
+    def __init__(self, worker: Worker, name: str, client: Any, prefix: str) -> None:
+        super().__init__(name, client, prefix=prefix)
+        self._worker = worker
+
+    async def update_job_progress(self, job_id: str, progress: Any) -> None:
+        await super().update_job_progress(job_id, progress)
+        self._worker._emit("progress", job_id, progress)
+
+
+class _WorkerSyncQueue(SyncQueue):
+    def __init__(self, worker: Worker, name: str, client: Any, prefix: str) -> None:
+        super().__init__(name, client, prefix=prefix)
+        self._worker = worker
+
+    def update_job_progress(self, job_id: str, progress: Any) -> None:
+        super().update_job_progress(job_id, progress)
+        loop = self._worker._loop
+        if loop is not None:
+            loop.call_soon_threadsafe(self._worker._emit, "progress", job_id, progress)
+
+
+AsyncProcessor = Callable[[Job], Awaitable[Any]]
+SyncProcessor = Callable[[SyncJob], Any]
