@@ -7,8 +7,9 @@ or a blocking client, which is how ``Queue`` and ``SyncQueue`` share one impleme
 
 from __future__ import annotations
 
-from collections.abc import Generator, Sequence
+from collections.abc import Generator, Iterable, Sequence
 from dataclasses import dataclass
+from functools import lru_cache
 from typing import Any, TypeVar
 
 import redis
@@ -122,40 +123,103 @@ def _first_error(results: list[Any]) -> None:
             raise result
 
 
+def _encode(value: Any) -> bytes:
+    if isinstance(value, str):
+        return value.encode("utf-8", "surrogateescape")
+    if isinstance(value, bytes):
+        return value
+    if isinstance(value, int) and not isinstance(value, bool):
+        return b"%d" % value
+    if isinstance(value, float):
+        return repr(value).encode()
+    raise TypeError(f"cannot send {type(value).__name__} to Redis")
+
+
+def _bulk(values: Iterable[Any]) -> bytes:
+    parts = []
+    for value in values:
+        data = _encode(value)
+        parts.append(b"$%d\r\n%s\r\n" % (len(data), data))
+    return b"".join(parts)
+
+
+@lru_cache(maxsize=512)
+def _script_head(sha: str, keys: tuple[str, ...]) -> bytes:
+    return _bulk(("EVALSHA", sha, len(keys), *keys))
+
+
+def pack(call: Call) -> bytes:
+    """RESP for one call. Script calls reuse the encoded EVALSHA + keys prefix: the worker's hot path
+    sends the same sixteen keys on every call, and redis-py's general encoder spends most of its time
+    there."""
+    if call.script is None:
+        return b"*%d\r\n" % len(call.args) + _bulk(call.args)
+    keys = tuple(call.keys)
+    count = 3 + len(keys) + len(call.args)
+    return b"*%d\r\n" % count + _script_head(call.script.sha, keys) + _bulk(call.args)
+
+
+def _scripts_of(calls: list[Call]) -> dict[str, Script]:
+    return {c.script.name: c.script for c in calls if c.script is not None}
+
+
+def _load(script: Script) -> bytes:
+    return pack(Call(None, (), ("SCRIPT", "LOAD", script.source)))
+
+
 class AsyncRunner:
+    """Sends calls on a pooled connection of an asyncio client: one write and one read per step."""
+
     def __init__(self, client: aredis.Redis) -> None:
         self.client = client
 
-    async def call(self, call: Call) -> Any:
+    async def _exchange(self, data: bytes, replies: int) -> list[Any]:
+        pool = self.client.connection_pool
         try:
-            if call.script is None:
-                return await self.client.execute_command(*call.args)  # type: ignore[no-untyped-call]
-            sc = call.script
-            try:
-                return await self.client.evalsha(sc.sha, len(call.keys), *call.keys, *call.args)
-            except NoScriptError:
-                await self.client.script_load(sc.source)
-                return await self.client.evalsha(sc.sha, len(call.keys), *call.keys, *call.args)
-        except (RedisConnectionError, RedisTimeoutError) as exc:
+            conn = await pool.get_connection()  # type: ignore[no-untyped-call]
+        except (RedisConnectionError, RedisTimeoutError, OSError) as exc:
             raise unavailable(self.client, exc) from exc
+        try:
+            await conn.send_packed_command(data, check_health=False)
+            out: list[Any] = []
+            for _ in range(replies):
+                try:
+                    out.append(await conn.read_response())
+                except ResponseError as exc:
+                    out.append(exc)
+            return out
+        except (RedisConnectionError, RedisTimeoutError, OSError) as exc:
+            await conn.disconnect()
+            raise unavailable(self.client, exc) from exc
+        except BaseException:
+            # Cancelled mid-exchange: the connection may hold unread replies.
+            await conn.disconnect()
+            raise
+        finally:
+            await pool.release(conn)
+
+    async def _steps(self, calls: list[Call]) -> list[Any]:
+        results = await self._exchange(b"".join(pack(c) for c in calls), len(calls))
+        missing = [i for i, r in enumerate(results) if isinstance(r, NoScriptError)]
+        if missing:
+            # Redis restarted or flushed its scripts: load them and run just the calls that did not run.
+            scripts = _scripts_of([calls[i] for i in missing])
+            await self._exchange(b"".join(_load(sc) for sc in scripts.values()), len(scripts))
+            again = await self._exchange(b"".join(pack(calls[i]) for i in missing), len(missing))
+            for i, result in zip(missing, again, strict=True):
+                results[i] = result
+        return results
+
+    async def call(self, call: Call) -> Any:
+        (result,) = await self._steps([call])
+        if isinstance(result, Exception):
+            raise result
+        return result
 
     async def pipeline(self, calls: list[Call]) -> list[Any]:
         if not calls:
             return []
-        try:
-            pipe = self.client.pipeline(transaction=False)
-            for c in calls:
-                if c.script is None:
-                    pipe.execute_command(*c.args)
-                else:
-                    pipe.evalsha(c.script.sha, len(c.keys), *c.keys, *c.args)
-            results: list[Any] = await pipe.execute(raise_on_error=False)
-        except (RedisConnectionError, RedisTimeoutError) as exc:
-            raise unavailable(self.client, exc) from exc
-        # A script unknown to the server did not run: load it and run just those calls again.
-        for i, result in enumerate(results):
-            if isinstance(result, NoScriptError):
-                results[i] = await self.call(calls[i])
+        results = await self._steps(calls)
         _first_error(results)
         return results
 
@@ -170,38 +234,56 @@ class AsyncRunner:
 
 
 class SyncRunner:
+    """The blocking twin of ``AsyncRunner``."""
+
     def __init__(self, client: redis.Redis) -> None:
         self.client = client
 
-    def call(self, call: Call) -> Any:
+    def _exchange(self, data: bytes, replies: int) -> list[Any]:
+        pool = self.client.connection_pool
         try:
-            if call.script is None:
-                return self.client.execute_command(*call.args)  # type: ignore[no-untyped-call]
-            sc = call.script
-            try:
-                return self.client.evalsha(sc.sha, len(call.keys), *call.keys, *call.args)
-            except NoScriptError:
-                self.client.script_load(sc.source)
-                return self.client.evalsha(sc.sha, len(call.keys), *call.keys, *call.args)
-        except (RedisConnectionError, RedisTimeoutError) as exc:
+            conn = pool.get_connection()
+        except (RedisConnectionError, RedisTimeoutError, OSError) as exc:
             raise unavailable(self.client, exc) from exc
+        try:
+            conn.send_packed_command(data, check_health=False)  # type: ignore[no-untyped-call]
+            out: list[Any] = []
+            for _ in range(replies):
+                try:
+                    out.append(conn.read_response())
+                except ResponseError as exc:
+                    out.append(exc)
+            return out
+        except (RedisConnectionError, RedisTimeoutError, OSError) as exc:
+            conn.disconnect()  # type: ignore[no-untyped-call]
+            raise unavailable(self.client, exc) from exc
+        except BaseException:
+            conn.disconnect()  # type: ignore[no-untyped-call]
+            raise
+        finally:
+            pool.release(conn)
+
+    def _steps(self, calls: list[Call]) -> list[Any]:
+        results = self._exchange(b"".join(pack(c) for c in calls), len(calls))
+        missing = [i for i, r in enumerate(results) if isinstance(r, NoScriptError)]
+        if missing:
+            scripts = _scripts_of([calls[i] for i in missing])
+            self._exchange(b"".join(_load(sc) for sc in scripts.values()), len(scripts))
+            again = self._exchange(b"".join(pack(calls[i]) for i in missing), len(missing))
+            for i, result in zip(missing, again, strict=True):
+                results[i] = result
+        return results
+
+    def call(self, call: Call) -> Any:
+        (result,) = self._steps([call])
+        if isinstance(result, Exception):
+            raise result
+        return result
 
     def pipeline(self, calls: list[Call]) -> list[Any]:
         if not calls:
             return []
-        try:
-            pipe = self.client.pipeline(transaction=False)
-            for c in calls:
-                if c.script is None:
-                    pipe.execute_command(*c.args)  # type: ignore[no-untyped-call]
-                else:
-                    pipe.evalsha(c.script.sha, len(c.keys), *c.keys, *c.args)
-            results: list[Any] = pipe.execute(raise_on_error=False)
-        except (RedisConnectionError, RedisTimeoutError) as exc:
-            raise unavailable(self.client, exc) from exc
-        for i, result in enumerate(results):
-            if isinstance(result, NoScriptError):
-                results[i] = self.call(calls[i])
+        results = self._steps(calls)
         _first_error(results)
         return results
 

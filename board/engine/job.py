@@ -12,34 +12,43 @@ from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
+from .options import to_ms
+
 if TYPE_CHECKING:
     from .events import QueueEvents
     from .queue import Queue
     from .sync_queue import SyncQueue
 
-_INT_FIELDS = {
-    "timestamp": "timestamp",
-    "delay": "delay",
-    "priority": "priority",
-    "processedOn": "processed_on",
-    "finishedOn": "finished_on",
-    "atm": "attempts_made",
-    "ats": "attempts_started",
-    "stc": "stalled_counter",
+_TEXT, _INT, _JSON = 0, 1, 2
+# Hash field -> (attribute, how it is stored).
+_FIELDS: dict[str, tuple[str, int]] = {
+    "name": ("name", _TEXT),
+    "failedReason": ("failed_reason", _TEXT),
+    "pb": ("processed_by", _TEXT),
+    "parentKey": ("parent_key", _TEXT),
+    "rjk": ("repeat_job_key", _TEXT),
+    "deid": ("deduplication_id", _TEXT),
+    "defa": ("deferred_failure", _TEXT),
+    "timestamp": ("timestamp", _INT),
+    "delay": ("delay", _INT),
+    "priority": ("priority", _INT),
+    "processedOn": ("processed_on", _INT),
+    "finishedOn": ("finished_on", _INT),
+    "atm": ("attempts_made", _INT),
+    "ats": ("attempts_started", _INT),
+    "stc": ("stalled_counter", _INT),
+    "data": ("data", _JSON),
+    "opts": ("opts", _JSON),
+    "returnvalue": ("returnvalue", _JSON),
+    "progress": ("progress", _JSON),
 }
-_JSON_FIELDS = {"data": "data", "opts": "opts", "returnvalue": "returnvalue", "progress": "progress"}
-_TEXT_FIELDS = {
-    "name": "name",
-    "failedReason": "failed_reason",
-    "pb": "processed_by",
-    "parentKey": "parent_key",
-    "rjk": "repeat_job_key",
-    "deid": "deduplication_id",
-    "defa": "deferred_failure",
-}
+_REQUIRED = ("name", "data", "opts", "timestamp")
 
 
 def _has_surrogates(text: str) -> bool:
+    """Replies decode with surrogateescape: bytes that were not UTF-8 show up as lone surrogates."""
+    if text.isascii():
+        return False
     try:
         text.encode("utf-8")
     except UnicodeEncodeError:
@@ -82,7 +91,9 @@ class JobRecord:
         "timestamp",
     )
 
-    def __init__(self, queue_name: str, job_id: str, fields: Mapping[str, str]) -> None:
+    def __init__(
+        self, queue_name: str, job_id: str, fields: Mapping[str, str], known: Mapping[str, Any] | None = None
+    ) -> None:
         self.queue_name = queue_name
         self.id = job_id
         self.raw: dict[str, str] = dict(fields)
@@ -108,38 +119,46 @@ class JobRecord:
         self.deferred_failure: str | None = None
         self.parent: dict[str, Any] | None = None
         self.stacktrace: list[str] = []
-        self._parse(fields)
+        if known is None:
+            self._parse(fields)
+        else:
+            # Values the caller already holds (a fresh add): no need to decode what was just encoded.
+            for attr, value in known.items():
+                setattr(self, attr, value)
 
     def _parse(self, fields: Mapping[str, str]) -> None:
-        for required in ("name", "data", "opts", "timestamp"):
+        for required in _REQUIRED:
             if required not in fields:
                 self.problems[required] = "missing"
-        for raw_name, attr in _TEXT_FIELDS.items():
-            value = fields.get(raw_name)
-            if value is not None:
+        loads = json.loads
+        for raw_name, value in fields.items():
+            spec = _FIELDS.get(raw_name)
+            if spec is None:
+                continue
+            attr, kind = spec
+            if kind == _JSON:
+                if _has_surrogates(value):
+                    self.problems[raw_name] = "binary data, not valid UTF-8"
+                    setattr(self, attr, value)
+                    continue
+                try:
+                    setattr(self, attr, loads(value))
+                except ValueError as exc:
+                    self.problems[raw_name] = f"not valid JSON: {exc}"
+                    setattr(self, attr, value)
+            elif kind == _INT:
+                if value == "":
+                    continue
+                try:
+                    setattr(self, attr, int(value))
+                except ValueError:
+                    try:
+                        setattr(self, attr, int(float(value)))
+                    except ValueError:
+                        self.problems[raw_name] = f"not a number: {value[:40]!r}"
+            else:
                 if _has_surrogates(value):
                     self.problems[raw_name] = "not valid UTF-8"
-                setattr(self, attr, value)
-        for raw_name, attr in _INT_FIELDS.items():
-            value = fields.get(raw_name)
-            if value is None or value == "":
-                continue
-            try:
-                setattr(self, attr, int(float(value)))
-            except ValueError:
-                self.problems[raw_name] = f"not a number: {value[:40]!r}"
-        for raw_name, attr in _JSON_FIELDS.items():
-            value = fields.get(raw_name)
-            if value is None:
-                continue
-            if _has_surrogates(value):
-                self.problems[raw_name] = "binary data, not valid UTF-8"
-                setattr(self, attr, value)
-                continue
-            try:
-                setattr(self, attr, json.loads(value))
-            except ValueError as exc:
-                self.problems[raw_name] = f"not valid JSON: {exc}"
                 setattr(self, attr, value)
         if not isinstance(self.opts, dict):
             self.problems.setdefault("opts", "not a JSON object")
@@ -188,8 +207,6 @@ class JobRecord:
 
 
 def _seconds_to_ms(value: float | timedelta) -> int:
-    from .options import to_ms
-
     return to_ms(value, "delay")
 
 
@@ -198,8 +215,10 @@ class Job(JobRecord):
 
     __slots__ = ("_queue",)
 
-    def __init__(self, queue: Queue, job_id: str, fields: Mapping[str, str]) -> None:
-        super().__init__(queue.name, job_id, fields)
+    def __init__(
+        self, queue: Queue, job_id: str, fields: Mapping[str, str], known: Mapping[str, Any] | None = None
+    ) -> None:
+        super().__init__(queue.name, job_id, fields, known)
         self._queue = queue
 
     @property
@@ -250,8 +269,10 @@ class SyncJob(JobRecord):
 
     __slots__ = ("_queue",)
 
-    def __init__(self, queue: SyncQueue, job_id: str, fields: Mapping[str, str]) -> None:
-        super().__init__(queue.name, job_id, fields)
+    def __init__(
+        self, queue: SyncQueue, job_id: str, fields: Mapping[str, str], known: Mapping[str, Any] | None = None
+    ) -> None:
+        super().__init__(queue.name, job_id, fields, known)
         self._queue = queue
 
     @property

@@ -73,6 +73,13 @@ def get_job(keys: QueueKeys, job_id: str) -> Op[dict[str, str] | None]:
     return fields or None
 
 
+def get_jobs_by_id(keys: QueueKeys, job_ids: Sequence[str]) -> Op[list[dict[str, str] | None]]:
+    if not job_ids:
+        return []
+    replies = yield [command("HGETALL", keys.job(job_id)) for job_id in job_ids]
+    return [(_pairs(r) if isinstance(r, list) else r) or None for r in replies]
+
+
 def get_jobs(keys: QueueKeys, states: Iterable[str], start: int, end: int, asc: bool) -> Op[list[JobRow]]:
     names = [state_name(s) for s in states]
     if start < 0:

@@ -50,6 +50,19 @@ class AddSpec:
     delay: int
     priority: int
     lifo: bool
+    data_value: Any = None
+    opts_value: dict[str, Any] | None = None
+
+    def known_fields(self) -> dict[str, Any]:
+        """The attributes of the job this add creates, for building it without reading it back."""
+        return {
+            "name": self.name,
+            "data": self.data_value,
+            "opts": self.opts_value or {},
+            "timestamp": self.timestamp,
+            "delay": self.delay,
+            "priority": self.priority,
+        }
 
 
 def to_ms(value: Seconds, option: str, *, allow_zero: bool = True) -> int:
@@ -217,6 +230,8 @@ def build_add(name: Any, data: Any, options: Mapping[str, Any], now_ms: int) -> 
         delay=delay,
         priority=priority,
         lifo=lifo,
+        data_value=data,
+        opts_value=opts,
     )
 
 

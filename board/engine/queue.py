@@ -37,26 +37,33 @@ class Queue:
     async def close(self) -> None:
         await self.client.aclose()
 
-    def _job(self, job_id: str, fields: Mapping[str, str]) -> Job:
-        return Job(self, job_id, fields)
+    def _job(self, job_id: str, fields: Mapping[str, str], known: Mapping[str, Any] | None = None) -> Job:
+        return Job(self, job_id, fields, known)
 
     # Adding
     async def add(self, name: str, data: Any = None, **options: Unpack[JobOptions]) -> Job:
         spec = build_add(name, data, options, ops.now_ms())
         job_id, created = await self._runner.run(ops.add(self.keys, spec))
         if created:
-            return self._job(job_id, ops.spec_fields(spec))
+            return self._job(job_id, ops.spec_fields(spec), spec.known_fields())
         existing = await self.get_job(job_id)
-        return existing if existing is not None else self._job(job_id, ops.spec_fields(spec))
+        return existing if existing is not None else self._job(job_id, ops.spec_fields(spec), spec.known_fields())
 
     async def add_bulk(self, jobs: Sequence[Mapping[str, Any]]) -> list[Job]:
         now = ops.now_ms()
         specs = [build_add(*ops.split_bulk_entry(entry), now) for entry in jobs]
         results = await self._runner.run(ops.add_bulk(self.keys, specs))
+        # Custom ids that existed already: read those jobs back, all in one more round trip.
+        existing_ids = [job_id for job_id, created in results if not created]
+        found = await self._runner.run(ops.get_jobs_by_id(self.keys, existing_ids))
+        existing = {job_id: fields for job_id, fields in zip(existing_ids, found, strict=True) if fields}
         out = []
         for spec, (job_id, created) in zip(specs, results, strict=True):
-            existing = None if created else await self.get_job(job_id)
-            out.append(existing or self._job(job_id, ops.spec_fields(spec)))
+            fields = None if created else existing.get(job_id)
+            if fields is None:
+                out.append(self._job(job_id, ops.spec_fields(spec), spec.known_fields()))
+            else:
+                out.append(self._job(job_id, fields))
         return out
 
     # Reading

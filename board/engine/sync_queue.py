@@ -37,26 +37,33 @@ class SyncQueue:
     def close(self) -> None:
         self.client.close()
 
-    def _job(self, job_id: str, fields: Mapping[str, str]) -> SyncJob:
-        return SyncJob(self, job_id, fields)
+    def _job(self, job_id: str, fields: Mapping[str, str], known: Mapping[str, Any] | None = None) -> SyncJob:
+        return SyncJob(self, job_id, fields, known)
 
     # Adding
     def add(self, name: str, data: Any = None, **options: Unpack[JobOptions]) -> SyncJob:
         spec = build_add(name, data, options, ops.now_ms())
         job_id, created = self._runner.run(ops.add(self.keys, spec))
         if created:
-            return self._job(job_id, ops.spec_fields(spec))
+            return self._job(job_id, ops.spec_fields(spec), spec.known_fields())
         existing = self.get_job(job_id)
-        return existing if existing is not None else self._job(job_id, ops.spec_fields(spec))
+        return existing if existing is not None else self._job(job_id, ops.spec_fields(spec), spec.known_fields())
 
     def add_bulk(self, jobs: Sequence[Mapping[str, Any]]) -> list[SyncJob]:
         now = ops.now_ms()
         specs = [build_add(*ops.split_bulk_entry(entry), now) for entry in jobs]
         results = self._runner.run(ops.add_bulk(self.keys, specs))
+        # Custom ids that existed already: read those jobs back, all in one more round trip.
+        existing_ids = [job_id for job_id, created in results if not created]
+        found = self._runner.run(ops.get_jobs_by_id(self.keys, existing_ids))
+        existing = {job_id: fields for job_id, fields in zip(existing_ids, found, strict=True) if fields}
         out = []
         for spec, (job_id, created) in zip(specs, results, strict=True):
-            existing = None if created else self.get_job(job_id)
-            out.append(existing or self._job(job_id, ops.spec_fields(spec)))
+            fields = None if created else existing.get(job_id)
+            if fields is None:
+                out.append(self._job(job_id, ops.spec_fields(spec), spec.known_fields()))
+            else:
+                out.append(self._job(job_id, fields))
         return out
 
     # Reading

@@ -50,6 +50,8 @@ HOOK_EVENTS = frozenset(
 )
 _MALFORMED = ("name", "data", "opts")
 _RETRY_PAUSE_MAX = 2.0
+# Two finish calls may be in flight at once, so that Redis runs one batch while Python handles the other.
+_MAX_FLUSHES = 2
 
 
 @dataclass
@@ -143,7 +145,7 @@ class Worker:
         self._pending: list[_Finish] = []
         self._reserved = 0
         self._serial = 0
-        self._flushing = False
+        self._flushes = 0
         self._empty = False
         self._slot_freed = asyncio.Event()
         self._closing = False
@@ -242,8 +244,8 @@ class Worker:
         self._emit("closed")
 
     async def _drain_pending(self, deadline: float) -> None:
-        while (self._pending or self._flushing) and time.monotonic() < deadline:
-            if not self._flushing:
+        while (self._pending or self._flushes) and time.monotonic() < deadline:
+            if self._pending and self._flushes < _MAX_FLUSHES:
                 self._start_flush()
             self._slot_freed.clear()
             with contextlib.suppress(TimeoutError):
@@ -422,11 +424,11 @@ class Worker:
     def _finish(self, item: _Finish) -> None:
         self._running.pop(item.job.id, None)
         self._pending.append(item)
-        if not self._flushing:
+        if self._flushes < _MAX_FLUSHES:
             self._start_flush()
 
     def _start_flush(self) -> None:
-        self._flushing = True
+        self._flushes += 1
         task = asyncio.create_task(self._flush())
         self._hook_tasks.add(task)
         task.add_done_callback(self._hook_tasks.discard)
@@ -456,7 +458,7 @@ class Worker:
                 self._settled(batch, codes)
                 self._handle_fetched(*fetched)
         finally:
-            self._flushing = False
+            self._flushes -= 1
             self._slot_freed.set()
 
     def _settled(self, batch: list[_Finish], codes: list[int]) -> None:

@@ -1,0 +1,421 @@
+"""Reliability: a worker killed mid-batch, a Redis restart under load, and bad input at the API edge.
+
+Every wait polls Redis against a deadline; subprocesses and private servers are always torn down.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import signal
+import sys
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+import redis
+
+from board import Job, Queue, RedisUnavailable, Worker
+from board.redis_server import RedisServer
+
+SLOW_WORKER = Path(__file__).parent / "workers" / "slow_worker.py"
+
+
+async def wait_until(check: Callable[[], bool | Awaitable[bool]], timeout: float, what: str) -> None:
+    deadline = time.monotonic() + timeout
+    while True:
+        result = check()
+        if not isinstance(result, bool):
+            result = await result
+        if result:
+            return
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out after {timeout} s waiting for {what}")
+        await asyncio.sleep(0.05)
+
+
+# a. A worker process is SIGKILLed in the middle of the run.
+
+
+class WorkerProcess:
+    def __init__(self, proc: asyncio.subprocess.Process, log: Path) -> None:
+        self.proc = proc
+        self.log = log
+        self.worker_id = ""
+        self.pid = proc.pid
+
+    async def ready(self, timeout: float = 20) -> None:
+        assert self.proc.stdout is not None
+        try:
+            line = await asyncio.wait_for(self.proc.stdout.readline(), timeout)
+        except TimeoutError:
+            raise AssertionError(f"worker {self.pid} did not start: {self.log.read_text()}") from None
+        parts = line.decode().split()
+        assert parts[:1] == ["ready"], f"unexpected worker output {line!r}: {self.log.read_text()}"
+        self.worker_id = parts[1]
+        assert int(parts[2]) == self.pid
+
+    async def stop(self) -> None:
+        if self.proc.returncode is None:
+            self.proc.send_signal(signal.SIGTERM)
+            try:
+                await asyncio.wait_for(self.proc.wait(), 10)
+            except TimeoutError:
+                self.proc.kill()
+                await self.proc.wait()
+
+
+@pytest.fixture
+async def spawn(tmp_path: Path) -> AsyncIterator[Callable[[str, str], Awaitable[WorkerProcess]]]:
+    started: list[WorkerProcess] = []
+
+    async def start(url: str, queue: str) -> WorkerProcess:
+        log = tmp_path / f"worker-{len(started)}.log"
+        with log.open("wb") as err:
+            proc = await asyncio.create_subprocess_exec(
+                sys.executable, str(SLOW_WORKER), url, queue, "20", stdout=asyncio.subprocess.PIPE, stderr=err
+            )
+        worker = WorkerProcess(proc, log)
+        started.append(worker)
+        return worker
+
+    yield start
+    for worker in started:
+        await worker.stop()
+
+
+@pytest.mark.timeout(60)
+async def test_sigkilled_worker_jobs_are_recovered(
+    redis_url: str, raw: redis.Redis, qname: str, spawn: Callable[[str, str], Awaitable[WorkerProcess]]
+) -> None:
+    total = 1000
+    victim = await spawn(redis_url, qname)
+    survivor = await spawn(redis_url, qname)
+    await asyncio.gather(victim.ready(), survivor.ready())
+
+    async with Queue(qname, redis_url) as queue:
+        jobs = await queue.add_bulk([{"name": "slow", "data": {"n": i}} for i in range(total)])
+    ids = {job.id for job in jobs}
+    assert len(ids) == total
+
+    completed_key = f"bull:{qname}:completed"
+    await wait_until(lambda: raw.zcard(completed_key) >= 250, 20, "250 completed jobs before the kill")
+
+    # Freeze the victim first, so that the jobs it holds cannot change while we look at them.
+    os.kill(victim.pid, signal.SIGSTOP)
+    orphans = []
+    for job_id in raw.lrange(f"bull:{qname}:active", 0, -1):
+        token = raw.get(f"bull:{qname}:{job_id}:lock")
+        if token is not None and token.startswith(victim.worker_id + ":"):
+            orphans.append(job_id)
+    os.kill(victim.pid, signal.SIGKILL)
+    assert await asyncio.wait_for(victim.proc.wait(), 10) == -signal.SIGKILL
+    assert orphans, "the killed worker held no active job; the test proves nothing"
+    done_before_kill = raw.zcard(completed_key)
+    assert done_before_kill < total, "every job finished before the kill; the test proves nothing"
+
+    await wait_until(lambda: raw.zcard(completed_key) >= total, 40, f"all {total} jobs to complete")
+    await asyncio.sleep(0.3)  # nothing more should happen
+
+    async with Queue(qname, redis_url) as queue:
+        counts = await queue.get_job_counts()
+        assert counts == {
+            "wait": 0,
+            "paused": 0,
+            "active": 0,
+            "delayed": 0,
+            "prioritized": 0,
+            "waiting-children": 0,
+            "completed": total,
+            "failed": 0,
+        }, survivor.log.read_text()
+        assert set(raw.zrange(completed_key, 0, -1)) == ids
+        pids = set()
+        for job_id in ids:
+            job = await queue.get_job(job_id)
+            assert job is not None
+            assert job.returnvalue["id"] == job_id
+            pids.add(job.returnvalue["pid"])
+        # The orphans waited out their locks, were found by the survivor's stalled check, and ran there.
+        for job_id in orphans:
+            job = await queue.get_job(job_id)
+            assert job is not None
+            assert job.returnvalue["pid"] == survivor.pid, job_id
+            assert job.stalled_counter == 1, job_id
+            assert job.attempts_started == 2, job_id
+            assert job.attempts_made == 1, job_id
+            assert raw.exists(f"bull:{qname}:{job_id}:lock") == 0
+        assert pids == {victim.pid, survivor.pid}
+    assert survivor.proc.returncode is None, "the surviving worker died"
+
+
+# b. Redis restarts (append-only file) while a producer and a worker are running.
+
+
+@pytest.mark.timeout(60)
+async def test_redis_restart_loses_no_acknowledged_job(qname: str) -> None:
+    with RedisServer(appendonly=True) as server:
+        url = server.url
+        processed: set[str] = set()
+
+        async def process(job: Job) -> str:
+            await asyncio.sleep(0.002)
+            processed.add(job.id)
+            return job.id
+
+        worker = Worker(qname, process, url, concurrency=5, lock_duration=5, stalled_interval=1, block_timeout=1)
+        worker_errors: list[BaseException] = []
+        worker.on("error", worker_errors.append)
+        run = asyncio.create_task(worker.run())
+        queue = Queue(qname, url)
+
+        acked: list[str] = []
+        outage_errors: list[RedisUnavailable] = []
+        stop = asyncio.Event()
+
+        async def produce() -> None:
+            n = 0
+            while not stop.is_set():
+                try:
+                    job = await queue.add("job", {"n": n})
+                except RedisUnavailable as exc:
+                    # The add was not acknowledged: retry it.
+                    outage_errors.append(exc)
+                    await asyncio.sleep(0.05)
+                    continue
+                acked.append(job.id)
+                n += 1
+                await asyncio.sleep(0.003)
+
+        producer = asyncio.create_task(produce())
+        try:
+            await wait_until(lambda: len(acked) >= 100, 15, "100 adds before the first restart")
+            await asyncio.to_thread(server.restart)  # a quick bounce
+            at_bounce = len(acked)
+            await wait_until(lambda: len(acked) >= at_bounce + 100, 15, "100 adds after the quick restart")
+            # A restart with a held outage, so that the producer certainly sees Redis gone.
+            await asyncio.to_thread(server.stop)
+            errors_before = len(outage_errors)
+            await wait_until(lambda: len(outage_errors) > errors_before, 10, "an add to fail during the outage")
+            await asyncio.sleep(0.5)
+            await asyncio.to_thread(server.start)
+            at_restart = len(acked)
+            await wait_until(lambda: len(acked) >= at_restart + 100, 15, "100 adds after the restart")
+            stop.set()
+            await asyncio.wait_for(producer, 10)
+
+            assert outage_errors, "no add failed while Redis was down"
+            assert all("unavailable" in str(e) for e in outage_errors), outage_errors[:3]
+            assert len(set(acked)) == len(acked)
+
+            client = redis.Redis.from_url(url, decode_responses=True)
+            try:
+
+                def missing() -> list[str]:
+                    pipe = client.pipeline(transaction=False)
+                    for job_id in acked:
+                        pipe.zscore(f"bull:{qname}:completed", job_id)
+                    return [job_id for job_id, score in zip(acked, pipe.execute(), strict=True) if score is None]
+
+                deadline = time.monotonic() + 30
+                while missing() and time.monotonic() < deadline:
+                    await asyncio.sleep(0.1)
+                lost = missing()
+                states = {job_id: await queue.get_job_state(job_id) for job_id in lost[:20]}
+                assert lost == [], f"{len(lost)} acknowledged jobs did not complete; states: {states}"
+                assert client.zcard(f"bull:{qname}:failed") == 0
+                assert set(acked) <= processed
+            finally:
+                client.close()
+        finally:
+            stop.set()
+            producer.cancel()
+            await asyncio.gather(producer, return_exceptions=True)
+            await worker.close(timeout=5)
+            await asyncio.wait_for(run, 10)
+            await queue.close()
+
+
+# c. Bad input.
+
+
+def snapshot(raw: redis.Redis) -> dict[str, Any]:
+    """Everything in the (test-private) database, to show that a refused call wrote nothing."""
+    out: dict[str, Any] = {}
+    for key in sorted(raw.keys("*")):
+        kind = raw.type(key)
+        if kind == "string":
+            out[key] = raw.get(key)
+        elif kind == "hash":
+            out[key] = raw.hgetall(key)
+        elif kind == "list":
+            out[key] = raw.lrange(key, 0, -1)
+        elif kind == "zset":
+            out[key] = raw.zrange(key, 0, -1, withscores=True)
+        elif kind == "set":
+            out[key] = sorted(raw.smembers(key))
+        elif kind == "stream":
+            out[key] = raw.xrange(key)
+        else:
+            out[key] = kind
+    return out
+
+
+async def test_unknown_option_is_refused_and_writes_nothing(queue: Queue, raw: redis.Redis, qname: str) -> None:
+    await queue.add("first", {"n": 1})
+    before = snapshot(raw)
+    assert raw.get(f"bull:{qname}:id") == "1"
+    with pytest.raises(ValueError, match="jobid"):
+        await queue.add("x", {}, jobid="abc")  # type: ignore[call-arg]
+    with pytest.raises(ValueError, match=r"removeOnComplete"):
+        await queue.add("x", {}, removeOnComplete=True)  # type: ignore[call-arg]
+    assert snapshot(raw) == before
+    assert raw.get(f"bull:{qname}:id") == "1"
+
+
+@pytest.mark.parametrize(
+    ("option", "value"),
+    [
+        ("delay", -1),
+        ("delay", float("nan")),
+        ("delay", "5"),
+        ("priority", 2**21),
+        ("priority", -1),
+        ("priority", 1.5),
+        ("attempts", -1),
+        ("backoff", {"type": "fixed"}),
+        ("backoff", {"type": "exponential", "delay": -1}),
+        ("backoff", {"type": "fixed", "delay": 1, "jitter": 2}),
+        ("backoff", {"typ": "fixed", "delay": 1}),
+        ("backoff", "soon"),
+        ("backoff", lambda attempts: 1),
+        ("remove_on_complete", "yes"),
+        ("remove_on_complete", -1),
+        ("remove_on_complete", {"ages": 10}),
+        ("remove_on_complete", {}),
+        ("remove_on_fail", {"count": -2}),
+        ("job_id", "12"),
+        ("job_id", "a:b"),
+        ("lifo", "yes"),
+    ],
+)
+async def test_wrong_option_value_names_the_option(
+    queue: Queue, raw: redis.Redis, qname: str, option: str, value: Any
+) -> None:
+    before = snapshot(raw)
+    with pytest.raises(ValueError, match=option.split(".")[0]):
+        await queue.add("x", {"n": 1}, **{option: value})
+    assert snapshot(raw) == before
+    assert raw.get(f"bull:{qname}:id") is None
+
+
+@pytest.mark.parametrize("data", [{"when": object()}, {1, 2}, {"x": float("nan")}, b"bytes", {"t": (1, 2j)}])
+async def test_non_json_data_is_a_type_error_and_writes_nothing(
+    queue: Queue, raw: redis.Redis, qname: str, data: Any
+) -> None:
+    await queue.add("first", {"n": 1})
+    before = snapshot(raw)
+    with pytest.raises(TypeError, match="JSON"):
+        await queue.add("x", data)
+    with pytest.raises(TypeError, match="JSON"):
+        await queue.add_bulk([{"name": "ok", "data": {"n": 2}}, {"name": "x", "data": data}])
+    assert snapshot(raw) == before
+    assert raw.get(f"bull:{qname}:id") == "1"
+
+
+async def test_worker_fails_a_job_with_broken_json_and_goes_on(
+    redis_url: str, queue: Queue, raw: redis.Redis, qname: str
+) -> None:
+    base = f"bull:{qname}:"
+    now = int(time.time() * 1000)
+    raw.hset(
+        base + "bad-1",
+        mapping={
+            "name": "bad",
+            "data": '{"n": 1,,}',
+            "opts": json.dumps({"attempts": 3}),
+            "timestamp": now,
+            "delay": 0,
+            "priority": 0,
+        },
+    )
+    raw.lpush(base + "wait", "bad-1")
+    raw.zadd(base + "marker", {"0": 0})
+    good_before = await queue.add("good", {"n": 2})  # behind the bad job in wait
+
+    processed: list[str] = []
+
+    async def process(job: Job) -> Any:
+        processed.append(job.id)
+        return {"doubled": job.data["n"] * 2}
+
+    worker = Worker(qname, process, redis_url, block_timeout=1)
+    errors: list[BaseException] = []
+    worker.on("error", errors.append)
+    run = asyncio.create_task(worker.run())
+    try:
+
+        async def finished(job_id: str) -> bool:
+            return await queue.get_job_state(job_id) in ("completed", "failed")
+
+        await wait_until(lambda: finished("bad-1"), 10, "the broken job to fail")
+        await wait_until(lambda: finished(good_before.id), 10, "the good job behind it to complete")
+        good_after = await queue.add("good", {"n": 3})
+        await wait_until(lambda: finished(good_after.id), 10, "a good job added later to complete")
+    finally:
+        await worker.close(timeout=5)
+        await asyncio.wait_for(run, 10)
+
+    bad = await queue.get_job("bad-1")
+    assert bad is not None
+    assert await queue.get_job_state("bad-1") == "failed"
+    assert bad.failed_reason is not None
+    assert "data" in bad.failed_reason and "JSON" in bad.failed_reason, bad.failed_reason
+    assert bad.attempts_made == 1  # broken data does not get better on a retry
+    assert bad.finished_on is not None
+    assert raw.exists(base + "bad-1:lock") == 0
+    assert "bad-1" not in processed  # the processor never saw it
+    for job, expected in ((good_before, 4), (good_after, 6)):
+        state = await queue.get_job_state(job.id)
+        fresh = await queue.get_job(job.id)
+        assert state == "completed" and fresh is not None and fresh.returnvalue == {"doubled": expected}
+    assert processed == [good_before.id, good_after.id]
+    assert errors == []
+    assert await queue.get_job_counts("wait", "active", "failed", "completed") == {
+        "wait": 0,
+        "active": 0,
+        "failed": 1,
+        "completed": 2,
+    }
+
+
+async def _noop(job: Job) -> None:
+    return None
+
+
+@pytest.mark.parametrize(
+    ("options", "named"),
+    [
+        ({"concurrency": 0}, "concurrency"),
+        ({"concurrency": -3}, "concurrency"),
+        ({"concurrency": 2.5}, "concurrency"),
+        ({"limiter": {"max": 0, "duration": 1}}, "limiter"),
+        ({"limiter": {"max": 5}}, "limiter"),
+        ({"limiter": {"max": 5, "duration": 0}}, "limiter"),
+        ({"lock_duration": 0}, "lock_duration"),
+        ({"stalled_interval": -1}, "stalled_interval"),
+        ({"max_stalled_count": -1}, "max_stalled_count"),
+        ({"name": "has space"}, "name"),
+    ],
+)
+def test_worker_bad_options_name_the_option(redis_url: str, qname: str, options: dict[str, Any], named: str) -> None:
+    with pytest.raises(ValueError, match=named):
+        Worker(qname, _noop, redis_url, **options)
+
+
+def test_worker_needs_a_callable_processor(redis_url: str, qname: str) -> None:
+    with pytest.raises(ValueError, match="processor"):
+        Worker(qname, "not a function", redis_url)  # type: ignore[arg-type]
