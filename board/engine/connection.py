@@ -60,8 +60,8 @@ def _retry() -> Retry:
     return Retry(ExponentialBackoff(cap=0.5, base=0.05), 2)
 
 
-def _aretry() -> aretry.Retry:
-    return aretry.Retry(ExponentialBackoff(cap=0.5, base=0.05), 2)
+def _aretry(retries: int = 2) -> aretry.Retry:
+    return aretry.Retry(ExponentialBackoff(cap=0.5, base=0.05), retries)
 
 
 def _kwargs_of(client: aredis.Redis | redis.Redis) -> dict[str, Any]:
@@ -84,14 +84,15 @@ def _mark(client: Any) -> Any:
     return client
 
 
-def async_client(connection: Connection | None, **extra: Any) -> aredis.Redis:
+def async_client(connection: Connection | None, *, retries: int = 2, **extra: Any) -> aredis.Redis:
     """A new asyncio client; a given client lends its connection settings only."""
     if connection is None:
         connection = "redis://localhost:6379"
+    retry = _aretry(retries)
     if isinstance(connection, str):
-        return _mark(aredis.Redis.from_url(connection, retry=_aretry(), **_DECODE, **extra))  # type: ignore[no-any-return]
+        return _mark(aredis.Redis.from_url(connection, retry=retry, **_DECODE, **extra))  # type: ignore[no-any-return]
     if isinstance(connection, aredis.Redis | redis.Redis):
-        return _mark(aredis.Redis(**{**_kwargs_of(connection), **_DECODE, **extra}, retry=_aretry()))  # type: ignore[no-any-return]
+        return _mark(aredis.Redis(**{**_kwargs_of(connection), **_DECODE, **extra}, retry=retry))  # type: ignore[no-any-return]
     raise ValueError(f"connection: expected a redis URL or a redis client, got {connection!r}")
 
 
@@ -180,7 +181,7 @@ class AsyncRunner:
         except (RedisConnectionError, RedisTimeoutError, OSError) as exc:
             raise unavailable(self.client, exc) from exc
         try:
-            await conn.send_packed_command(data, check_health=False)
+            await conn.send_packed_command([data], check_health=False)
             out: list[Any] = []
             for _ in range(replies):
                 try:
@@ -246,7 +247,7 @@ class SyncRunner:
         except (RedisConnectionError, RedisTimeoutError, OSError) as exc:
             raise unavailable(self.client, exc) from exc
         try:
-            conn.send_packed_command(data, check_health=False)  # type: ignore[no-untyped-call]
+            conn.send_packed_command([data], check_health=False)  # type: ignore[no-untyped-call]
             out: list[Any] = []
             for _ in range(replies):
                 try:

@@ -7,7 +7,6 @@ Use it to follow a queue live (``async for event in events``, or ``events.on("co
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import inspect
 import json
 import logging
@@ -61,7 +60,8 @@ class QueueEvents:
         self.keys = QueueKeys(prefix, queue_name)
         self.last_id = last_event_id
         self.block_ms = max(1, int(block_timeout * 1000))
-        self.client = async_client(connection, client_name=self.keys.client_name() + ":qe")
+        # No retries: close() ends a blocked read by dropping the connection.
+        self.client = async_client(connection, client_name=self.keys.client_name() + ":qe", retries=0)
         self._runner = AsyncRunner(self.client)
         self._hooks: dict[str, list[Callable[..., Any]]] = {}
         self._waiters: dict[str, list[asyncio.Future[QueueEvent]]] = {}
@@ -98,8 +98,6 @@ class QueueEvents:
             try:
                 events = await self.read()
                 pause = 0.0
-            except asyncio.CancelledError:
-                raise
             except Exception as exc:
                 if self._closed:
                     return
@@ -162,11 +160,14 @@ class QueueEvents:
             self._waiters.pop(job_id, None)
 
     async def close(self) -> None:
+        """Stops reading. A blocked read is ended by dropping its connection, not by cancelling it:
+        redis-py can be left waiting on a dead socket when a read is cancelled."""
         self._closed = True
+        await self.client.connection_pool.disconnect()
         if self._reader is not None:
-            self._reader.cancel()
-            with contextlib.suppress(asyncio.CancelledError, Exception):
-                await self._reader
+            done, _ = await asyncio.wait([self._reader], timeout=5)
+            if not done:
+                self._reader.cancel()
         await self.client.aclose()
 
     async def __aenter__(self) -> QueueEvents:

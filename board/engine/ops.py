@@ -272,16 +272,23 @@ def split_bulk_entry(entry: Mapping[str, Any]) -> tuple[Any, Any, dict[str, Any]
     return entry["name"], entry.get("data"), options
 
 
-def parse_workers(client_list: str | list[dict[str, Any]], keys: QueueKeys) -> list[dict[str, str]]:
-    """Connections named like BullMQ workers of this queue, from CLIENT LIST."""
+def parse_client_list(text: str) -> list[dict[str, str]]:
+    rows = []
+    for line in text.splitlines():
+        row = dict(part.split("=", 1) for part in line.split(" ") if "=" in part)
+        if row:
+            rows.append(row)
+    return rows
+
+
+def parse_workers(client_list: str, keys: QueueKeys) -> list[dict[str, str]]:
+    """Connections named like BullMQ workers of this queue, from CLIENT LIST (as BullMQ matches them)."""
     base = keys.client_name()
-    rows = client_list if isinstance(client_list, list) else []
-    workers = []
-    for row in rows:
-        name = str(row.get("name", ""))
-        if name == base or name.startswith(base + ":w:"):
-            workers.append({k: str(v) for k, v in row.items()})
-    return workers
+    return [
+        row
+        for row in parse_client_list(client_list)
+        if row.get("name") == base or row.get("name", "").startswith(base + ":w:")
+    ]
 
 
 def client_list() -> Op[Any]:

@@ -79,9 +79,16 @@ def to_ms(value: Seconds, option: str, *, allow_zero: bool = True) -> int:
 
 def dump_json(value: Any, what: str) -> str:
     try:
-        return json.dumps(value, separators=(",", ":"), ensure_ascii=False, allow_nan=False)
+        text = json.dumps(value, separators=(",", ":"), ensure_ascii=False, allow_nan=False)
     except (TypeError, ValueError) as exc:
         raise TypeError(f"{what} is not JSON-serialisable: {exc}") from None
+    if not text.isascii():
+        try:
+            text.encode("utf-8")
+        except UnicodeEncodeError as exc:
+            # A lone surrogate would reach Redis as bytes that are not UTF-8.
+            raise TypeError(f"{what} is not JSON-serialisable: lone surrogate at position {exc.start}") from None
+    return text
 
 
 def _int_option(value: Any, option: str, low: int, high: int | None = None) -> int:
@@ -181,6 +188,11 @@ def build_add(name: Any, data: Any, options: Mapping[str, Any], now_ms: int) -> 
         raise ValueError(f"unknown job option(s): {', '.join(sorted(unknown))}")
     if not isinstance(name, str) or not name:
         raise ValueError(f"name: expected a non-empty string, got {name!r}")
+    if not name.isascii():
+        try:
+            name.encode("utf-8")
+        except UnicodeEncodeError:
+            raise ValueError(f"name: not valid text (lone surrogate) in {name!r}") from None
     data_json = dump_json(data, "job data")
 
     opts: dict[str, Any] = {"attempts": 0}

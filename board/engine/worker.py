@@ -22,8 +22,11 @@ from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import Any
 
+from redis.exceptions import ConnectionError as RedisConnectionError
+from redis.exceptions import TimeoutError as RedisTimeoutError
+
 from .backoff import BackoffStrategy, NoRetry, backoff_delay
-from .connection import Connection, async_client, script_call, sync_client
+from .connection import Connection, async_client, script_call, sync_client, unavailable
 from .errors import LockLostError, RedisUnavailable, UnrecoverableError
 from .job import Job, JobRecord, SyncJob
 from .keys import QueueKeys
@@ -132,7 +135,8 @@ class Worker:
         client_name = self.keys.client_name(name)
         self.queue = _WorkerQueue(self, queue_name, async_client(connection), prefix)
         # Like BullMQ, only the blocking connection carries the worker's name: one per worker in CLIENT LIST.
-        self._blocking = async_client(connection, client_name=client_name)
+        # No retries here: close() drops this connection to end a blocked wait at once.
+        self._blocking = async_client(connection, client_name=client_name, retries=0)
         self._sync_queue: SyncQueue | None = None
         self._executor: ThreadPoolExecutor | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
@@ -149,6 +153,9 @@ class Worker:
         self._empty = False
         self._slot_freed = asyncio.Event()
         self._closing = False
+        self._stop = asyncio.Event()
+        # Locks are renewed until the last job is finished or handed back, after the stop.
+        self._locks_released = asyncio.Event()
         self._started = False
         self._closed = asyncio.Event()
         self._tasks: list[asyncio.Task[None]] = []
@@ -196,6 +203,9 @@ class Worker:
                 with contextlib.suppress(NotImplementedError, RuntimeError):
                     loop.add_signal_handler(sig, self._on_signal)
                     handled.append(sig)
+        # Connect the named connection now, so that the worker is listed even while it is busy.
+        with contextlib.suppress(RedisConnectionError, RedisTimeoutError, OSError):
+            await self._blocking.ping()
         self._tasks = [
             asyncio.create_task(self._fetch_loop(), name="board-fetch"),
             asyncio.create_task(self._lock_loop(), name="board-locks"),
@@ -220,10 +230,14 @@ class Worker:
             return
         self._closing = True
         wait_for = self.shutdown_timeout if timeout is None else timeout
+        self._stop.set()
+        self._slot_freed.set()
+        # In-flight Redis calls are never cancelled (a cancelled read can leave redis-py waiting on a
+        # dead socket): a fetch loop blocked on the marker is ended by dropping its connection instead.
+        await self._blocking.connection_pool.disconnect()
         fetch = self._tasks[0] if self._tasks else None
         if fetch is not None:
-            fetch.cancel()
-            await asyncio.gather(fetch, return_exceptions=True)
+            await self._settle(fetch, 10)
         deadline = time.monotonic() + wait_for
         while self._running and time.monotonic() < deadline:
             self._slot_freed.clear()
@@ -231,9 +245,9 @@ class Worker:
                 await asyncio.wait_for(self._slot_freed.wait(), max(0.0, deadline - time.monotonic()))
         await self._drain_pending(deadline + 5)
         await self._release_unfinished()
+        self._locks_released.set()
         for task in self._tasks[1:]:
-            task.cancel()
-        await asyncio.gather(*self._tasks[1:], return_exceptions=True)
+            await self._settle(task, 10)
         if self._executor is not None:
             self._executor.shutdown(wait=False, cancel_futures=True)
         if self._sync_queue is not None:
@@ -242,6 +256,22 @@ class Worker:
         await self.queue.close()
         self._closed.set()
         self._emit("closed")
+
+    @staticmethod
+    async def _settle(task: asyncio.Task[None], timeout: float) -> None:
+        """Waits for a loop to notice the stop; cancels it only if it does not within ``timeout``."""
+        done, _ = await asyncio.wait([task], timeout=timeout)
+        if not done:
+            task.cancel()
+            await asyncio.wait([task], timeout=1)
+
+    async def _nap(self, seconds: float, stop: asyncio.Event | None = None) -> bool:
+        """Sleeps up to ``seconds``; True when ``stop`` (by default: the worker stopping) is set."""
+        stop = stop or self._stop
+        if seconds > 0 and not stop.is_set():
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(stop.wait(), seconds)
+        return stop.is_set()
 
     async def _drain_pending(self, deadline: float) -> None:
         while (self._pending or self._flushes) and time.monotonic() < deadline:
@@ -297,6 +327,8 @@ class Worker:
             if self._empty:
                 await self._wait_for_marker(next_due)
                 self._empty = False
+                if self._closing:
+                    return
             free = self._free_slots()
             if free <= 0:
                 continue
@@ -309,13 +341,13 @@ class Worker:
             except RedisUnavailable as exc:
                 self._error(exc)
                 pause = min(_RETRY_PAUSE_MAX, pause * 2 or 0.1)
-                await asyncio.sleep(pause)
+                await self._nap(pause)
                 continue
             finally:
                 self._reserved -= free
             next_due = self._handle_fetched(status, jobs, extra)
             if status == 1:
-                await asyncio.sleep(int(extra) / 1000)
+                await self._nap(int(extra) / 1000)
 
     def _handle_fetched(self, status: int, jobs: list[Any], extra: Any) -> int:
         """Starts fetched jobs; returns the next delayed due time (ms) when the queue had nothing."""
@@ -340,13 +372,10 @@ class Worker:
             return
         try:
             popped = await self._blocking.bzpopmin(self.keys.marker, timeout)
-        except (ConnectionError, OSError, RedisUnavailable) as exc:
-            self._error(RedisUnavailable(f"waiting for jobs: {exc}"))
-            await asyncio.sleep(0.5)
-            return
-        except Exception as exc:  # redis-py's own connection errors
-            self._error(exc)
-            await asyncio.sleep(0.5)
+        except (RedisConnectionError, RedisTimeoutError, OSError) as exc:
+            if not self._closing:
+                self._error(unavailable(self._blocking, exc))
+                await self._nap(0.5)
             return
         if popped:
             _, member, score = popped
@@ -355,7 +384,7 @@ class Worker:
                 # The earliest delayed job is not due yet: wait for it, or for new work.
                 remaining = min(self.block_timeout, due / 1000 - time.time())
                 if remaining > 0.001:
-                    with contextlib.suppress(Exception):
+                    with contextlib.suppress(RedisConnectionError, RedisTimeoutError, OSError):
                         await self._blocking.bzpopmin(self.keys.marker, remaining)
 
     # Processing
@@ -451,7 +480,7 @@ class Worker:
                     self._pending = batch + self._pending
                     self._error(exc)
                     pause = min(_RETRY_PAUSE_MAX, pause * 2 or 0.1)
-                    await asyncio.sleep(pause)
+                    await asyncio.sleep(pause)  # not _nap: results must be saved even while stopping
                     continue
                 finally:
                     self._reserved -= fetch
@@ -475,8 +504,7 @@ class Worker:
 
     # Locks and stalled jobs
     async def _lock_loop(self) -> None:
-        while True:
-            await asyncio.sleep(self.lock_ms / 2000)
+        while not await self._nap(self.lock_ms / 2000, self._locks_released):
             running = list(self._running.values())
             if not running:
                 continue
@@ -493,7 +521,7 @@ class Worker:
                     self._error(LockLostError(f"could not renew the lock of job {r.job.id!r}"))
 
     async def _stalled_loop(self) -> None:
-        while True:
+        while not self._stop.is_set():
             try:
                 result = await self._runner.call(
                     script_call(
@@ -510,7 +538,7 @@ class Worker:
             if result:
                 for job_id in [*result[0], *result[1]]:
                     self._emit("stalled", str(job_id))
-            await asyncio.sleep(self.stalled_ms / 1000)
+            await self._nap(self.stalled_ms / 1000)
 
     def __repr__(self) -> str:
         return f"<Worker {self.keys.queue_key} concurrency={self.concurrency}>"

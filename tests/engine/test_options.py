@@ -37,8 +37,14 @@ def test_plain_add_writes_bullmq_default_opts():
             {"attempts": 3, "backoff": {"type": "exponential", "delay": 1, "jitter": 0.5}},
             {"attempts": 3, "backoff": {"type": "exponential", "delay": 1000, "jitter": 0.5}},
         ),
-        ({"remove_on_complete": True, "remove_on_fail": 5}, {"attempts": 0, "removeOnComplete": True, "removeOnFail": 5}),
-        ({"remove_on_complete": {"age": 3600, "count": 10}}, {"attempts": 0, "removeOnComplete": {"age": 3600, "count": 10}}),
+        (
+            {"remove_on_complete": True, "remove_on_fail": 5},
+            {"attempts": 0, "removeOnComplete": True, "removeOnFail": 5},
+        ),
+        (
+            {"remove_on_complete": {"age": 3600, "count": 10}},
+            {"attempts": 0, "removeOnComplete": {"age": 3600, "count": 10}},
+        ),
         ({"keep_logs": 10}, {"attempts": 0, "kl": 10}),
         ({"stack_trace_limit": 2}, {"attempts": 0, "stackTraceLimit": 2}),
     ],

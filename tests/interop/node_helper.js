@@ -10,7 +10,8 @@
 // Commands:
 //   add        {jobs: [{name, data, opts}]}            -> {ids: [...]}                (Queue.addBulk)
 //   flow       {flow: {name, queueName?, data, opts, children: [...]}} -> {parent, children}
-//   work       {until: {completed, failed}, duration_ms, concurrency, name, drain_delay}
+//   work       {until: {completed, failed}, duration_ms, concurrency, name, drain_delay, lock_duration,
+//               stalled_interval}
 //              runs a Worker until `completed` jobs completed and `failed` jobs failed for good
 //              (or, with duration_ms only, for that long) -> {processed, completed, failed, errors}
 //   counts     {types?: [...]}                          -> getJobCounts(...types)
@@ -18,13 +19,14 @@
 //   job        {id}                                     -> job with state and logs, or null
 //   workers    {}                                       -> getWorkers()
 //   pause / resume / is_paused                          -> {paused: bool}
+//   set_global_concurrency {concurrency} / get_global_concurrency -> {concurrency}
 //   events     {last_id, until: {eventName: count}}     -> [{event, args, id}]         (QueueEvents)
 //   batch      {calls: [[command, args], ...]}          -> [result, ...] (one process, one Queue)
 //
 // The worker's processor is driven by the job's data (all keys optional):
 //   progress: [values]  -> job.updateProgress(value) for each
 //   logs: [lines]       -> job.log(line) for each
-//   sleep_ms: n         -> waits n ms
+//   sleep_ms: n         -> waits n ms (node_sleep_ms: the same, for this Node processor only)
 //   fail_until: k       -> throws Error("<fail_message> #<attempt>") while job.attemptsMade < k
 //   result: value       -> the return value (default {by: "node", id})
 'use strict';
@@ -76,6 +78,7 @@ function makeProcessor(processed) {
     for (const value of d.progress || []) await job.updateProgress(value);
     for (const line of d.logs || []) await job.log(line);
     if (d.sleep_ms) await sleep(d.sleep_ms);
+    if (d.node_sleep_ms) await sleep(d.node_sleep_ms);
     if (d.fail_until !== undefined && job.attemptsMade < d.fail_until) {
       throw new Error(`${d.fail_message || 'planned failure'} #${job.attemptsMade + 1}`);
     }
@@ -94,6 +97,8 @@ async function work(ctx, args) {
     prefix: ctx.prefix,
     concurrency: args.concurrency || 1,
     drainDelay: args.drain_delay || 5,
+    ...(args.lock_duration ? { lockDuration: args.lock_duration } : {}),
+    ...(args.stalled_interval ? { stalledInterval: args.stalled_interval } : {}),
     ...(args.name ? { name: args.name } : {}),
   });
   const finals = () => failed.filter(f => f.final).length;
@@ -211,6 +216,11 @@ async function run(ctx, command, args) {
       return { paused: await queue.isPaused() };
     case 'is_paused':
       return { paused: await queue.isPaused() };
+    case 'set_global_concurrency':
+      await queue.setGlobalConcurrency(args.concurrency);
+      return { concurrency: await queue.getGlobalConcurrency() };
+    case 'get_global_concurrency':
+      return { concurrency: await queue.getGlobalConcurrency() };
     case 'events':
       return events(ctx, args);
     case 'batch': {

@@ -38,10 +38,11 @@ local function nextDelayedDue()
 end
 
 local function fetchJobs(now, count, lockMs, tokenPrefix, tokenStart, workerName, limitMax, limitDuration)
+  -- As BullMQ does, due delayed jobs move to wait even while the queue is paused.
+  promoteDueDelayed(now)
   if isPaused() then
     return {2, {}, 0}
   end
-  promoteDueDelayed(now)
   if count <= 0 then return {0, {}, 0} end
 
   local concurrency = tonumber(rcall("HGET", Q.meta, "concurrency"))

@@ -1,8 +1,8 @@
 --[[
   One page of jobs from one or more states, with each job's hash, in one call.
   The range applies to each state; ids whose hash is gone are skipped.
-  Order (asc = 0): lists newest first (from the head), sorted sets highest score first, except
-  prioritized, which lists in run order. asc = 1 reverses each.
+  Order, as BullMQ's getJobs: asc = 0 lists newest first (lists from the head, sorted sets by highest
+  score); asc = 1 reverses each, which lists prioritized jobs in the order they will run.
 
   KEYS: the queue keys (see _lib.lua)
   ARGV[1] key base   ARGV[2] start   ARGV[3] end (inclusive, -1 = last)   ARGV[4] "1" for asc
@@ -41,7 +41,7 @@ for i = 5, #ARGV do
   elseif state == "active" then
     ids = listRange(Q.active)
   elseif state == "prioritized" then
-    ids = zsetRange(Q.prioritized, not asc)
+    ids = zsetRange(Q.prioritized, asc)
   elseif state == "delayed" then
     ids = zsetRange(Q.delayed, asc)
   elseif state == "waiting-children" then
