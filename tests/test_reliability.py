@@ -37,6 +37,25 @@ async def wait_until(check: Callable[[], bool | Awaitable[bool]], timeout: float
         await asyncio.sleep(0.05)
 
 
+@pytest.mark.timeout(60)
+async def test_sigterm_lets_running_jobs_finish_and_leaves_nothing_locked(
+    spawn: Callable[..., Awaitable[WorkerProcess]], redis_url: str, raw: redis.Redis, qname: str
+) -> None:
+    queue = Queue(qname, redis_url)
+    try:
+        worker = await spawn(redis_url, qname, 1500)
+        await worker.ready()
+        await queue.add_bulk([{"name": "slow", "data": i} for i in range(3)])
+        await wait_until(lambda: raw.llen(f"bull:{qname}:active") == 3, 10, "three jobs active")
+        worker.proc.send_signal(signal.SIGTERM)
+        assert await asyncio.wait_for(worker.proc.wait(), 20) == 0
+        assert raw.zcard(f"bull:{qname}:completed") == 3
+        assert raw.llen(f"bull:{qname}:active") == 0
+        assert raw.keys(f"bull:{qname}:*:lock") == []
+    finally:
+        await queue.close()
+
+
 # a. A worker process is SIGKILLed in the middle of the run.
 
 
@@ -69,14 +88,20 @@ class WorkerProcess:
 
 
 @pytest.fixture
-async def spawn(tmp_path: Path) -> AsyncIterator[Callable[[str, str], Awaitable[WorkerProcess]]]:
+async def spawn(tmp_path: Path) -> AsyncIterator[Callable[..., Awaitable[WorkerProcess]]]:
     started: list[WorkerProcess] = []
 
-    async def start(url: str, queue: str) -> WorkerProcess:
+    async def start(url: str, queue: str, sleep_ms: int = 20) -> WorkerProcess:
         log = tmp_path / f"worker-{len(started)}.log"
         with log.open("wb") as err:
             proc = await asyncio.create_subprocess_exec(
-                sys.executable, str(SLOW_WORKER), url, queue, "20", stdout=asyncio.subprocess.PIPE, stderr=err
+                sys.executable,
+                str(SLOW_WORKER),
+                url,
+                queue,
+                str(sleep_ms),
+                stdout=asyncio.subprocess.PIPE,
+                stderr=err,
             )
         worker = WorkerProcess(proc, log)
         started.append(worker)
