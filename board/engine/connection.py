@@ -211,6 +211,10 @@ class AsyncRunner:
                 results[i] = result
         return results
 
+    async def batch(self, calls: list[Call]) -> list[Any]:
+        """One round trip; each reply or the error of that call, without raising."""
+        return await self._steps(calls) if calls else []
+
     async def call(self, call: Call) -> Any:
         (result,) = await self._steps([call])
         if isinstance(result, Exception):

@@ -123,19 +123,23 @@ def is_paused(keys: QueueKeys) -> Op[bool]:
     return bool(flag)
 
 
-def clean(keys: QueueKeys, grace_ms: int, limit: int, state: str) -> Op[list[str]]:
+def clean(keys: QueueKeys, grace_ms: int, limit: int, state: str, collect: bool = True) -> Op[tuple[list[str], int]]:
+    """Removes up to ``limit`` jobs (0 = all) older than the grace; the ids only when ``collect``."""
     name = state_name(state)
     if limit < 0:
         raise ValueError(f"limit: must be >= 0 (0 = no limit), got {limit}")
     cutoff = now_ms() - grace_ms
     removed: list[str] = []
+    count = 0
     position = 0
-    while position >= 0 and (limit == 0 or len(removed) < limit):
-        want = BATCH if limit == 0 else min(BATCH, limit - len(removed))
+    while position >= 0 and (limit == 0 or count < limit):
+        want = BATCH if limit == 0 else min(BATCH, limit - count)
         ids, position = yield script_call("clean", keys, name, cutoff, want, position, BATCH)
-        removed.extend(str(i) for i in ids)
+        count += len(ids)
+        if collect:
+            removed.extend(str(i) for i in ids)
         position = int(position)
-    return removed
+    return removed, count
 
 
 def drain(keys: QueueKeys, delayed: bool) -> Op[None]:

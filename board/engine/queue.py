@@ -102,7 +102,8 @@ class Queue:
         return await self._runner.run(ops.is_paused(self.keys))
 
     async def clean(self, grace: float | timedelta, limit: int = 0, state: str = "completed") -> list[str]:
-        return await self._runner.run(ops.clean(self.keys, to_ms(grace, "grace"), limit, state))
+        removed, _ = await self._runner.run(ops.clean(self.keys, to_ms(grace, "grace"), limit, state))
+        return removed
 
     async def drain(self, delayed: bool = False) -> None:
         await self._runner.run(ops.drain(self.keys, delayed))

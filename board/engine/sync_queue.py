@@ -102,7 +102,8 @@ class SyncQueue:
         return self._runner.run(ops.is_paused(self.keys))
 
     def clean(self, grace: float | timedelta, limit: int = 0, state: str = "completed") -> list[str]:
-        return self._runner.run(ops.clean(self.keys, to_ms(grace, "grace"), limit, state))
+        removed, _ = self._runner.run(ops.clean(self.keys, to_ms(grace, "grace"), limit, state))
+        return removed
 
     def drain(self, delayed: bool = False) -> None:
         self._runner.run(ops.drain(self.keys, delayed))

@@ -1,0 +1,186 @@
+"""What the board needs from a queue engine: the ``QueueAdapter`` protocol and the shapes it returns.
+
+Plug another engine into the board by implementing ``QueueAdapter``. Every read is bounded (a page,
+one job, a page of logs) and should cost one round trip to the store whatever the number of queues or
+jobs; every bulk action must work in bounded chunks.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+# Tabs of the queue page, in order; "latest" is the newest jobs of every state.
+TABS = ("latest", "waiting", "prioritized", "delayed", "active", "waiting-children", "completed", "failed")
+COUNTED = TABS[1:]
+RETRYABLE = ("failed", "completed")
+CLEANABLE = ("completed", "failed", "delayed", "waiting", "prioritized", "active", "waiting-children")
+
+
+@dataclass
+class WorkerInfo:
+    name: str
+    addr: str
+    age_s: int
+    idle_s: int
+
+
+@dataclass
+class QueueInfo:
+    name: str
+    counts: dict[str, int] = field(default_factory=dict)
+    paused: bool = False
+    workers: list[WorkerInfo] = field(default_factory=list)
+    global_concurrency: int | None = None
+    rate_limit_max: int | None = None
+    rate_limit_duration_ms: int | None = None
+    rate_limited_for_ms: int = 0
+    exists: bool = True
+    error: str | None = None
+
+    @property
+    def total(self) -> int:
+        return sum(self.counts.values())
+
+
+@dataclass
+class JobSummary:
+    """One row of a job list: previews only, never a full payload."""
+
+    queue: str
+    id: str
+    name: str
+    state: str
+    added_ms: int | None = None
+    processed_ms: int | None = None
+    finished_ms: int | None = None
+    run_at_ms: int | None = None
+    attempts_made: int = 0
+    attempts_started: int = 0
+    attempts_allowed: int = 1
+    priority: int = 0
+    delay_ms: int = 0
+    progress: Any = None
+    data_preview: str = ""
+    data_size: int = 0
+    failed_reason: str | None = None
+    problems: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def wait_ms(self) -> int | None:
+        if self.processed_ms is None or self.added_ms is None:
+            return None
+        return max(0, self.processed_ms - self.added_ms - self.delay_ms)
+
+    @property
+    def run_ms(self) -> int | None:
+        if self.finished_ms is None or self.processed_ms is None:
+            return None
+        return max(0, self.finished_ms - self.processed_ms)
+
+    @property
+    def progress_percent(self) -> float | None:
+        if isinstance(self.progress, bool) or not isinstance(self.progress, int | float):
+            return None
+        return float(min(100, max(0, self.progress)))
+
+
+@dataclass
+class Field:
+    """A large field of a job: its text (cut at the page's limit), its full size, and whether it was cut."""
+
+    text: str
+    size: int
+    truncated: bool
+    value: Any = None
+    is_json: bool = False
+
+
+@dataclass
+class JobDetail(JobSummary):
+    data: Field = field(default_factory=lambda: Field("", 0, False))
+    returnvalue: Field | None = None
+    opts: dict[str, Any] = field(default_factory=dict)
+    stacktrace: list[str] = field(default_factory=list)
+    processed_by: str | None = None
+    stalled_counter: int = 0
+    deferred_failure: str | None = None
+    parent_queue: str | None = None
+    parent_id: str | None = None
+    logs: list[str] = field(default_factory=list)
+    logs_total: int = 0
+    logs_start: int = 0
+    timeline: list[tuple[int, str]] = field(default_factory=list)
+
+
+@dataclass
+class JobPage:
+    queue: QueueInfo
+    state: str
+    jobs: list[JobSummary]
+    page: int
+    per_page: int
+    total: int
+
+    @property
+    def pages(self) -> int:
+        return max(1, -(-self.total // self.per_page))
+
+
+@dataclass
+class ActionResult:
+    message: str
+    count: int = 0
+    job_id: str | None = None
+
+
+class AdapterError(Exception):
+    """An action the engine refused, with a message fit for an operator."""
+
+    def __init__(self, message: str, status: int = 409) -> None:
+        super().__init__(message)
+        self.status = status
+
+
+class QueueAdapter(Protocol):
+    """The board's whole view of a queue engine."""
+
+    async def queue_names(self) -> list[str]:
+        """Every queue this adapter serves (configured or discovered)."""
+        ...
+
+    async def overview(self, queues: list[str]) -> list[QueueInfo]:
+        """Counts, pause state, limits and workers of many queues, in one round trip."""
+        ...
+
+    async def page(self, queue: str, state: str, page: int, per_page: int) -> JobPage:
+        """The queue's info and one page of one tab, in one round trip."""
+        ...
+
+    async def job(self, queue: str, job_id: str, *, logs_start: int, logs_count: int) -> JobDetail | None: ...
+
+    async def raw_field(self, queue: str, job_id: str, name: str) -> str | None:
+        """A job's whole ``data`` or ``returnvalue`` text, for the raw view of large payloads."""
+        ...
+
+    async def find(self, job_id: str, queues: list[str]) -> list[str]:
+        """The queues among ``queues`` holding a job with that id (one round trip)."""
+        ...
+
+    async def server_info(self) -> dict[str, str]: ...
+
+    async def retry_job(self, queue: str, job_id: str) -> ActionResult: ...
+    async def promote_job(self, queue: str, job_id: str) -> ActionResult: ...
+    async def remove_job(self, queue: str, job_id: str) -> ActionResult: ...
+    async def update_job_data(self, queue: str, job_id: str, data: Any) -> ActionResult: ...
+    async def change_job_priority(self, queue: str, job_id: str, priority: int) -> ActionResult: ...
+    async def duplicate_job(self, queue: str, job_id: str) -> ActionResult: ...
+    async def add_job(self, queue: str, name: str, data: Any, options: dict[str, Any]) -> ActionResult: ...
+    async def retry_all(self, queue: str, state: str) -> ActionResult: ...
+    async def promote_all(self, queue: str) -> ActionResult: ...
+    async def clean(self, queue: str, state: str, grace_s: float, limit: int) -> ActionResult: ...
+    async def pause(self, queue: str) -> ActionResult: ...
+    async def resume(self, queue: str) -> ActionResult: ...
+    async def empty(self, queue: str, *, delayed: bool) -> ActionResult: ...
+    async def obliterate(self, queue: str, *, force: bool) -> ActionResult: ...
+    async def close(self) -> None: ...

@@ -1,0 +1,371 @@
+"""``BullMQAdapter``: the board's ``QueueAdapter`` over the bundled engine (BullMQ 6's Redis format).
+
+Reads go through ``Inspector`` (one pipeline per page); actions through ``Queue``, whose bulk operations
+work in bounded batches.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Iterable
+from typing import Any
+
+from ..engine import (
+    JobLockedError,
+    JobNotFound,
+    JobStateError,
+    Queue,
+    QueueStateError,
+    RedisUnavailable,
+    ops,
+)
+from ..engine.connection import Connection, command
+from ..engine.inspector import Inspector, JobRow, QueueStatus
+from ..engine.job import JobRecord
+from .base import (
+    COUNTED,
+    RETRYABLE,
+    ActionResult,
+    AdapterError,
+    Field,
+    JobDetail,
+    JobPage,
+    JobSummary,
+    QueueInfo,
+    WorkerInfo,
+)
+
+_ENGINE_STATE = {"waiting": "wait"}
+_SHOWN_STATE = {"wait": "waiting"}
+# Tabs listed oldest-first (the next to run on top); the others list newest first.
+_ASCENDING = {"prioritized", "delayed"}
+_CUT_FIELDS = ("data", "returnvalue", "opts", "progress", "failedReason", "stacktrace")
+
+
+def _status_info(status: QueueStatus) -> QueueInfo:
+    counts = {_SHOWN_STATE.get(k, k): v for k, v in status.counts.items()}
+    return QueueInfo(
+        name=status.name,
+        counts={state: counts.get(state, 0) for state in COUNTED},
+        paused=status.paused,
+        workers=[
+            WorkerInfo(
+                name=w.get("name", ""),
+                addr=w.get("addr", ""),
+                age_s=int(w.get("age", 0) or 0),
+                idle_s=int(w.get("idle", 0) or 0),
+            )
+            for w in status.workers
+        ],
+        global_concurrency=status.global_concurrency,
+        rate_limit_max=status.rate_limit_max,
+        rate_limit_duration_ms=status.rate_limit_duration_ms,
+        rate_limited_for_ms=status.limiter_ttl_ms if status.rate_limited else 0,
+        exists=status.exists,
+        error=status.error,
+    )
+
+
+def _record(queue: str, row: JobRow) -> JobRecord:
+    """The parsed job, without judging the fields that were cut for display."""
+    whole = {k: v for k, v in row.fields.items() if k not in row.sizes}
+    record = JobRecord(queue, row.id, whole)
+    for cut in row.sizes:
+        record.problems.pop(cut, None)
+    return record
+
+
+def _summary(queue: str, row: JobRow) -> JobSummary:
+    record = _record(queue, row)
+    fields = row.fields
+    state = _SHOWN_STATE.get(row.state, row.state)
+    run_at = record.timestamp + record.delay if state == "delayed" and record.timestamp else None
+    return JobSummary(
+        queue=queue,
+        id=row.id,
+        name=record.name,
+        state=state,
+        added_ms=record.timestamp or None,
+        processed_ms=record.processed_on,
+        finished_ms=record.finished_on,
+        run_at_ms=run_at,
+        attempts_made=record.attempts_made,
+        attempts_started=record.attempts_started,
+        attempts_allowed=record.attempts,
+        priority=record.priority,
+        delay_ms=record.delay,
+        progress=record.progress if "progress" not in row.sizes else fields.get("progress"),
+        data_preview=fields.get("data", ""),
+        data_size=row.sizes.get("data", len(fields.get("data", "").encode("utf-8", "surrogateescape"))),
+        failed_reason=record.failed_reason if "failedReason" not in row.sizes else fields.get("failedReason"),
+        problems=dict(record.problems),
+    )
+
+
+def _field(row: JobRow, name: str) -> Field:
+    text = row.fields.get(name, "")
+    size = row.sizes.get(name, len(text.encode("utf-8", "surrogateescape")))
+    truncated = name in row.sizes
+    if not truncated:
+        try:
+            return Field(text, size, False, json.loads(text), True)
+        except ValueError:
+            pass
+    return Field(text, size, truncated)
+
+
+def _timeline(job: JobSummary, detail: JobRecord) -> list[tuple[int, str]]:
+    events: list[tuple[int, str]] = []
+    if job.added_ms:
+        events.append((job.added_ms, "added"))
+    if job.delay_ms and job.added_ms:
+        events.append((job.added_ms + job.delay_ms, f"due after a delay of {job.delay_ms / 1000:g} s"))
+    if job.processed_ms:
+        by = f" by {detail.processed_by}" if detail.processed_by else ""
+        events.append((job.processed_ms, f"attempt {max(1, job.attempts_started)} started{by}"))
+    if job.finished_ms:
+        events.append((job.finished_ms, "failed" if job.state == "failed" else "completed"))
+    return sorted(events)
+
+
+def _options_from_opts(opts: dict[str, Any]) -> dict[str, Any]:
+    """BullMQ ``opts`` back to ``Queue.add`` options, to duplicate a job."""
+    out: dict[str, Any] = {}
+    if isinstance(opts.get("attempts"), int):
+        out["attempts"] = opts["attempts"]
+    backoff = opts.get("backoff")
+    if isinstance(backoff, dict) and backoff.get("type") in ("fixed", "exponential"):
+        out["backoff"] = {k: v for k, v in backoff.items() if k in ("type", "jitter")}
+        out["backoff"]["delay"] = (backoff.get("delay") or 0) / 1000
+    elif isinstance(backoff, int | float) and not isinstance(backoff, bool):
+        out["backoff"] = backoff / 1000
+    if isinstance(opts.get("priority"), int) and opts["priority"] > 0:
+        out["priority"] = opts["priority"]
+    if opts.get("lifo") is True and "priority" not in out:
+        out["lifo"] = True
+    for src, dst in (("removeOnComplete", "remove_on_complete"), ("removeOnFail", "remove_on_fail")):
+        if opts.get(src) is not None:
+            out[dst] = opts[src]
+    if isinstance(opts.get("kl"), int):
+        out["keep_logs"] = opts["kl"]
+    if isinstance(opts.get("stackTraceLimit"), int):
+        out["stack_trace_limit"] = opts["stackTraceLimit"]
+    return out
+
+
+class BullMQAdapter:
+    def __init__(
+        self,
+        connection: Connection | None = None,
+        *,
+        prefix: str = "bull",
+        queues: Iterable[str] | None = None,
+        discover: bool = False,
+        discover_ttl: float = 30,
+        preview_bytes: int = 300,
+        detail_bytes: int = 64 * 1024,
+    ) -> None:
+        self.prefix = prefix
+        self.inspector = Inspector(connection, prefix=prefix)
+        self.configured = list(dict.fromkeys(queues or ()))
+        if not self.configured and not discover:
+            raise ValueError("queues: give the queue names, or discover=True to find them in Redis")
+        self.discover = discover
+        self.discover_ttl = discover_ttl
+        self.preview_bytes = preview_bytes
+        self.detail_bytes = detail_bytes
+        self._discovered: list[str] = []
+        self._discovered_at = 0.0
+        self._queues: dict[str, Queue] = {}
+
+    def queue(self, name: str) -> Queue:
+        q = self._queues.get(name)
+        if q is None:
+            # Shares the inspector's client: one connection pool for the whole board.
+            q = self._queues[name] = Queue(name, self.inspector.client, prefix=self.prefix)
+        return q
+
+    async def close(self) -> None:
+        await self.inspector.close()
+
+    async def queue_names(self) -> list[str]:
+        if not self.discover:
+            return list(self.configured)
+        if time.monotonic() - self._discovered_at > self.discover_ttl:
+            self._discovered = await self.inspector.discover()
+            self._discovered_at = time.monotonic()
+        return sorted(set(self.configured) | set(self._discovered))
+
+    async def overview(self, queues: list[str]) -> list[QueueInfo]:
+        return [_status_info(s) for s in await self.inspector.statuses(queues)]
+
+    async def page(self, queue: str, state: str, page: int, per_page: int) -> JobPage:
+        ins = self.inspector
+        if state == "latest":
+            rows_call = ins.rows_call(
+                queue, [_ENGINE_STATE.get(s, s) for s in COUNTED], 0, per_page - 1, False, self.preview_bytes
+            )
+        else:
+            start = (page - 1) * per_page
+            rows_call = ins.rows_call(
+                queue,
+                [_ENGINE_STATE.get(state, state)],
+                start,
+                start + per_page - 1,
+                state in _ASCENDING,
+                self.preview_bytes,
+            )
+        status, exists, clients, rows = await ins.runner.batch(
+            [ins.status_call(queue), ins.exists_call(queue), ins.client_list_call(), rows_call]
+        )
+        info = _status_info(ins.parse_status(queue, status, exists, clients))
+        jobs = [_summary(queue, row) for row in ins.parse_rows(rows)]
+        if state == "latest":
+            jobs.sort(key=lambda j: j.added_ms or 0, reverse=True)
+            jobs = jobs[:per_page]
+            total = len(jobs)
+        else:
+            total = info.counts.get(state, 0)
+        return JobPage(info, state, jobs, page, per_page, total)
+
+    async def job(self, queue: str, job_id: str, *, logs_start: int = 0, logs_count: int = 50) -> JobDetail | None:
+        ins = self.inspector
+        keys = ins.keys(queue)
+        rows, logs, logs_total = await ins.runner.batch(
+            [
+                ins.rows_by_id_call(queue, [job_id], self.detail_bytes),
+                command("LRANGE", keys.logs(job_id), logs_start, logs_start + logs_count - 1),
+                command("LLEN", keys.logs(job_id)),
+            ]
+        )
+        found = ins.parse_rows(rows)
+        if not found:
+            return None
+        row = found[0]
+        summary = _summary(queue, row)
+        record = _record(queue, row)
+        parent = record.parent or {}
+        parent_queue_key = str(parent.get("queueKey", ""))
+        detail = JobDetail(
+            **{f: getattr(summary, f) for f in summary.__dataclass_fields__},
+            data=_field(row, "data"),
+            returnvalue=_field(row, "returnvalue") if "returnvalue" in row.fields else None,
+            opts=record.opts,
+            stacktrace=record.stacktrace,
+            processed_by=record.processed_by,
+            stalled_counter=record.stalled_counter,
+            deferred_failure=record.deferred_failure,
+            parent_queue=parent_queue_key.split(":", 1)[1] if ":" in parent_queue_key else None,
+            parent_id=record.parent_id,
+            logs=[str(line) for line in logs] if isinstance(logs, list) else [],
+            logs_total=int(logs_total) if isinstance(logs_total, int) else 0,
+            logs_start=logs_start,
+        )
+        if "opts" in row.sizes:
+            detail.problems["opts"] = f"options too large to show ({row.sizes['opts']} bytes)"
+        detail.timeline = _timeline(summary, record)
+        return detail
+
+    async def raw_field(self, queue: str, job_id: str, name: str) -> str | None:
+        if name not in ("data", "returnvalue"):
+            raise AdapterError(f"no raw view of {name!r}", 400)
+        value = await self.inspector.runner.call(command("HGET", self.inspector.keys(queue).job(job_id), name))
+        return None if value is None else str(value)
+
+    async def find(self, job_id: str, queues: list[str]) -> list[str]:
+        if not queues:
+            return []
+        found = await self.inspector.runner.batch(
+            [command("EXISTS", self.inspector.keys(q).job(job_id)) for q in queues]
+        )
+        return [q for q, hit in zip(queues, found, strict=True) if hit == 1]
+
+    async def server_info(self) -> dict[str, str]:
+        return await self.inspector.server_info()
+
+    # Actions
+    async def _act(self, action: Any) -> Any:
+        try:
+            return await action
+        except JobNotFound as exc:
+            raise AdapterError(str(exc), 404) from None
+        except JobLockedError as exc:
+            raise AdapterError(str(exc), 409) from None
+        except (JobStateError, QueueStateError) as exc:
+            raise AdapterError(str(exc), 409) from None
+        except (ValueError, TypeError) as exc:
+            raise AdapterError(str(exc), 400) from None
+        except RedisUnavailable as exc:
+            raise AdapterError(str(exc), 503) from None
+
+    async def retry_job(self, queue: str, job_id: str) -> ActionResult:
+        state = await self._act(self.queue(queue).get_job_state(job_id))
+        if state not in RETRYABLE:
+            raise AdapterError(f"job {job_id} is {state}: only failed or completed jobs can be retried", 409)
+        await self._act(self.queue(queue).retry_job(job_id, state))
+        return ActionResult(f"Job {job_id} moved from {state} back to waiting.", 1, job_id)
+
+    async def promote_job(self, queue: str, job_id: str) -> ActionResult:
+        await self._act(self.queue(queue).promote_job(job_id))
+        return ActionResult(f"Job {job_id} promoted: it runs now.", 1, job_id)
+
+    async def remove_job(self, queue: str, job_id: str) -> ActionResult:
+        removed = await self._act(self.queue(queue).remove(job_id))
+        if not removed:
+            raise AdapterError(f"job {job_id!r} not found in queue {queue!r}", 404)
+        return ActionResult(f"Job {job_id} removed.", 1, job_id)
+
+    async def update_job_data(self, queue: str, job_id: str, data: Any) -> ActionResult:
+        await self._act(self.queue(queue).update_job_data(job_id, data))
+        return ActionResult(f"Data of job {job_id} replaced.", 1, job_id)
+
+    async def change_job_priority(self, queue: str, job_id: str, priority: int) -> ActionResult:
+        await self._act(self.queue(queue).change_job_priority(job_id, priority))
+        return ActionResult(f"Priority of job {job_id} set to {priority}.", 1, job_id)
+
+    async def duplicate_job(self, queue: str, job_id: str) -> ActionResult:
+        job = await self._act(self.queue(queue).get_job(job_id))
+        if job is None:
+            raise AdapterError(f"job {job_id!r} not found in queue {queue!r}", 404)
+        if job.problems.get("data"):
+            raise AdapterError(f"job {job_id} cannot be duplicated: its data is {job.problems['data']}", 409)
+        copy = await self._act(self.queue(queue).add(job.name, job.data, **_options_from_opts(job.opts)))
+        return ActionResult(f"Job {job_id} duplicated as job {copy.id}.", 1, copy.id)
+
+    async def add_job(self, queue: str, name: str, data: Any, options: dict[str, Any]) -> ActionResult:
+        job = await self._act(self.queue(queue).add(name, data, **options))
+        return ActionResult(f"Job {job.id} added.", 1, job.id)
+
+    async def retry_all(self, queue: str, state: str) -> ActionResult:
+        if state not in RETRYABLE:
+            raise AdapterError(f"only failed or completed jobs can be retried, not {state}", 400)
+        count = await self._act(self.queue(queue).retry_jobs(state))
+        return ActionResult(f"{count} {state} job(s) moved back to waiting.", count)
+
+    async def promote_all(self, queue: str) -> ActionResult:
+        count = await self._act(self.queue(queue).promote_jobs())
+        return ActionResult(f"{count} delayed job(s) promoted.", count)
+
+    async def clean(self, queue: str, state: str, grace_s: float, limit: int) -> ActionResult:
+        engine_state = _ENGINE_STATE.get(state, state)
+        q = self.queue(queue)
+        _, count = await self._act(q._runner.run(ops.clean(q.keys, round(grace_s * 1000), limit, engine_state, False)))
+        return ActionResult(f"{count} {state} job(s) older than {grace_s:g} s removed.", count)
+
+    async def pause(self, queue: str) -> ActionResult:
+        changed = await self._act(self.queue(queue).pause())
+        return ActionResult("Queue paused." if changed else "Queue was already paused.", int(changed))
+
+    async def resume(self, queue: str) -> ActionResult:
+        changed = await self._act(self.queue(queue).resume())
+        return ActionResult("Queue resumed." if changed else "Queue was not paused.", int(changed))
+
+    async def empty(self, queue: str, *, delayed: bool) -> ActionResult:
+        await self._act(self.queue(queue).drain(delayed))
+        what = "waiting, prioritized and delayed" if delayed else "waiting and prioritized"
+        return ActionResult(f"Queue emptied of its {what} jobs.")
+
+    async def obliterate(self, queue: str, *, force: bool) -> ActionResult:
+        await self._act(self.queue(queue).obliterate(force))
+        return ActionResult(f"Queue {queue} obliterated.")

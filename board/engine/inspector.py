@@ -1,0 +1,188 @@
+"""``Inspector``: reads many queues at once, for dashboards.
+
+Each method is one round trip to Redis whatever the number of queues or jobs: the per-queue scripts go
+out as one pipeline. Large fields are cut inside Redis (``job_rows.lua``), so a page of jobs never
+ships a full payload. Errors of one queue (a hash another program wrote badly, a wrong key type) come
+back as that queue's error instead of failing the whole read.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import redis.asyncio as aredis
+
+from .connection import AsyncRunner, Call, Connection, async_client, command, is_ours, script_call
+from .keys import QueueKeys, queue_name_from_meta_key
+from .ops import STATES, parse_client_list, state_name
+
+COUNT_STATES = ("wait", "active", "delayed", "prioritized", "waiting-children", "completed", "failed", "paused")
+
+
+@dataclass
+class QueueStatus:
+    name: str
+    counts: dict[str, int] = field(default_factory=dict)
+    paused: bool = False
+    global_concurrency: int | None = None
+    rate_limit_max: int | None = None
+    rate_limit_duration_ms: int | None = None
+    limiter_ttl_ms: int = 0
+    version: str = ""
+    workers: list[dict[str, str]] = field(default_factory=list)
+    exists: bool = True
+    error: str | None = None
+
+    @property
+    def rate_limited(self) -> bool:
+        """The limiter window is open and full: workers wait ``limiter_ttl_ms``."""
+        return self.limiter_ttl_ms > 0 and self.rate_limit_max is not None
+
+
+@dataclass
+class JobRow:
+    id: str
+    state: str
+    fields: dict[str, str]
+    sizes: dict[str, int]
+
+
+def _int_or_none(value: Any) -> int | None:
+    try:
+        return int(value) if value not in (None, "") else None
+    except (TypeError, ValueError):
+        return None
+
+
+def _rows(flat: list[Any]) -> list[JobRow]:
+    rows = []
+    for i in range(0, len(flat), 3):
+        pairs = flat[i + 2]
+        fields: dict[str, str] = {}
+        sizes: dict[str, int] = {}
+        for j in range(0, len(pairs), 2):
+            name, value = str(pairs[j]), str(pairs[j + 1])
+            if name.endswith(".size") and name[:-5] in fields:
+                sizes[name[:-5]] = int(value)
+            else:
+                fields[name] = value
+        rows.append(JobRow(str(flat[i]), str(flat[i + 1]), fields, sizes))
+    return rows
+
+
+class Inspector:
+    def __init__(self, connection: Connection | None = None, *, prefix: str = "bull") -> None:
+        self.prefix = prefix
+        self.client = (
+            connection if isinstance(connection, aredis.Redis) and is_ours(connection) else async_client(connection)
+        )
+        self.runner = AsyncRunner(self.client)
+        self._keys: dict[str, QueueKeys] = {}
+
+    def keys(self, queue: str) -> QueueKeys:
+        keys = self._keys.get(queue)
+        if keys is None:
+            keys = self._keys[queue] = QueueKeys(self.prefix, queue)
+        return keys
+
+    async def close(self) -> None:
+        await self.client.aclose()
+
+    # Calls, so that callers can put several reads in one round trip.
+    def status_call(self, queue: str) -> Call:
+        return script_call("get_counts", self.keys(queue), *COUNT_STATES)
+
+    def exists_call(self, queue: str) -> Call:
+        keys = self.keys(queue)
+        return command("EXISTS", keys.meta, keys.id, keys.wait, keys.completed, keys.failed, keys.delayed)
+
+    @staticmethod
+    def client_list_call() -> Call:
+        return command("CLIENT", "LIST")
+
+    def rows_call(self, queue: str, states: Sequence[str], start: int, end: int, asc: bool, preview: int) -> Call:
+        names = [state_name(s) for s in states]
+        return script_call("job_rows", self.keys(queue), preview, "range", start, end, "1" if asc else "0", *names)
+
+    def rows_by_id_call(self, queue: str, job_ids: Sequence[str], preview: int) -> Call:
+        return script_call("job_rows", self.keys(queue), preview, "ids", *job_ids)
+
+    def parse_status(self, queue: str, reply: Any, exists: Any, clients: Any) -> QueueStatus:
+        status = QueueStatus(queue)
+        if isinstance(reply, Exception):
+            status.error = str(reply)
+            return status
+        counts, paused, concurrency, max_jobs, duration, ttl, version = reply
+        status.counts = dict(zip(COUNT_STATES, (int(n) for n in counts), strict=True))
+        status.paused = bool(paused)
+        status.global_concurrency = _int_or_none(concurrency)
+        status.rate_limit_max = _int_or_none(max_jobs)
+        status.rate_limit_duration_ms = _int_or_none(duration)
+        status.limiter_ttl_ms = max(0, int(ttl))
+        status.version = str(version)
+        status.exists = not isinstance(exists, int) or exists > 0
+        if isinstance(clients, str):
+            base = self.keys(queue).client_name()
+            status.workers = [
+                row
+                for row in parse_client_list(clients)
+                if row.get("name") == base or row.get("name", "").startswith(base + ":w:")
+            ]
+        return status
+
+    # One round trip each
+    async def statuses(self, queues: Sequence[str], *, workers: bool = True) -> list[QueueStatus]:
+        calls: list[Call] = []
+        for queue in queues:
+            calls += [self.status_call(queue), self.exists_call(queue)]
+        if workers:
+            calls.append(self.client_list_call())
+        replies = await self.runner.batch(calls)
+        clients = replies[-1] if workers else None
+        return [self.parse_status(q, replies[2 * i], replies[2 * i + 1], clients) for i, q in enumerate(queues)]
+
+    async def rows(
+        self, queue: str, states: Sequence[str], start: int, end: int, *, asc: bool = False, preview: int = 300
+    ) -> list[JobRow]:
+        return _rows(await self.runner.call(self.rows_call(queue, states, start, end, asc, preview)))
+
+    async def job(self, queue: str, job_id: str, *, preview: int = 0) -> JobRow | None:
+        found = _rows(await self.runner.call(self.rows_by_id_call(queue, [job_id], preview)))
+        return found[0] if found else None
+
+    @staticmethod
+    def parse_rows(reply: Any) -> list[JobRow]:
+        if isinstance(reply, Exception):
+            raise reply
+        return _rows(reply)
+
+    async def discover(self, *, limit: int = 10_000) -> list[str]:
+        """Queue names under the prefix, from a bounded SCAN for ``<prefix>:*:meta`` and ``:id`` keys."""
+        found: set[str] = set()
+        scanned = 0
+        for pattern, suffix in ((f"{self.prefix}:*:meta", ":meta"), (f"{self.prefix}:*:id", ":id")):
+            cursor = "0"
+            while True:
+                cursor, keys = await self.runner.call(command("SCAN", cursor, "MATCH", pattern, "COUNT", 1000))
+                for key in keys:
+                    name = queue_name_from_meta_key(str(key)[: -len(suffix)] + ":meta", self.prefix)
+                    if name:
+                        found.add(name)
+                scanned += 1000
+                if str(cursor) == "0" or scanned >= limit * 100:
+                    break
+        return sorted(found)[:limit]
+
+    async def server_info(self) -> dict[str, str]:
+        text = await self.runner.call(command("INFO"))
+        info: dict[str, str] = {}
+        for line in str(text).splitlines():
+            if ":" in line and not line.startswith("#"):
+                key, _, value = line.partition(":")
+                info[key] = value
+        return info
+
+
+__all__ = ["COUNT_STATES", "STATES", "Inspector", "JobRow", "QueueStatus"]

@@ -1,0 +1,90 @@
+--[[
+  Jobs for display: like get_jobs.lua, but large fields are cut inside Redis, so a page never ships
+  a full payload. Each cut field F comes back with a companion field "F.size" holding its full size in
+  bytes; fields not cut have no companion.
+
+  KEYS: the queue keys (see _lib.lua)
+  ARGV[1] key base   ARGV[2] bytes to keep of data, returnvalue, opts, progress, failedReason,
+                     stacktrace (0 = keep all)
+  ARGV[3] "range": ARGV[4] start, ARGV[5] end, ARGV[6] "1" for asc, ARGV[7..] states
+                   (order as get_jobs.lua)
+          "ids":   ARGV[4..] job ids (their state is looked up)
+  Returns {id, state, {field, value, ...}, ...}; ids without a hash are skipped.
+]]
+local keep = tonumber(ARGV[2])
+local LARGE = {data = true, returnvalue = true, opts = true, progress = true, failedReason = true,
+  stacktrace = true}
+local out = {}
+
+local function row(id, state)
+  local hash = rcall("HGETALL", BASE .. id)
+  if #hash == 0 then return end
+  if keep > 0 then
+    local extra = {}
+    for i = 1, #hash, 2 do
+      local value = hash[i + 1]
+      if LARGE[hash[i]] and #value > keep then
+        hash[i + 1] = string.sub(value, 1, keep)
+        extra[#extra + 1] = hash[i] .. ".size"
+        extra[#extra + 1] = tostring(#value)
+      end
+    end
+    for _, v in ipairs(extra) do hash[#hash + 1] = v end
+  end
+  out[#out + 1] = id
+  out[#out + 1] = state
+  out[#out + 1] = hash
+end
+
+local function stateOf(jobId)
+  if rcall("ZSCORE", Q.completed, jobId) then return "completed" end
+  if rcall("ZSCORE", Q.failed, jobId) then return "failed" end
+  if rcall("ZSCORE", Q.delayed, jobId) then return "delayed" end
+  if rcall("ZSCORE", Q.prioritized, jobId) then return "prioritized" end
+  if rcall("ZSCORE", Q.waitingChildren, jobId) then return "waiting-children" end
+  if rcall("LPOS", Q.active, jobId) then return "active" end
+  if rcall("LPOS", Q.wait, jobId) then return "waiting" end
+  if rcall("LPOS", Q.paused, jobId) then return "paused" end
+  return "unknown"
+end
+
+if ARGV[3] == "ids" then
+  for i = 4, #ARGV do row(ARGV[i], stateOf(ARGV[i])) end
+  return out
+end
+
+local start, stop, asc = tonumber(ARGV[4]), tonumber(ARGV[5]), ARGV[6] == "1"
+
+local function listRange(key)
+  if asc then
+    local len = rcall("LLEN", key)
+    local e = len - 1 - start
+    if e < 0 then return {} end
+    local s = len - 1 - (stop < 0 and len - 1 or stop)
+    local ids = rcall("LRANGE", key, math.max(s, 0), e)
+    local reversed = {}
+    for i = #ids, 1, -1 do reversed[#reversed + 1] = ids[i] end
+    return reversed
+  end
+  return rcall("LRANGE", key, start, stop)
+end
+
+local function zsetRange(key)
+  if asc then return rcall("ZRANGE", key, start, stop) end
+  return rcall("ZREVRANGE", key, start, stop)
+end
+
+local SOURCES = {wait = {Q.wait, true}, waiting = {Q.wait, true}, paused = {Q.paused, true},
+  active = {Q.active, true}, delayed = {Q.delayed, false}, prioritized = {Q.prioritized, false},
+  ["waiting-children"] = {Q.waitingChildren, false}, completed = {Q.completed, false},
+  failed = {Q.failed, false}}
+
+for i = 7, #ARGV do
+  local state = ARGV[i]
+  local source = SOURCES[state]
+  if source then
+    local ids = source[2] and listRange(source[1]) or zsetRange(source[1])
+    for _, id in ipairs(ids) do row(id, state) end
+  end
+end
+return out
