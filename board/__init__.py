@@ -20,11 +20,15 @@ from .engine import (
     Worker,
 )
 from .engine.events import QueueEvent
+from .web.app import create_board
+from .web.auth import BasicAuth, FormLogin, TrustedHeader, User, hash_password
 
 __version__ = "0.1.0"
 
 __all__ = [
+    "BasicAuth",
     "BoardError",
+    "FormLogin",
     "Job",
     "JobFailedError",
     "JobLockedError",
@@ -39,8 +43,12 @@ __all__ = [
     "RedisUnavailable",
     "SyncJob",
     "SyncQueue",
+    "TrustedHeader",
     "UnrecoverableError",
+    "User",
     "WaitTimeoutError",
     "Worker",
     "__version__",
+    "create_board",
+    "hash_password",
 ]

@@ -1,6 +1,7 @@
 """Adapters between the board and queue engines; the board reads and acts only through these."""
 
 from .base import (
+    CLEANABLE_STATES,
     TABS,
     ActionResult,
     AdapterError,
@@ -15,6 +16,7 @@ from .base import (
 from .bullmq import BullMQAdapter
 
 __all__ = [
+    "CLEANABLE_STATES",
     "TABS",
     "ActionResult",
     "AdapterError",

@@ -14,7 +14,7 @@ from typing import Any, Protocol
 TABS = ("latest", "waiting", "prioritized", "delayed", "active", "waiting-children", "completed", "failed")
 COUNTED = TABS[1:]
 RETRYABLE = ("failed", "completed")
-CLEANABLE = ("completed", "failed", "delayed", "waiting", "prioritized", "active", "waiting-children")
+CLEANABLE_STATES = ("completed", "failed", "delayed", "waiting", "prioritized", "active", "waiting-children")
 
 
 @dataclass

@@ -193,12 +193,12 @@ class BullMQAdapter:
         if not self.discover:
             return list(self.configured)
         if time.monotonic() - self._discovered_at > self.discover_ttl:
-            self._discovered = await self.inspector.discover()
+            self._discovered = await self._act(self.inspector.discover())
             self._discovered_at = time.monotonic()
         return sorted(set(self.configured) | set(self._discovered))
 
     async def overview(self, queues: list[str]) -> list[QueueInfo]:
-        return [_status_info(s) for s in await self.inspector.statuses(queues)]
+        return [_status_info(s) for s in await self._act(self.inspector.statuses(queues))]
 
     async def page(self, queue: str, state: str, page: int, per_page: int) -> JobPage:
         ins = self.inspector
@@ -216,8 +216,8 @@ class BullMQAdapter:
                 state in _ASCENDING,
                 self.preview_bytes,
             )
-        status, exists, clients, rows = await ins.runner.batch(
-            [ins.status_call(queue), ins.exists_call(queue), ins.client_list_call(), rows_call]
+        status, exists, clients, rows = await self._act(
+            ins.runner.batch([ins.status_call(queue), ins.exists_call(queue), ins.client_list_call(), rows_call])
         )
         info = _status_info(ins.parse_status(queue, status, exists, clients))
         jobs = [_summary(queue, row) for row in ins.parse_rows(rows)]
@@ -232,12 +232,14 @@ class BullMQAdapter:
     async def job(self, queue: str, job_id: str, *, logs_start: int = 0, logs_count: int = 50) -> JobDetail | None:
         ins = self.inspector
         keys = ins.keys(queue)
-        rows, logs, logs_total = await ins.runner.batch(
-            [
-                ins.rows_by_id_call(queue, [job_id], self.detail_bytes),
-                command("LRANGE", keys.logs(job_id), logs_start, logs_start + logs_count - 1),
-                command("LLEN", keys.logs(job_id)),
-            ]
+        rows, logs, logs_total = await self._act(
+            ins.runner.batch(
+                [
+                    ins.rows_by_id_call(queue, [job_id], self.detail_bytes),
+                    command("LRANGE", keys.logs(job_id), logs_start, logs_start + max(0, logs_count - 1)),
+                    command("LLEN", keys.logs(job_id)),
+                ]
+            )
         )
         found = ins.parse_rows(rows)
         if not found:
@@ -270,19 +272,21 @@ class BullMQAdapter:
     async def raw_field(self, queue: str, job_id: str, name: str) -> str | None:
         if name not in ("data", "returnvalue"):
             raise AdapterError(f"no raw view of {name!r}", 400)
-        value = await self.inspector.runner.call(command("HGET", self.inspector.keys(queue).job(job_id), name))
+        value = await self._act(
+            self.inspector.runner.call(command("HGET", self.inspector.keys(queue).job(job_id), name))
+        )
         return None if value is None else str(value)
 
     async def find(self, job_id: str, queues: list[str]) -> list[str]:
         if not queues:
             return []
-        found = await self.inspector.runner.batch(
-            [command("EXISTS", self.inspector.keys(q).job(job_id)) for q in queues]
+        found = await self._act(
+            self.inspector.runner.batch([command("EXISTS", self.inspector.keys(q).job(job_id)) for q in queues])
         )
         return [q for q, hit in zip(queues, found, strict=True) if hit == 1]
 
     async def server_info(self) -> dict[str, str]:
-        return await self.inspector.server_info()
+        return await self._act(self.inspector.server_info())  # type: ignore[no-any-return]
 
     # Actions
     async def _act(self, action: Any) -> Any:

@@ -1,0 +1,1 @@
+"""The board: a web dashboard over the engine's queues."""

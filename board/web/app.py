@@ -1,0 +1,190 @@
+"""``create_board``: the dashboard as a Starlette app, to mount anywhere (``/admin/queues``) or serve alone."""
+
+from __future__ import annotations
+
+import logging
+import secrets
+from collections.abc import Awaitable, Callable, Iterable, Mapping
+from typing import Any
+
+from itsdangerous import BadSignature, URLSafeTimedSerializer
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import BaseRoute, Mount
+from starlette.staticfiles import StaticFiles
+from starlette.types import ASGIApp, Receive, Scope, Send
+
+from ..adapters import BullMQAdapter, QueueAdapter
+from .auth import AuthBackend, NoAuth, User, as_backend
+from .csrf import Csrf
+from .formatters import Formatter, Formatters
+from .render import Renderer, asset_dir, wants_json
+
+log = logging.getLogger("board.web")
+
+FLASH_COOKIE = "board_flash"
+
+
+class Board:
+    """Everything a request handler needs: the adapter, auth, CSRF, rendering and the options."""
+
+    def __init__(
+        self,
+        adapter: QueueAdapter,
+        *,
+        auth: AuthBackend,
+        read_only: bool,
+        title: str,
+        formatters: Formatters,
+        poll_interval: float,
+        secret_key: str,
+        group_delimiter: str | None,
+        allow_completed_retries: bool,
+    ) -> None:
+        self.adapter = adapter
+        self.auth = auth
+        self.read_only = read_only
+        self.title = title
+        self.formatters = formatters
+        self.poll_interval = poll_interval
+        self.csrf = Csrf(secret_key)
+        self.renderer = Renderer(title=title, poll_interval=poll_interval)
+        self.group_delimiter = group_delimiter
+        self.allow_completed_retries = allow_completed_retries
+        self._flash = URLSafeTimedSerializer(secret_key, salt="board-flash")
+
+    async def authenticate(self, request: Request) -> User | None:
+        return await self.auth.authenticate(request)
+
+    async def visible_queues(self, user: User) -> list[str]:
+        return [q for q in await self.adapter.queue_names() if user.sees(q)]
+
+    # Flash messages survive one redirect in a signed cookie.
+    def flash(self, request: Request, response: Response, kind: str, message: str) -> None:
+        response.set_cookie(
+            FLASH_COOKIE,
+            self._flash.dumps([kind, message]),
+            max_age=60,
+            httponly=True,
+            samesite="lax",
+            secure=request.url.scheme == "https",
+            path=request.scope.get("root_path") or "/",
+        )
+
+    def pop_flash(self, request: Request) -> tuple[str, str] | None:
+        raw = request.cookies.get(FLASH_COOKIE)
+        if not raw:
+            return None
+        request.state.clear_flash = True
+        try:
+            kind, message = self._flash.loads(raw, max_age=60)
+        except (BadSignature, ValueError):
+            return None
+        return str(kind), str(message)
+
+    def finish(self, request: Request, response: Response) -> Response:
+        self.csrf.ensure_cookie(request, response)
+        if getattr(request.state, "clear_flash", False) and FLASH_COOKIE not in response.headers.get("set-cookie", ""):
+            response.delete_cookie(FLASH_COOKIE, path=request.scope.get("root_path") or "/")
+        return response
+
+    def context(self, request: Request, user: User, **extra: Any) -> dict[str, Any]:
+        return {
+            "user": user,
+            "board": self,
+            "csrf_token": self.csrf.token(request),
+            "flash": self.pop_flash(request),
+            "read_only": self.read_only,
+            "auth_routes": bool(self.auth.routes),
+            **extra,
+        }
+
+    def error(self, request: Request, status: int, message: str, user: User | None = None) -> Response:
+        if wants_json(request):
+            return self.finish(request, self.renderer.page(request, "", {}, data={"error": message}, status=status))
+        context: dict[str, Any] = {"status": status, "message": message, "user": user, "board": self, "flash": None}
+        context["csrf_token"] = self.csrf.token(request)
+        return self.finish(request, self.renderer.page(request, "error.html", context, status=status))
+
+
+class _GuardedStatic:
+    """Static files behind the same authentication as the pages."""
+
+    def __init__(self, app: ASGIApp, board: Board) -> None:
+        self.app = app
+        self.board = board
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http":
+            request = Request(scope, receive)
+            user = await self.board.authenticate(request)
+            if user is None:
+                # Answer as the board itself would, so that a login redirect points at the board's page.
+                root = str(scope.get("root_path", ""))
+                board_scope = {**scope, "root_path": root.removesuffix("/static")}
+                await self.board.auth.challenge(Request(board_scope, receive))(scope, receive, send)
+                return
+        await self.app(scope, receive, send)
+
+
+def create_board(
+    connection: Any = None,
+    *,
+    queues: Iterable[str] | None = None,
+    prefix: str = "bull",
+    discover: bool = False,
+    auth: AuthBackend | Callable[[Request], User | Awaitable[User | None] | None] | None = None,
+    read_only: bool = False,
+    title: str = "board",
+    formatters: Mapping[str, Formatter] | None = None,
+    redact: bool = True,
+    poll_interval: float = 5,
+    secret_key: str | None = None,
+    group_delimiter: str | None = ":",
+    allow_completed_retries: bool = True,
+    adapter: QueueAdapter | None = None,
+) -> Starlette:
+    """The board as an ASGI app. ``connection`` is a redis URL or client; ``queues`` names the queues
+    to serve, ``discover=True`` finds every queue under ``prefix``. ``auth`` is a backend from
+    ``board`` (``BasicAuth``, ``FormLogin``, ``TrustedHeader``) or a callable ``request -> User | None``;
+    without one, everyone is an admin and a warning is logged at start-up."""
+    if poll_interval < 0:
+        raise ValueError(f"poll_interval: must be >= 0 seconds (0 turns polling off), got {poll_interval}")
+    backend = as_backend(auth) or NoAuth()
+    key = secret_key or getattr(backend, "secret_key", None) or secrets.token_urlsafe(32)
+    if adapter is None:
+        adapter = BullMQAdapter(connection, prefix=prefix, queues=queues, discover=discover)
+    board = Board(
+        adapter,
+        auth=backend,
+        read_only=read_only,
+        title=title,
+        formatters=Formatters(formatters, redact=redact),
+        poll_interval=poll_interval,
+        secret_key=str(key),
+        group_delimiter=group_delimiter,
+        allow_completed_retries=allow_completed_retries,
+    )
+
+    from . import actions, views
+
+    routes: list[BaseRoute] = [
+        *views.routes(),
+        *actions.routes(),
+        *backend.routes,
+        Mount("/static", app=_GuardedStatic(StaticFiles(directory=str(asset_dir("static"))), board), name="static"),
+    ]
+
+    if getattr(backend, "warns", False):
+        # Said when the board is built: a mounted app's own start-up hooks never run.
+        log.warning(
+            "board: no auth configured: everyone who can reach it is an admin. "
+            "Pass auth=BasicAuth(...), FormLogin(...), TrustedHeader(...) or a callable."
+        )
+    app = Starlette(routes=routes)
+    app.state.board = board
+    return app
+
+
+__all__ = ["Board", "create_board"]

@@ -1,0 +1,70 @@
+"""The check in front of every page, fragment and action: who is asking, may they, and is it safe."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Awaitable, Callable
+from functools import wraps
+from typing import Any
+
+from starlette.requests import Request
+from starlette.responses import Response
+
+from ..adapters import AdapterError
+from .app import Board
+from .auth import User
+
+Handler = Callable[[Request, Board, User], Awaitable[Response]]
+ROLE_NAMES = {"viewer": "a viewer", "operator": "an operator", "admin": "an admin"}
+
+
+async def read_body(request: Request) -> dict[str, Any]:
+    """Form fields or a JSON object, as one dict; raises ValueError with the reason when malformed."""
+    kind = request.headers.get("content-type", "").split(";")[0].strip()
+    if kind == "application/json":
+        try:
+            body = json.loads(await request.body() or b"{}")
+        except ValueError as exc:
+            raise ValueError(f"the body is not valid JSON: {exc}") from None
+        if not isinstance(body, dict):
+            raise ValueError("the body must be a JSON object")
+        return body
+    if kind in ("application/x-www-form-urlencoded", "multipart/form-data", ""):
+        form = await request.form()
+        return {k: v for k, v in form.items() if isinstance(v, str)}
+    raise ValueError(f"unsupported content type {kind!r}: send a form or JSON")
+
+
+def guarded(role: str, *, action: bool = False) -> Callable[[Handler], Callable[[Request], Awaitable[Response]]]:
+    def decorate(handler: Handler) -> Callable[[Request], Awaitable[Response]]:
+        @wraps(handler)
+        async def endpoint(request: Request) -> Response:
+            board: Board = request.app.state.board
+            user = await board.authenticate(request)
+            if user is None:
+                return board.auth.challenge(request)
+            request.state.user = user
+            queue = request.path_params.get("queue")
+            # A queue the user may not see is answered exactly like one that does not exist.
+            if queue is not None and (not user.sees(queue) or queue not in await board.adapter.queue_names()):
+                return board.error(request, 404, f"There is no queue named {queue!r}.", user)
+            if not user.can(role):
+                return board.error(request, 403, f"This needs {ROLE_NAMES[role]}; you are {user.role}.", user)
+            if action:
+                if board.read_only:
+                    return board.error(request, 403, "This board is read-only.", user)
+                try:
+                    request.state.body = await read_body(request)
+                except ValueError as exc:
+                    return board.error(request, 400, str(exc), user)
+                if not await board.csrf.check(request, request.state.body.get("csrf_token")):
+                    return board.error(request, 403, "The form expired or came from elsewhere: reload and retry.", user)
+            try:
+                response = await handler(request, board, user)
+            except AdapterError as exc:
+                response = board.error(request, exc.status, str(exc), user)
+            return board.finish(request, response)
+
+        return endpoint
+
+    return decorate

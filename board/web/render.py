@@ -1,0 +1,126 @@
+"""Responses: a full page, the htmx fragment of the same template, or JSON, from one context."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import math
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlencode
+
+from jinja2_fragments.starlette import Jinja2Blocks
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+
+_PACKAGE = Path(__file__).resolve().parent.parent
+
+
+def asset_dir(name: str) -> Path:
+    """``templates`` or ``static``: inside the installed package, else at the top of a checkout."""
+    for candidate in (_PACKAGE / name, _PACKAGE.parent / name):
+        if candidate.is_dir():
+            return candidate
+    raise RuntimeError(f"board's {name} folder is missing (looked in {_PACKAGE} and {_PACKAGE.parent})")
+
+
+def wants_json(request: Request) -> bool:
+    accept = request.headers.get("accept", "")
+    return "application/json" in accept and "text/html" not in accept
+
+
+def is_fragment(request: Request) -> bool:
+    return request.headers.get("hx-request") == "true" and request.headers.get("hx-history-restore-request") != "true"
+
+
+def iso(ms: int | None) -> str:
+    if not ms:
+        return ""
+    return datetime.fromtimestamp(ms / 1000, tz=UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+def duration(ms: int | float | None) -> str:
+    if ms is None:
+        return ""
+    if ms < 1000:
+        return f"{ms:.0f} ms"
+    seconds = ms / 1000
+    if seconds < 60:
+        return f"{seconds:.1f} s"
+    minutes, seconds = divmod(int(seconds), 60)
+    if minutes < 60:
+        return f"{minutes} min {seconds} s"
+    hours, minutes = divmod(minutes, 60)
+    if hours < 48:
+        return f"{hours} h {minutes} min"
+    return f"{hours // 24} d {hours % 24} h"
+
+
+def size(n: int | None) -> str:
+    if n is None:
+        return ""
+    if n < 1024:
+        return f"{n} B"
+    units = ("KB", "MB", "GB", "TB")
+    power = min(len(units), int(math.log(n, 1024)))
+    return f"{n / 1024**power:.1f} {units[power - 1]}"
+
+
+def to_json(value: Any) -> Any:
+    """Dataclasses (with their derived properties) and the rest, as JSON-ready values."""
+    if dataclasses.is_dataclass(value) and not isinstance(value, type):
+        out = {f.name: to_json(getattr(value, f.name)) for f in dataclasses.fields(value)}
+        for name in ("wait_ms", "run_ms", "pages", "total"):
+            if hasattr(type(value), name) and isinstance(getattr(type(value), name), property):
+                out[name] = getattr(value, name)
+        return out
+    if isinstance(value, dict):
+        return {str(k): to_json(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [to_json(v) for v in value]
+    if isinstance(value, str):
+        # Text that was not valid UTF-8 reaches here with lone surrogates; JSON cannot carry them.
+        return value.encode("utf-8", "backslashreplace").decode("utf-8") if not value.isascii() else value
+    return value
+
+
+class Renderer:
+    def __init__(self, *, title: str, poll_interval: float) -> None:
+        self.templates = Jinja2Blocks(directory=str(asset_dir("templates")))
+        env = self.templates.env
+        env.filters.update(iso=iso, duration=duration, size=size)
+        env.globals.update(title=title, poll_interval=poll_interval)
+        env.policies["json.dumps_kwargs"] = {"sort_keys": False, "ensure_ascii": False}
+
+    def page(
+        self,
+        request: Request,
+        template: str,
+        context: dict[str, Any],
+        *,
+        data: Any = None,
+        block: str | None = None,
+        status: int = 200,
+    ) -> Response:
+        if wants_json(request):
+            return JSONResponse(to_json(data if data is not None else {}), status_code=status)
+        context = {"request": request, **context}
+        if block and is_fragment(request):
+            return self.templates.TemplateResponse(request, template, context, block_name=block, status_code=status)
+        return self.templates.TemplateResponse(request, template, context, status_code=status)
+
+
+def query(request: Request, **changes: Any) -> str:
+    """The current query string with some parameters changed (None drops one)."""
+    params = dict(request.query_params)
+    for key, value in changes.items():
+        if value is None:
+            params.pop(key, None)
+        else:
+            params[key] = str(value)
+    return ("?" + urlencode(params)) if params else ""
+
+
+def pretty(value: Any) -> str:
+    return json.dumps(value, indent=2, ensure_ascii=False, sort_keys=False, default=str)

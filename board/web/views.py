@@ -1,0 +1,245 @@
+"""The pages: overview, queue, job, raw payload, Redis, find, add/edit forms. Each answers HTML, its htmx
+fragment, or JSON."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from starlette.requests import Request
+from starlette.responses import JSONResponse, PlainTextResponse, RedirectResponse, Response
+from starlette.routing import BaseRoute, Route
+
+from ..adapters import TABS, Field, JobDetail, JobSummary, QueueInfo
+from .app import Board
+from .auth import User
+from .formatters import redact_value
+from .guard import guarded
+from .render import pretty, query
+
+PER_PAGE = (10, 25, 50, 100)
+SORTS = ("name", "waiting", "active", "delayed", "prioritized", "completed", "failed")
+LOGS_PER_PAGE = 50
+REDIS_FIELDS = (
+    ("redis_version", "Version"),
+    ("redis_mode", "Mode"),
+    ("os", "OS"),
+    ("tcp_port", "Port"),
+    ("uptime_in_seconds", "Uptime (s)"),
+    ("connected_clients", "Connected clients"),
+    ("blocked_clients", "Blocked clients"),
+    ("used_memory_human", "Memory used"),
+    ("used_memory_peak_human", "Memory peak"),
+    ("maxmemory_human", "Memory limit"),
+    ("mem_fragmentation_ratio", "Fragmentation ratio"),
+    ("total_system_memory_human", "System memory"),
+    ("aof_enabled", "Append-only file"),
+)
+
+
+def _int_param(request: Request, name: str, default: int, low: int = 1) -> int:
+    raw = request.query_params.get(name)
+    if raw is None or raw == "":
+        return default
+    try:
+        value = int(raw)
+    except ValueError:
+        raise ValueError(f"{name}: expected a whole number, got {raw!r}") from None
+    if value < low:
+        raise ValueError(f"{name}: must be at least {low}, got {value}")
+    return value
+
+
+def _format_summary(board: Board, user: User, job: JobSummary) -> JobSummary:
+    job.name = str(board.formatters.apply("name", job.name, user))
+    job.data_preview = str(board.formatters.apply("data", job.data_preview, user))
+    if job.failed_reason:
+        job.failed_reason = str(board.formatters.apply("failed_reason", job.failed_reason, user))
+    job.progress = board.formatters.apply("progress", job.progress, user)
+    return job
+
+
+def _format_field(board: Board, user: User, name: str, value: Field) -> Field:
+    if value.is_json:
+        shown = board.formatters.apply(name, value.value, user)
+        return Field(pretty(shown), value.size, False, shown, True)
+    return Field(str(board.formatters.apply(name, value.text, user)), value.size, value.truncated)
+
+
+def _format_detail(board: Board, user: User, job: JobDetail) -> JobDetail:
+    _format_summary(board, user, job)
+    job.data = _format_field(board, user, "data", job.data)
+    if job.returnvalue is not None:
+        job.returnvalue = _format_field(board, user, "returnvalue", job.returnvalue)
+    job.opts = board.formatters.apply("opts", job.opts, user)
+    job.logs = [str(board.formatters.apply("logs", line, user)) for line in job.logs]
+    job.stacktrace = [str(board.formatters.apply("failed_reason", s, user)) for s in job.stacktrace]
+    return job
+
+
+def _sort_key(sort: str) -> Any:
+    if sort == "name":
+        return lambda q: q.name
+    return lambda q: (-q.counts.get(sort, 0), q.name)
+
+
+def _groups(queues: list[QueueInfo], delimiter: str | None) -> list[tuple[str, list[QueueInfo]]]:
+    if not delimiter:
+        return [("", queues)]
+    groups: dict[str, list[QueueInfo]] = {}
+    for q in queues:
+        head = q.name.split(delimiter, 1)[0] if delimiter in q.name else ""
+        groups.setdefault(head, []).append(q)
+    return sorted(groups.items(), key=lambda item: (item[0] != "", item[0]))
+
+
+@guarded("viewer")
+async def overview(request: Request, board: Board, user: User) -> Response:
+    sort = request.query_params.get("sort", "name")
+    if sort not in SORTS:
+        return board.error(request, 400, f"sort: expected one of {', '.join(SORTS)}, got {sort!r}", user)
+    needle = request.query_params.get("filter", "").strip().lower()
+    grouped = request.query_params.get("group", "1") != "0"
+    names = [q for q in await board.visible_queues(user) if needle in q.lower()]
+    queues = sorted(await board.adapter.overview(names), key=_sort_key(sort))
+    groups = _groups(queues, board.group_delimiter if grouped else None)
+    context = board.context(request, user, queues=queues, groups=groups, sort=sort, filter=needle, grouped=grouped)
+    return board.renderer.page(request, "overview.html", context, data={"queues": queues}, block="queues")
+
+
+@guarded("viewer")
+async def queue_page(request: Request, board: Board, user: User) -> Response:
+    name = request.path_params["queue"]
+    state = request.query_params.get("state", "latest")
+    if state not in TABS:
+        return board.error(request, 400, f"state: expected one of {', '.join(TABS)}, got {state!r}", user)
+    try:
+        page = _int_param(request, "page", 1)
+        per_page = _int_param(request, "per_page", 25)
+    except ValueError as exc:
+        return board.error(request, 400, str(exc), user)
+    if per_page not in PER_PAGE:
+        return board.error(request, 400, f"per_page: expected one of {PER_PAGE}, got {per_page}", user)
+    result = await board.adapter.page(name, state, page, per_page)
+    for job in result.jobs:
+        _format_summary(board, user, job)
+    context = board.context(request, user, result=result, queue=result.queue, state=state, per_pages=PER_PAGE)
+    context["query"] = lambda **changes: query(request, **changes)
+    return board.renderer.page(request, "queue.html", context, data=result, block="live")
+
+
+@guarded("viewer")
+async def job_page(request: Request, board: Board, user: User) -> Response:
+    name, job_id = request.path_params["queue"], request.path_params["job_id"]
+    try:
+        logs_page = _int_param(request, "logs_page", 1)
+    except ValueError as exc:
+        return board.error(request, 400, str(exc), user)
+    job = await board.adapter.job(name, job_id, logs_start=(logs_page - 1) * LOGS_PER_PAGE, logs_count=LOGS_PER_PAGE)
+    if job is None:
+        return board.error(request, 404, f"There is no job {job_id!r} in queue {name!r}.", user)
+    _format_detail(board, user, job)
+    logs_pages = max(1, -(-job.logs_total // LOGS_PER_PAGE))
+    context = board.context(
+        request,
+        user,
+        job=job,
+        queue_name=name,
+        logs_page=logs_page,
+        logs_pages=logs_pages,
+        allow_completed_retries=board.allow_completed_retries,
+    )
+    context["query"] = lambda **changes: query(request, **changes)
+    return board.renderer.page(request, "job.html", context, data=job, block="live")
+
+
+@guarded("viewer")
+async def raw_field(request: Request, board: Board, user: User) -> Response:
+    name, job_id, field = request.path_params["queue"], request.path_params["job_id"], request.path_params["field"]
+    if field not in ("data", "returnvalue"):
+        return board.error(request, 404, f"No raw view of {field!r}: only data and returnvalue.", user)
+    text = await board.adapter.raw_field(name, job_id, field)
+    if text is None:
+        return board.error(request, 404, f"Job {job_id!r} in queue {name!r} has no {field}.", user)
+    try:
+        value = json.loads(text)
+    except ValueError:
+        shown = board.formatters.apply(field, text, user)
+        return PlainTextResponse(str(shown).encode("utf-8", "surrogateescape"))
+    shown = board.formatters.apply(field, value, user)
+    return JSONResponse(shown)
+
+
+@guarded("viewer")
+async def redis_page(request: Request, board: Board, user: User) -> Response:
+    info = await board.adapter.server_info()
+    rows = [(label, info.get(key, "")) for key, label in REDIS_FIELDS if key in info]
+    data = {key: info[key] for key, _ in REDIS_FIELDS if key in info}
+    return board.renderer.page(request, "redis.html", board.context(request, user, rows=rows), data=data)
+
+
+@guarded("viewer")
+async def find(request: Request, board: Board, user: User) -> Response:
+    job_id = request.query_params.get("id", "").strip()
+    if not job_id:
+        return board.error(request, 400, "id: give the id of the job to find.", user)
+    queues = await board.visible_queues(user)
+    wanted = request.query_params.get("queue")
+    if wanted:
+        queues = [q for q in queues if q == wanted]
+    found = await board.adapter.find(job_id, queues)
+    data = {"id": job_id, "queues": found}
+    if len(found) == 1 and "application/json" not in request.headers.get("accept", ""):
+        url = request.url_for("job", queue=found[0], job_id=job_id).path
+        return RedirectResponse(url, status_code=303)
+    status = 200 if found else 404
+    context = board.context(request, user, job_id=job_id, found=found)
+    return board.renderer.page(request, "find.html", context, data=data, status=status)
+
+
+@guarded("operator")
+async def add_form(request: Request, board: Board, user: User) -> Response:
+    if board.read_only:
+        return board.error(request, 403, "This board is read-only.", user)
+    name = request.path_params["queue"]
+    context = board.context(
+        request, user, queue_name=name, values={"name": "", "data": "{}", "options": "{}"}, errors={}
+    )
+    return board.renderer.page(request, "add.html", context, data={"queue": name})
+
+
+@guarded("operator")
+async def edit_form(request: Request, board: Board, user: User) -> Response:
+    if board.read_only:
+        return board.error(request, 403, "This board is read-only.", user)
+    name, job_id = request.path_params["queue"], request.path_params["job_id"]
+    raw = await board.adapter.raw_field(name, job_id, "data")
+    if raw is None:
+        return board.error(request, 404, f"There is no job {job_id!r} in queue {name!r}.", user)
+    try:
+        text = pretty(json.loads(raw))
+    except ValueError:
+        text = raw
+    context = board.context(request, user, queue_name=name, job_id=job_id, values={"data": text}, errors={})
+    return board.renderer.page(request, "edit.html", context, data={"queue": name, "id": job_id})
+
+
+async def health(request: Request) -> Response:
+    return PlainTextResponse("ok")
+
+
+def routes() -> list[BaseRoute]:
+    return [
+        Route("/", overview, name="overview"),
+        Route("/healthz", health, name="health"),
+        Route("/redis", redis_page, name="redis"),
+        Route("/find", find, name="find"),
+        Route("/queues/{queue}", queue_page, name="queue"),
+        Route("/queues/{queue}/add", add_form, name="add_form"),
+        Route("/queues/{queue}/jobs/{job_id}", job_page, name="job"),
+        Route("/queues/{queue}/jobs/{job_id}/edit", edit_form, name="edit_form"),
+        Route("/queues/{queue}/jobs/{job_id}/raw/{field}", raw_field, name="raw"),
+    ]
+
+
+__all__ = ["redact_value", "routes"]

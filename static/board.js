@@ -1,0 +1,31 @@
+// Progressive enhancement only: the board works without JavaScript.
+(function () {
+  "use strict";
+  // Times are sent in UTC; show them in the browser's time zone.
+  function localTimes(root) {
+    root.querySelectorAll("time[datetime]").forEach(function (el) {
+      var d = new Date(el.getAttribute("datetime"));
+      if (!isNaN(d)) {
+        el.textContent = d.toLocaleString(undefined, {
+          year: "numeric", month: "short", day: "2-digit",
+          hour: "2-digit", minute: "2-digit", second: "2-digit",
+        });
+        el.title = el.getAttribute("datetime");
+      }
+    });
+  }
+  // Destructive forms ask first; a confirmed form tells the server so, which skips its confirmation page.
+  document.addEventListener("submit", function (event) {
+    var form = event.target;
+    var question = form.getAttribute && form.getAttribute("data-confirm");
+    if (!question) return;
+    if (!window.confirm(question)) { event.preventDefault(); return; }
+    if (!form.querySelector("input[name=confirm]")) {
+      var input = document.createElement("input");
+      input.type = "hidden"; input.name = "confirm"; input.value = "1";
+      form.appendChild(input);
+    }
+  }, true);
+  document.addEventListener("DOMContentLoaded", function () { localTimes(document); });
+  document.addEventListener("htmx:afterSwap", function (event) { localTimes(event.target); });
+})();
