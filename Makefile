@@ -4,7 +4,7 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 INTEROP := tests/interop
 
-.PHONY: setup interop test lint bench clean
+.PHONY: setup interop demo test lint bench clean
 
 $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -21,6 +21,10 @@ interop:
 	else \
 		echo "node/npm not found: the Node.js interop tests will be skipped"; \
 	fi
+
+# The board on demo queues that keep moving, with an embedded Redis (or REDIS_URL=...): make demo
+demo: setup
+	$(VENV)/bin/board demo $(if $(REDIS_URL),--redis-url $(REDIS_URL))
 
 lint: setup
 	$(VENV)/bin/ruff check .

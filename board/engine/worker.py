@@ -110,6 +110,7 @@ class Worker:
         backoff_strategy: BackoffStrategy | None = None,
         shutdown_timeout: float | timedelta = 30,
         block_timeout: float | timedelta = 5,
+        handle_signals: bool = True,
     ) -> None:
         if not callable(processor):
             raise ValueError(f"processor: expected a function, got {processor!r}")
@@ -127,6 +128,7 @@ class Worker:
         if name is not None and (not isinstance(name, str) or not name or " " in name):
             raise ValueError(f"name: expected a non-empty string without spaces, got {name!r}")
         self.backoff_strategy = backoff_strategy
+        self.handle_signals = handle_signals
         self.processor = processor
         self._is_async = inspect.iscoroutinefunction(processor) or inspect.iscoroutinefunction(
             getattr(processor, "__call__", None)  # noqa: B004
@@ -198,7 +200,7 @@ class Worker:
         self._started = True
         loop = self._loop = asyncio.get_running_loop()
         handled: list[signal.Signals] = []
-        if threading.current_thread() is threading.main_thread():
+        if self.handle_signals and threading.current_thread() is threading.main_thread():
             for sig in (signal.SIGTERM, signal.SIGINT):
                 with contextlib.suppress(NotImplementedError, RuntimeError):
                     loop.add_signal_handler(sig, self._on_signal)
@@ -372,7 +374,10 @@ class Worker:
             return
         try:
             popped = await self._blocking.bzpopmin(self.keys.marker, timeout)
-        except (RedisConnectionError, RedisTimeoutError, OSError) as exc:
+        except RedisTimeoutError:
+            # The client's read deadline can run out just before the server's own timeout answers.
+            return
+        except (RedisConnectionError, OSError) as exc:
             if not self._closing:
                 self._error(unavailable(self._blocking, exc))
                 await self._nap(0.5)

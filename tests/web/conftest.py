@@ -1,0 +1,243 @@
+"""Fixtures for the board's HTTP tests: a board over the test Redis, driven by Starlette's TestClient.
+
+Every client is entered as a context manager, so that one event loop serves all its requests (the
+board's Redis pool binds to it), and is closed at teardown after the board's Redis client. Queues are
+built with the engine itself (``SyncQueue``, and ``Worker`` on its own event loop in a thread).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import html
+import re
+import threading
+import time
+from collections.abc import Callable, Iterator
+from html.parser import HTMLParser
+from typing import Any
+
+import pytest
+import redis
+from starlette.applications import Starlette
+from starlette.testclient import TestClient
+
+from board import Job, SyncQueue, Worker, create_board
+
+HTML = {"Accept": "text/html,application/xhtml+xml,application/xml;q=0.9,*/*;q=0.8"}
+JSON = {"Accept": "application/json"}
+JSON_POST = {"Accept": "application/json", "Content-Type": "application/json"}
+HTMX = {"HX-Request": "true"}
+SECRET = "board-web-tests-secret-0123456789"
+STATES = ("waiting", "active", "delayed", "prioritized", "completed", "failed")
+
+_CSRF = re.compile(r'name="csrf_token" value="([^"]+)"')
+
+
+def basic(name: str, password: str) -> dict[str, str]:
+    return {"Authorization": "Basic " + base64.b64encode(f"{name}:{password}".encode()).decode()}
+
+
+def csrf_of(page: str) -> str:
+    """The CSRF token of the first form on a page."""
+    match = _CSRF.search(page)
+    assert match, "no csrf_token field on the page"
+    return match.group(1)
+
+
+def wait_for(check: Callable[[], Any], timeout: float = 10, what: str = "condition") -> Any:
+    deadline = time.monotonic() + timeout
+    while True:
+        result = check()
+        if result:
+            return result
+        if time.monotonic() > deadline:
+            raise AssertionError(f"{what} not met within {timeout} s (last: {result!r})")
+        time.sleep(0.01)
+
+
+def job_ids_in(page: str, queue: str) -> list[str]:
+    """The job ids linked from a job table, in page order."""
+    return re.findall(rf'<td class="mono"><a href="[^"]*/queues/{re.escape(queue)}/jobs/([^"]+)">', page)
+
+
+# Workers ------------------------------------------------------------------------------------------------------
+
+
+async def scripted(job: Job, release: threading.Event | None = None) -> Any:
+    """A processor driven by the job's data: logs, progress, hold (until released), fail, result."""
+    data = job.data if isinstance(job.data, dict) else {}
+    for line in data.get("logs", []):
+        await job.log(line)
+    if "progress" in data:
+        await job.update_progress(data["progress"])
+    if data.get("hold"):
+        assert release is not None
+        while not release.is_set():
+            await asyncio.sleep(0.01)
+    # Finish times then differ by at least a millisecond, so "newest first" has one answer.
+    await asyncio.sleep(0.003)
+    if data.get("fail"):
+        raise RuntimeError(f"{data['fail']} #{job.attempts_made + 1}")
+    return data.get("result", {"ok": True})
+
+
+class ThreadWorker:
+    """A board.Worker with its own event loop in a thread, so that sync tests can keep using TestClient."""
+
+    def __init__(self, url: str, queue: str, **options: Any) -> None:
+        self.url = url
+        self.queue = queue
+        self.options = options
+        self.release = threading.Event()
+        self.loop: asyncio.AbstractEventLoop | None = None
+        self.worker: Worker | None = None
+        self._ready = threading.Event()
+        self._error: BaseException | None = None
+        self._thread = threading.Thread(target=self._run, name=f"worker-{queue}", daemon=True)
+
+    def _run(self) -> None:
+        loop = self.loop = asyncio.new_event_loop()
+        try:
+
+            async def process(job: Job) -> Any:
+                return await scripted(job, self.release)
+
+            self.worker = Worker(self.queue, process, self.url, **self.options)
+            self._ready.set()
+            loop.run_until_complete(self.worker.run())
+        except BaseException as exc:
+            self._error = exc
+            self._ready.set()
+        finally:
+            loop.run_until_complete(loop.shutdown_asyncgens())
+            loop.close()
+
+    def __enter__(self) -> ThreadWorker:
+        self._thread.start()
+        assert self._ready.wait(10), "the worker did not start"
+        if self._error is not None:
+            raise self._error
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.release.set()
+        assert self.loop is not None and self.worker is not None
+        asyncio.run_coroutine_threadsafe(self.worker.close(timeout=5), self.loop).result(20)
+        self._thread.join(20)
+        assert not self._thread.is_alive(), "the worker thread did not stop"
+        if self._error is not None:
+            raise self._error
+
+
+def counts_of(sq: SyncQueue) -> dict[str, int]:
+    return sq.get_job_counts(*STATES)
+
+
+def process_all(url: str, sq: SyncQueue, *, completed: int = 0, failed: int = 0, **options: Any) -> None:
+    """Runs a worker until the queue holds that many completed and failed jobs."""
+    with ThreadWorker(url, sq.name, **options):
+        wait_for(
+            lambda: (c := counts_of(sq))["completed"] >= completed and c["failed"] >= failed and c,
+            what=f"{completed} completed and {failed} failed",
+        )
+
+
+# Fixtures -----------------------------------------------------------------------------------------------------
+
+ClientFactory = Callable[..., TestClient]
+
+
+@pytest.fixture
+def make_client(redis_url: str) -> Iterator[ClientFactory]:
+    """``make_client(queues, wrap=None, client={...}, **create_board_options)``: an entered TestClient.
+
+    ``wrap(board_app)`` builds the app served (a parent app mounting the board, say); ``client`` holds
+    TestClient arguments (``root_path``, ``follow_redirects``, ...).
+    """
+    opened: list[tuple[TestClient, Starlette]] = []
+
+    def make(
+        queues: list[str] | None = None,
+        *,
+        wrap: Callable[[Starlette], Any] | None = None,
+        client: dict[str, Any] | None = None,
+        **options: Any,
+    ) -> TestClient:
+        options.setdefault("secret_key", SECRET)
+        if queues is not None:
+            options["queues"] = queues
+        board_app = create_board(redis_url, **options)
+        served = wrap(board_app) if wrap is not None else board_app
+        test_client = TestClient(served, **(client or {}))
+        test_client.__enter__()
+        opened.append((test_client, board_app))
+        return test_client
+
+    yield make
+    for test_client, board_app in reversed(opened):
+        try:
+            test_client.portal.call(board_app.state.board.adapter.close)
+        finally:
+            test_client.__exit__(None, None, None)
+
+
+@pytest.fixture
+def sq(redis_url: str, qname: str) -> Iterator[SyncQueue]:
+    with SyncQueue(qname, redis_url) as q:
+        yield q
+
+
+@pytest.fixture
+def sync_queues(redis_url: str) -> Iterator[Callable[[str], SyncQueue]]:
+    """More queues by name, closed at teardown."""
+    made: list[SyncQueue] = []
+
+    def make(name: str) -> SyncQueue:
+        q = SyncQueue(name, redis_url)
+        made.append(q)
+        return q
+
+    yield make
+    for q in made:
+        q.close()
+
+
+@pytest.fixture
+def raw_bytes(redis_url: str) -> Iterator[redis.Redis]:
+    """A client that does not decode, to write and read binary fields."""
+    client = redis.Redis.from_url(redis_url)
+    yield client
+    client.close()
+
+
+class _Tags(HTMLParser):
+    def __init__(self) -> None:
+        super().__init__(convert_charrefs=True)
+        self.tags: list[tuple[str, dict[str, str]]] = []
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        self.tags.append((tag, {k: v or "" for k, v in attrs}))
+
+
+def tags_of(page: str) -> list[tuple[str, dict[str, str]]]:
+    """Every start tag of a page with its attributes, as a browser's parser would read them."""
+    parser = _Tags()
+    parser.feed(page)
+    parser.close()
+    return parser.tags
+
+
+def urls_of(page: str) -> list[str]:
+    """Every URL a page links to, posts to or loads (href, action, src, hx-get)."""
+    return [
+        attrs[name]
+        for _, attrs in tags_of(page)
+        for name in ("href", "action", "src", "hx-get")
+        if name in attrs and not attrs[name].startswith(("javascript:", "#"))
+    ]
+
+
+def flash_of(page: str) -> str | None:
+    match = re.search(r'<div class="flash flash-ok" role="status">(.*?)</div>', page, re.S)
+    return html.unescape(match.group(1)) if match else None
