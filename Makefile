@@ -4,7 +4,7 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 INTEROP := tests/interop
 
-.PHONY: setup interop demo test lint bench clean
+.PHONY: setup interop browser demo test lint bench clean
 
 $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -26,12 +26,22 @@ interop:
 demo: setup
 	$(VENV)/bin/board demo $(if $(REDIS_URL),--redis-url $(REDIS_URL))
 
+# Debian's Chromium for the browser tests (Playwright drives it; it downloads no browser of its own).
+browser:
+	@if command -v chromium >/dev/null 2>&1 || [ -x /usr/bin/chromium ]; then :; \
+	elif [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
+		apt-get install -y -qq chromium >/dev/null 2>&1 || (apt-get update -qq && apt-get install -y -qq chromium) \
+		|| echo "could not install chromium: the browser tests will be skipped"; \
+	else \
+		echo "chromium not found and cannot be installed here: the browser tests will be skipped"; \
+	fi
+
 lint: setup
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
 	$(VENV)/bin/mypy
 
-test: setup interop lint
+test: setup interop browser lint
 	$(VENV)/bin/pytest -ra
 
 bench: setup interop

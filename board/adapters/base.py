@@ -97,6 +97,15 @@ class Field:
 
 
 @dataclass
+class ChildLink:
+    """A child of a flow parent: where it lives and whether it has finished."""
+
+    queue: str
+    id: str
+    done: bool
+
+
+@dataclass
 class JobDetail(JobSummary):
     data: Field = field(default_factory=lambda: Field("", 0, False))
     returnvalue: Field | None = None
@@ -107,6 +116,9 @@ class JobDetail(JobSummary):
     deferred_failure: str | None = None
     parent_queue: str | None = None
     parent_id: str | None = None
+    children: list[ChildLink] = field(default_factory=list)
+    children_pending: int = 0
+    children_done: int = 0
     logs: list[str] = field(default_factory=list)
     logs_total: int = 0
     logs_start: int = 0

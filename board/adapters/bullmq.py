@@ -28,6 +28,7 @@ from .base import (
     RETRYABLE,
     ActionResult,
     AdapterError,
+    ChildLink,
     Field,
     JobDetail,
     JobPage,
@@ -40,7 +41,7 @@ _ENGINE_STATE = {"waiting": "wait"}
 _SHOWN_STATE = {"wait": "waiting"}
 # Tabs listed oldest-first (the next to run on top); the others list newest first.
 _ASCENDING = {"prioritized", "delayed"}
-_CUT_FIELDS = ("data", "returnvalue", "opts", "progress", "failedReason", "stacktrace")
+_CHILDREN_SHOWN = 20
 
 
 def _status_info(status: QueueStatus) -> QueueInfo:
@@ -232,12 +233,16 @@ class BullMQAdapter:
     async def job(self, queue: str, job_id: str, *, logs_start: int = 0, logs_count: int = 50) -> JobDetail | None:
         ins = self.inspector
         keys = ins.keys(queue)
-        rows, logs, logs_total = await self._act(
+        rows, logs, logs_total, pending, done, pending_keys, done_keys = await self._act(
             ins.runner.batch(
                 [
                     ins.rows_by_id_call(queue, [job_id], self.detail_bytes),
                     command("LRANGE", keys.logs(job_id), logs_start, logs_start + max(0, logs_count - 1)),
                     command("LLEN", keys.logs(job_id)),
+                    command("SCARD", keys.dependencies(job_id)),
+                    command("HLEN", keys.processed(job_id)),
+                    command("SRANDMEMBER", keys.dependencies(job_id), _CHILDREN_SHOWN),
+                    command("HRANDFIELD", keys.processed(job_id), _CHILDREN_SHOWN),
                 ]
             )
         )
@@ -260,6 +265,12 @@ class BullMQAdapter:
             deferred_failure=record.deferred_failure,
             parent_queue=parent_queue_key.split(":", 1)[1] if ":" in parent_queue_key else None,
             parent_id=record.parent_id,
+            children=[
+                *self._children(pending_keys, done=False),
+                *self._children(done_keys, done=True),
+            ],
+            children_pending=pending if isinstance(pending, int) else 0,
+            children_done=done if isinstance(done, int) else 0,
             logs=[str(line) for line in logs] if isinstance(logs, list) else [],
             logs_total=int(logs_total) if isinstance(logs_total, int) else 0,
             logs_start=logs_start,
@@ -268,6 +279,16 @@ class BullMQAdapter:
             detail.problems["opts"] = f"options too large to show ({row.sizes['opts']} bytes)"
         detail.timeline = _timeline(summary, record)
         return detail
+
+    def _children(self, keys: Any, *, done: bool) -> list[ChildLink]:
+        """Child job keys (``<prefix>:<queue>:<id>``) as links; a child in another prefix is skipped."""
+        links = []
+        head = self.prefix + ":"
+        for key in keys if isinstance(keys, list) else []:
+            queue_key, _, child_id = str(key).rpartition(":")
+            if queue_key.startswith(head) and child_id:
+                links.append(ChildLink(queue_key[len(head) :], child_id, done))
+        return links
 
     async def raw_field(self, queue: str, job_id: str, name: str) -> str | None:
         if name not in ("data", "returnvalue"):

@@ -1,0 +1,651 @@
+"""The board's pages over HTTP: overview, queue tabs, job page, raw view, Redis, find, errors, JSON, htmx
+fragments, and the board mounted inside another app or behind a root path."""
+
+from __future__ import annotations
+
+import html
+import json
+import re
+import tempfile
+from pathlib import Path
+from typing import Any
+
+import pytest
+import redis
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import PlainTextResponse, Response
+from starlette.routing import Mount, Route
+from starlette.staticfiles import StaticFiles
+
+from board import SyncQueue
+
+from .conftest import (
+    HTML,
+    HTMX,
+    JSON,
+    ClientFactory,
+    ThreadWorker,
+    counts_of,
+    csrf_of,
+    flash_of,
+    job_ids_in,
+    process_all,
+    urls_of,
+    wait_for,
+)
+
+# Helpers ------------------------------------------------------------------------------------------------------
+
+
+def card_of(page: str, queue: str) -> str:
+    """The overview card of one queue."""
+    match = re.search(rf'<article class="queue-card" data-queue="{re.escape(queue)}">(.*?)</article>', page, re.S)
+    assert match, f"no card for {queue!r} on the overview"
+    return match.group(1)
+
+
+def card_counts(card: str) -> dict[str, int]:
+    pairs = re.findall(r'<span>([a-z-]+)</span><span class="num">([\d,]+)</span>', card)
+    return {state: int(n.replace(",", "")) for state, n in pairs}
+
+
+def tab_counts(page: str) -> dict[str, int]:
+    pairs = re.findall(r'class="tab state-([a-z-]+)[^"]*"[^>]*>\s*\1 <span class="count">([\d,]+)</span>', page)
+    return {state: int(n.replace(",", "")) for state, n in pairs}
+
+
+def card_order(page: str) -> list[str]:
+    return re.findall(r'<article class="queue-card" data-queue="([^"]+)">', page)
+
+
+def home(request: Request) -> Response:
+    return PlainTextResponse("the parent app")
+
+
+# Overview -----------------------------------------------------------------------------------------------------
+
+
+def test_overview_counts_paused_and_workers(
+    make_client: ClientFactory, redis_url: str, sync_queues: Any, raw: redis.Redis
+) -> None:
+    alpha, beta, gamma = sync_queues("alpha"), sync_queues("beta"), sync_queues("gamma")
+    alpha.add("a1", {})
+    alpha.add("a2", {})
+    alpha.add("later", {}, delay=3600)
+    alpha.add("urgent", {}, priority=3)
+    alpha.pause()
+    for i in range(2):
+        beta.add(f"ok{i}", {})
+    beta.add("bad", {"fail": "no"})
+    process_all(redis_url, beta, completed=2, failed=1)
+    client = make_client(["alpha", "beta", "gamma"])
+
+    with ThreadWorker(redis_url, "gamma", name="overview-worker"):
+        wait_for(lambda: client.get("/", headers=JSON).json()["queues"][2]["workers"], what="worker listed")
+        page = client.get("/")
+        data = client.get("/", headers=JSON).json()
+
+    assert page.status_code == 200
+    expected = {
+        "alpha": {"waiting": 2, "active": 0, "delayed": 1, "prioritized": 1, "completed": 0, "failed": 0},
+        "beta": {"waiting": 0, "active": 0, "delayed": 0, "prioritized": 0, "completed": 2, "failed": 1},
+        "gamma": {"waiting": 0, "active": 0, "delayed": 0, "prioritized": 0, "completed": 0, "failed": 0},
+    }
+    for name, counts in expected.items():
+        assert card_counts(card_of(page.text, name)) == counts, name
+    by_name = {q["name"]: q for q in data["queues"]}
+    assert list(by_name) == ["alpha", "beta", "gamma"]
+    for name, counts in expected.items():
+        assert {s: by_name[name]["counts"][s] for s in counts} == counts, name
+    assert by_name["alpha"]["paused"] is True and by_name["beta"]["paused"] is False
+    assert "badge-paused" in card_of(page.text, "alpha")
+    assert "badge-paused" not in card_of(page.text, "beta")
+    # Workers: gamma has one, the others none.
+    assert len(by_name["gamma"]["workers"]) == 1
+    assert by_name["gamma"]["workers"][0]["name"].endswith("overview-worker")
+    assert by_name["alpha"]["workers"] == [] and by_name["beta"]["workers"] == []
+    assert "1 worker<" in card_of(page.text, "gamma") and "no workers" not in card_of(page.text, "gamma")
+    assert "no workers" in card_of(page.text, "alpha") and "no workers" in card_of(page.text, "beta")
+    # Once the worker is gone, so is its badge.
+    after = client.get("/")
+    assert "no workers" in card_of(after.text, "gamma")
+    assert raw.hget("bull:alpha:meta", "paused") == "1"
+
+
+def test_overview_filter_sort_and_group(make_client: ClientFactory, sync_queues: Any) -> None:
+    names = ["billing", "mail:welcome", "mail:digest", "sms:out"]
+    queues = {n: sync_queues(n) for n in names}
+    for n, waiting in zip(names, [1, 3, 2, 0], strict=True):
+        for i in range(waiting):
+            queues[n].add(f"j{i}", {})
+    queues["sms:out"].add("d", {}, delay=3600)
+    client = make_client(names)
+
+    # Filter: case-insensitive substring of the name.
+    page = client.get("/", params={"filter": "MAIL", "group": "0"})
+    assert page.status_code == 200
+    assert sorted(card_order(page.text)) == ["mail:digest", "mail:welcome"]
+    data = client.get("/", params={"filter": "mail"}, headers=JSON).json()
+    assert sorted(q["name"] for q in data["queues"]) == ["mail:digest", "mail:welcome"]
+    none = client.get("/", params={"filter": "nothing-like-this"})
+    assert card_order(none.text) == [] and "No queues match" in none.text
+
+    # Sort: by name, or by a count (highest first, then by name).
+    assert card_order(client.get("/", params={"group": "0"}).text) == sorted(names)
+    by_waiting = client.get("/", params={"sort": "waiting", "group": "0"}).text
+    assert card_order(by_waiting) == ["mail:welcome", "mail:digest", "billing", "sms:out"]
+    by_delayed = client.get("/", params={"sort": "delayed", "group": "0"}, headers=JSON).json()
+    assert [q["name"] for q in by_delayed["queues"]][0] == "sms:out"
+    bad = client.get("/", params={"sort": "colour"})
+    assert bad.status_code == 400 and "sort: expected one of" in bad.text
+
+    # Grouping by ":": ungrouped queues first, then one group per prefix with its members.
+    grouped = client.get("/").text
+    titles = re.findall(r'<summary class="group-title">([^<]+) <span class="count">(\d+)</span>', grouped)
+    assert titles == [("mail", "2"), ("sms", "1")]
+    mail_at, sms_at = grouped.index(">mail <span"), grouped.index(">sms <span")
+    assert grouped.index('data-queue="billing"') < mail_at
+    assert mail_at < grouped.index('data-queue="mail:digest"') < sms_at
+    assert mail_at < grouped.index('data-queue="mail:welcome"') < sms_at
+    assert sms_at < grouped.index('data-queue="sms:out"')
+    assert "group-title" not in client.get("/", params={"group": "0"}).text
+
+
+def test_overview_without_group_delimiter(make_client: ClientFactory, sync_queues: Any) -> None:
+    for n in ("mail:a", "mail:b"):
+        sync_queues(n).add("x", {})
+    client = make_client(["mail:a", "mail:b"], group_delimiter=None)
+    page = client.get("/").text
+    assert "group-title" not in page
+    assert card_order(page) == ["mail:a", "mail:b"]
+
+
+def test_worker_names_are_shown_as_given(make_client: ClientFactory, redis_url: str, sq: SyncQueue) -> None:
+    """A worker started with name="mailer-1" is listed as "mailer-1", not as its Redis client name
+    ("bull:<base64 of the queue>:w:mailer-1")."""
+    client = make_client([sq.name])
+    with ThreadWorker(redis_url, sq.name, name="mailer-1"):
+        wait_for(lambda: client.get("/", headers=JSON).json()["queues"][0]["workers"], what="worker listed")
+        page = client.get(f"/queues/{sq.name}")
+        data = client.get(f"/queues/{sq.name}", headers=JSON).json()
+    assert [w["name"] for w in data["queue"]["workers"]] == ["mailer-1"]
+    assert '<span class="mono">mailer-1</span>' in page.text
+
+
+# Queue page ---------------------------------------------------------------------------------------------------
+
+
+def test_queue_tabs_list_the_right_jobs(make_client: ClientFactory, redis_url: str, sq: SyncQueue) -> None:
+    completed = [sq.add(f"c{i}", {}).id for i in range(3)]
+    failed = [sq.add("f0", {"fail": "nope"}).id]
+    process_all(redis_url, sq, completed=3, failed=1)
+    client = make_client([sq.name])
+
+    with ThreadWorker(redis_url, sq.name, name="tab-worker"):
+        active = [sq.add("a0", {"hold": True}).id]
+        wait_for(lambda: counts_of(sq)["active"] == 1, what="a job held active")
+        waiting = [sq.add(f"w{i}", {}).id for i in range(2)]
+        p5, p1a, p3, p1b = (sq.add(n, {}, priority=p).id for n, p in (("p5", 5), ("p1a", 1), ("p3", 3), ("p1b", 1)))
+        d300, d60, d120 = (sq.add(n, {}, delay=s).id for n, s in (("d300", 300), ("d60", 60), ("d120", 120)))
+
+        expected = {
+            "prioritized": [p1a, p1b, p3, p5],  # run order
+            "delayed": [d60, d120, d300],  # soonest first
+            "active": active,
+            "completed": completed[::-1],  # newest first
+            "failed": failed,
+        }
+        counts = {"waiting": 2, "prioritized": 4, "delayed": 3, "active": 1, "completed": 3, "failed": 1}
+        for state, ids in expected.items():
+            page = client.get(f"/queues/{sq.name}", params={"state": state})
+            assert page.status_code == 200, state
+            assert job_ids_in(page.text, sq.name) == ids, state
+            data = client.get(f"/queues/{sq.name}", params={"state": state}, headers=JSON).json()
+            assert [j["id"] for j in data["jobs"]] == ids, state
+            assert {j["state"] for j in data["jobs"]} == {state}
+            assert data["total"] == len(ids)
+        waiting_page = client.get(f"/queues/{sq.name}", params={"state": "waiting"})
+        assert sorted(job_ids_in(waiting_page.text, sq.name)) == sorted(waiting)
+
+        # Tabs carry their counts.
+        tabs = tab_counts(waiting_page.text)
+        assert {s: tabs[s] for s in counts} == counts
+        assert tabs["waiting-children"] == 0
+        assert 'aria-current="page"' in waiting_page.text
+
+        # Latest: every job, newest added first.
+        latest = client.get(f"/queues/{sq.name}", headers=JSON).json()
+        every = completed + failed + active + waiting + [p5, p1a, p3, p1b, d300, d60, d120]
+        assert sorted(j["id"] for j in latest["jobs"]) == sorted(every)
+        added = [j["added_ms"] for j in latest["jobs"]]
+        assert added == sorted(added, reverse=True)
+        latest_page = client.get(f"/queues/{sq.name}")
+        assert sorted(job_ids_in(latest_page.text, sq.name)) == sorted(every)
+
+        # The active job shows who runs it; the queue page lists the connected worker.
+        assert "tab-worker" in latest_page.text
+
+
+def test_queue_pagination(make_client: ClientFactory, sq: SyncQueue, qname: str) -> None:
+    ids = [j.id for j in sq.add_bulk([{"name": f"j{i}", "data": {"i": i}} for i in range(30)])]
+    client = make_client([qname])
+
+    seen: list[str] = []
+    for page_no in (1, 2, 3):
+        data = client.get(
+            f"/queues/{qname}", params={"state": "waiting", "per_page": 10, "page": page_no}, headers=JSON
+        ).json()
+        assert (data["page"], data["per_page"], data["total"], data["pages"]) == (page_no, 10, 30, 3)
+        assert len(data["jobs"]) == 10
+        seen += [j["id"] for j in data["jobs"]]
+    assert sorted(seen, key=int) == ids
+
+    # HTML: the same rows, and a pager that links to the other pages.
+    page2 = client.get(f"/queues/{qname}", params={"state": "waiting", "per_page": 10, "page": 2})
+    assert page2.status_code == 200
+    assert job_ids_in(page2.text, qname) == seen[10:20]
+    assert '<span class="page current">2</span>' in page2.text
+    assert "page=3" in page2.text and "page=1" in page2.text
+    beyond = client.get(f"/queues/{qname}", params={"state": "waiting", "per_page": 10, "page": 4}, headers=JSON)
+    assert beyond.status_code == 200 and beyond.json()["jobs"] == []
+
+    for per_page in (10, 25, 50, 100):
+        got = client.get(f"/queues/{qname}", params={"state": "waiting", "per_page": per_page}, headers=JSON).json()
+        assert len(got["jobs"]) == min(30, per_page)
+
+    bad = {
+        "per_page=7": ("per_page", "expected one of (10, 25, 50, 100), got 7"),
+        "per_page=1000": ("per_page", "got 1000"),
+        "per_page=ten": ("per_page", "expected a whole number, got 'ten'"),
+        "page=0": ("page", "must be at least 1, got 0"),
+        "page=-2": ("page", "must be at least 1"),
+        "page=two": ("page", "expected a whole number"),
+        "state=zombie": ("state", "expected one of latest"),
+    }
+    for query, (name, reason) in bad.items():
+        page = client.get(f"/queues/{qname}?{query}")
+        assert page.status_code == 400, query
+        assert name in page.text and html.escape(reason) in page.text, query
+        data = client.get(f"/queues/{qname}?{query}", headers=JSON)
+        assert data.status_code == 400
+        assert reason in data.json()["error"], query
+
+
+def test_large_payload_is_cut_on_the_list(make_client: ClientFactory, sq: SyncQueue, qname: str) -> None:
+    blob = "x" * 100 * 1024
+    job = sq.add("big", {"blob": blob})
+    size = len(json.dumps({"blob": blob}, separators=(",", ":")))
+    client = make_client([qname])
+
+    for state in ("latest", "waiting"):
+        page = client.get(f"/queues/{qname}", params={"state": state})
+        assert page.status_code == 200
+        assert job_ids_in(page.text, qname) == [job.id]
+        assert "x" * 400 not in page.text  # only a preview
+        assert len(page.content) < 20_000
+        assert "100.0 KB" in page.text  # the full size
+        data = client.get(f"/queues/{qname}", params={"state": state}, headers=JSON).json()
+        row = data["jobs"][0]
+        assert row["data_size"] == size
+        assert len(row["data_preview"]) <= 300
+        assert row["data_preview"].startswith('{"blob":"xxx')
+
+
+# Job page -----------------------------------------------------------------------------------------------------
+
+
+def test_job_page_shows_everything(make_client: ClientFactory, redis_url: str, sq: SyncQueue, qname: str) -> None:
+    logs = [f"log line {i:03d}" for i in range(120)]
+    done = sq.add(
+        "report",
+        {"logs": logs, "progress": 42, "result": {"answer": 42, "pages": [1, 2]}, "customer": "ada"},
+        attempts=3,
+        backoff={"type": "exponential", "delay": 1},
+    )
+    broken = sq.add("crash", {"fail": "kaput"}, attempts=2)
+    process_all(redis_url, sq, completed=1, failed=1, name="web-worker-1")
+    client = make_client([qname])
+
+    page = client.get(f"/queues/{qname}/jobs/{done.id}")
+    assert page.status_code == 200
+    text = page.text
+    assert "report" in text and "badge state-completed" in text
+    # Data and return value (JSON, pretty-printed and escaped), options.
+    assert "&#34;customer&#34;: &#34;ada&#34;" in text
+    assert "&#34;answer&#34;: 42" in text
+    assert '"attempts": 3' in text and '"backoff"' in text and '"delay": 1000' in text
+    # Progress, worker name, timeline.
+    assert 'title="42.0%"' in text
+    assert '<dt>Worker</dt><dd class="mono">web-worker-1</dd>' in text
+    timeline = re.search(r'<ol class="timeline">(.*?)</ol>', text, re.S)
+    assert timeline
+    labels = re.findall(r"<span>([^<]+)</span>", timeline.group(1))
+    assert labels == ["added", "attempt 1 started by web-worker-1", "completed"]
+    # Logs: 50 a page, the total shown, a pager.
+    assert "Logs <span class=\"muted\">120</span>" in text
+    assert "log line 000" in text and "log line 049" in text and "log line 050" not in text
+    page2 = client.get(f"/queues/{qname}/jobs/{done.id}", params={"logs_page": 2}).text
+    assert '<ol class="logs" start="51">' in page2
+    assert "log line 049" not in page2 and "log line 050" in page2 and "log line 099" in page2
+    page3 = client.get(f"/queues/{qname}/jobs/{done.id}", params={"logs_page": 3}).text
+    assert "log line 100" in page3 and "log line 119" in page3 and "log line 099" not in page3
+    assert '<span class="page current">3</span>' in page3
+    for bad in ("0", "x"):
+        assert client.get(f"/queues/{qname}/jobs/{done.id}", params={"logs_page": bad}).status_code == 400
+
+    data = client.get(f"/queues/{qname}/jobs/{done.id}", headers=JSON).json()
+    assert data["state"] == "completed" and data["name"] == "report"
+    assert data["data"]["value"]["customer"] == "ada"
+    assert data["returnvalue"]["value"] == {"answer": 42, "pages": [1, 2]}
+    assert data["opts"]["attempts"] == 3
+    assert data["progress"] == 42 and data["processed_by"] == "web-worker-1"
+    assert data["logs_total"] == 120 and data["logs"] == logs[:50]
+    assert [label for _, label in data["timeline"]][-1] == "completed"
+
+    # A failed job: its reason and one stack trace per attempt.
+    failed = client.get(f"/queues/{qname}/jobs/{broken.id}")
+    assert failed.status_code == 200
+    assert "<strong>kaput #2</strong>" in failed.text
+    traces = re.findall(r'<summary>Attempt (\d+)</summary><pre class="stack">(.*?)</pre>', failed.text, re.S)
+    assert sorted(n for n, _ in traces) == ["1", "2"]
+    for n, trace in traces:
+        assert f"RuntimeError: kaput #{n}" in trace and "Traceback" in trace
+    failed_data = client.get(f"/queues/{qname}/jobs/{broken.id}", headers=JSON).json()
+    assert failed_data["failed_reason"] == "kaput #2"
+    assert len(failed_data["stacktrace"]) == 2
+    assert failed_data["attempts_made"] == 2 and failed_data["attempts_allowed"] == 2
+
+
+def test_large_payload_is_folded_with_a_raw_link(
+    make_client: ClientFactory, redis_url: str, sq: SyncQueue, qname: str
+) -> None:
+    blob = "y" * 100 * 1024
+    data = {"blob": blob, "n": 1}
+    job = sq.add("big", {"result": {"echo": blob}, **data})
+    process_all(redis_url, sq, completed=1)
+    client = make_client([qname])
+
+    page = client.get(f"/queues/{qname}/jobs/{job.id}")
+    assert page.status_code == 200
+    assert blob not in page.text  # cut
+    assert len(page.content) < 2 * 70 * 1024  # two fields of at most 64 KB shown each
+    raw_data_url = f"/queues/{qname}/jobs/{job.id}/raw/data"
+    raw_rv_url = f"/queues/{qname}/jobs/{job.id}/raw/returnvalue"
+    assert f'href="{raw_data_url}"' in page.text and f'href="{raw_rv_url}"' in page.text
+    folds = re.findall(r'<details class="fold">\s*<summary>([^<]*)', page.text)
+    assert len(folds) == 2 and all(f.startswith("100.") and "KB" in f for f in folds)
+
+    full = client.get(raw_data_url)
+    assert full.status_code == 200 and full.headers["content-type"].startswith("application/json")
+    assert full.json() == {"result": {"echo": blob}, **data}
+    assert client.get(raw_rv_url).json() == {"echo": blob}
+    assert client.get(f"/queues/{qname}/jobs/{job.id}/raw/opts").status_code == 404
+    assert client.get(f"/queues/{qname}/jobs/nope/raw/data").status_code == 404
+
+
+def test_redis_page(make_client: ClientFactory, raw: redis.Redis, qname: str) -> None:
+    client = make_client([qname])
+    info: dict[str, Any] = raw.info()
+    page = client.get("/redis")
+    assert page.status_code == 200
+    assert "<dt>Version</dt><dd>" + str(info["redis_version"]) + "</dd>" in page.text
+    assert "<dt>Port</dt>" in page.text
+    data = client.get("/redis", headers=JSON).json()
+    assert data["redis_version"] == info["redis_version"]
+    assert "used_memory_human" in data
+
+
+def test_find_by_id(make_client: ClientFactory, sync_queues: Any) -> None:
+    one, two = sync_queues("one"), sync_queues("two")
+    one.add("a", {}, job_id="only-here")
+    one.add("a", {}, job_id="shared")
+    two.add("b", {}, job_id="shared")
+    client = make_client(["one", "two"], client={"follow_redirects": False})
+
+    unique = client.get("/find", params={"id": "only-here"})
+    assert unique.status_code == 303
+    assert unique.headers["location"] == "/queues/one/jobs/only-here"
+    assert client.get("/find", params={"id": "  only-here  "}).headers["location"] == "/queues/one/jobs/only-here"
+
+    several = client.get("/find", params={"id": "shared"})
+    assert several.status_code == 200
+    assert 'href="/queues/one/jobs/shared"' in several.text and 'href="/queues/two/jobs/shared"' in several.text
+    assert client.get("/find", params={"id": "shared"}, headers=JSON).json() == {"id": "shared", "queues": ["one", "two"]}
+    in_two = client.get("/find", params={"id": "shared", "queue": "two"})
+    assert in_two.status_code == 303 and in_two.headers["location"] == "/queues/two/jobs/shared"
+
+    missing = client.get("/find", params={"id": "nowhere"})
+    assert missing.status_code == 404 and "No queue you can see has a job with this id" in missing.text
+    assert client.get("/find", params={"id": "nowhere"}, headers=JSON).json() == {"id": "nowhere", "queues": []}
+    assert client.get("/find", params={"id": " "}).status_code == 400
+
+
+def test_unknown_queue_and_job_are_404(make_client: ClientFactory, sq: SyncQueue, qname: str) -> None:
+    job = sq.add("a", {})
+    client = make_client([qname])
+    for url in (
+        "/queues/nope",
+        "/queues/nope/jobs/1",
+        f"/queues/{qname}/jobs/999",
+        f"/queues/{qname}/jobs/999/raw/data",
+        f"/queues/{qname}/jobs/{job.id}/raw/stacktrace",
+        f"/queues/{qname}/jobs/999/edit",
+    ):
+        page = client.get(url)
+        assert page.status_code == 404, url
+        assert "<h1>Not found</h1>" in page.text and "<html" in page.text, url
+        data = client.get(url, headers=JSON)
+        assert data.status_code == 404 and "error" in data.json(), url
+    assert client.get("/no/such/page").status_code == 404
+
+
+def test_every_page_answers_json(make_client: ClientFactory, redis_url: str, sq: SyncQueue, qname: str) -> None:
+    job = sq.add("j", {"a": 1, "result": [1]})
+    process_all(redis_url, sq, completed=1)
+    client = make_client([qname])
+    pages = {
+        "/": lambda d: [q["name"] for q in d["queues"]] == [qname],
+        f"/queues/{qname}": lambda d: d["queue"]["name"] == qname and d["jobs"][0]["id"] == job.id,
+        f"/queues/{qname}?state=completed": lambda d: d["total"] == 1,
+        f"/queues/{qname}/jobs/{job.id}": lambda d: d["id"] == job.id and d["data"]["value"]["a"] == 1,
+        f"/queues/{qname}/jobs/{job.id}/raw/data": lambda d: d == {"a": 1, "result": [1]},
+        f"/queues/{qname}/jobs/{job.id}/raw/returnvalue": lambda d: d == [1],
+        "/redis": lambda d: "redis_version" in d,
+        f"/find?id={job.id}": lambda d: d == {"id": job.id, "queues": [qname]},
+        f"/queues/{qname}/add": lambda d: d == {"queue": qname},
+        f"/queues/{qname}/jobs/{job.id}/edit": lambda d: d == {"queue": qname, "id": job.id},
+    }
+    for url, check in pages.items():
+        response = client.get(url, headers=JSON)
+        assert response.status_code == 200, url
+        assert response.headers["content-type"].startswith("application/json"), url
+        assert check(response.json()), (url, response.json())
+    # A browser's Accept (HTML listed) gets HTML.
+    assert client.get("/", headers=HTML).headers["content-type"].startswith("text/html")
+
+
+def test_htmx_fragments(make_client: ClientFactory, sq: SyncQueue, qname: str) -> None:
+    job = sq.add("j", {})
+    client = make_client([qname])
+    for url, block in (
+        ("/", '<div id="queues"'),
+        (f"/queues/{qname}", '<div id="live"'),
+        (f"/queues/{qname}?state=waiting", '<div id="live"'),
+        (f"/queues/{qname}/jobs/{job.id}", '<div id="live"'),
+    ):
+        fragment = client.get(url, headers=HTMX)
+        assert fragment.status_code == 200, url
+        assert fragment.text.lstrip().startswith(block), url
+        for outside in ("<html", "<head", 'class="topbar"', "<footer"):
+            assert outside not in fragment.text, (url, outside)
+        assert fragment.text.count(block) == 1
+        full = client.get(url)
+        assert "<html" in full.text and block in full.text
+        # History restores need the whole page.
+        restore = client.get(url, headers={**HTMX, "HX-History-Restore-Request": "true"})
+        assert "<html" in restore.text
+    live = client.get(f"/queues/{qname}?state=waiting", headers=HTMX).text
+    assert job_ids_in(live, qname) == [job.id]
+    assert 'hx-get="/queues/' + qname + '?state=waiting"' in live
+
+
+# Bad data -----------------------------------------------------------------------------------------------------
+
+
+def test_malformed_hashes_render(
+    make_client: ClientFactory, raw: redis.Redis, raw_bytes: redis.Redis, sq: SyncQueue, qname: str
+) -> None:
+    good = sq.add("fine", {"ok": True})
+    base = f"bull:{qname}:"
+    raw.hset(base + "broken", mapping={"name": "broken", "data": '{"a": ', "opts": "{}", "timestamp": "1000"})
+    raw_bytes.hset(
+        (base + "binary").encode(),
+        mapping={b"name": b"binary", b"data": b"\xff\xfe\x00\x80binary", b"opts": b"{}", b"timestamp": b"2000"},
+    )
+    raw.hset(base + "bare", mapping={"data": '{"only": "data"}'})
+    raw.lpush(base + "wait", "broken", "binary", "bare")
+    client = make_client([qname])
+
+    for state in ("latest", "waiting"):
+        page = client.get(f"/queues/{qname}", params={"state": state})
+        assert page.status_code == 200, state
+        assert sorted(job_ids_in(page.text, qname)) == sorted(["bare", "binary", "broken", good.id])
+        rows = re.findall(r"<tr>(.*?)</tr>", page.text, re.S)
+        marked = {
+            m.group(1) for row in rows if "malformed" in row and (m := re.search(r"/jobs/([^\"]+)\"", row))
+        }
+        assert marked == {"bare", "binary", "broken"}, state
+        data = client.get(f"/queues/{qname}", params={"state": state}, headers=JSON)
+        assert data.status_code == 200
+        problems = {j["id"]: j["problems"] for j in data.json()["jobs"]}
+        assert "data" in problems["broken"] and "data" in problems["binary"]
+        assert {"name", "opts", "timestamp"} <= set(problems["bare"])
+        assert problems[good.id] == {}
+
+    for job_id, fields in (("broken", ["data"]), ("binary", ["data"]), ("bare", ["name", "opts", "timestamp"])):
+        page = client.get(f"/queues/{qname}/jobs/{job_id}")
+        assert page.status_code == 200, job_id
+        box = re.search(r'<div class="warn-box">(.*?)</div>', page.text, re.S)
+        assert box, job_id
+        for field in fields:
+            assert f"<code>{field}</code>" in box.group(1), (job_id, field)
+        data = client.get(f"/queues/{qname}/jobs/{job_id}", headers=JSON)
+        assert data.status_code == 200, job_id
+        assert set(fields) <= set(data.json()["problems"])
+    assert '{&#34;a&#34;: ' in client.get(f"/queues/{qname}/jobs/broken").text  # shown as stored
+    # The raw view hands back what is stored.
+    assert client.get(f"/queues/{qname}/jobs/broken/raw/data").text == '{"a": '
+    binary = client.get(f"/queues/{qname}/jobs/binary/raw/data")
+    assert binary.status_code == 200 and binary.content.endswith(b"binary")
+    # The overview still counts the queue.
+    assert card_counts(card_of(client.get("/").text, qname))["waiting"] == 4
+
+
+@pytest.mark.parametrize("job_id", ["order/42", "what?now", "tag#1", "x%41", "with space"])
+def test_custom_job_ids_are_linked_right(
+    make_client: ClientFactory, sq: SyncQueue, qname: str, job_id: str
+) -> None:
+    """Custom ids may hold characters that are special in a URL; the links to them must still work."""
+    sq.add("custom", {"id": job_id}, job_id=job_id)
+    client = make_client([qname])
+    page = client.get(f"/queues/{qname}")
+    assert page.status_code == 200
+    link = re.search(rf'<a href="([^"]+)">{re.escape(html.escape(job_id))}</a>', page.text)
+    assert link, "no link to the job"
+    href = html.unescape(link.group(1))
+    job = client.get(href, headers=JSON)
+    assert job.status_code == 200, href
+    assert job.json()["id"] == job_id
+    found = client.get("/find", params={"id": job_id}, headers=JSON)
+    assert found.json()["queues"] == [qname]
+    redirect = client.get("/find", params={"id": job_id}, follow_redirects=False)
+    assert client.get(redirect.headers["location"], headers=JSON).json()["id"] == job_id
+
+
+# Mounting -----------------------------------------------------------------------------------------------------
+
+
+def _board_urls(client: Any, prefix: str, qname: str, job_id: str) -> list[str]:
+    urls: list[str] = []
+    for path in ("/", f"/queues/{qname}", f"/queues/{qname}?state=delayed", f"/queues/{qname}/jobs/{job_id}"):
+        page = client.get(prefix + path)
+        assert page.status_code == 200, path
+        urls += urls_of(page.text)
+    return urls
+
+
+def test_mounted_in_a_parent_app(make_client: ClientFactory, sq: SyncQueue, qname: str, raw: redis.Redis) -> None:
+    job = sq.add("later", {}, delay=3600)
+
+    def parent(board: Starlette) -> Starlette:
+        return Starlette(routes=[Route("/", home), Mount("/admin/queues", app=board)])
+
+    client = make_client([qname], wrap=parent)
+    assert client.get("/").text == "the parent app"
+    urls = _board_urls(client, "/admin/queues", qname, job.id)
+    assert urls and all(u.startswith("/admin/queues/") for u in urls), [
+        u for u in urls if not u.startswith("/admin/queues/")
+    ]
+    assert f"/admin/queues/queues/{qname}/jobs/{job.id}/promote" in urls
+    assert "/admin/queues/static/board.css" in urls
+    assert client.get("/admin/queues/static/board.css").status_code == 200
+
+    # A form post inside the mount: redirected back inside it, with the message.
+    page = client.get(f"/admin/queues/queues/{qname}/jobs/{job.id}")
+    done = client.post(
+        f"/admin/queues/queues/{qname}/jobs/{job.id}/promote",
+        data={"csrf_token": csrf_of(page.text)},
+        follow_redirects=False,
+    )
+    assert done.status_code == 303
+    assert done.headers["location"] == f"/admin/queues/queues/{qname}/jobs/{job.id}"
+    assert flash_of(client.get(done.headers["location"]).text) == f"Job {job.id} promoted: it runs now."
+    assert raw.lrange(f"bull:{qname}:wait", 0, -1) == [job.id]
+    found = client.get("/admin/queues/find", params={"id": job.id}, follow_redirects=False)
+    assert found.headers["location"] == f"/admin/queues/queues/{qname}/jobs/{job.id}"
+
+
+def test_mounted_next_to_parent_routes_of_the_same_names(
+    make_client: ClientFactory, sq: SyncQueue, qname: str
+) -> None:
+    """A parent app with its own "static" mount and "overview" route (a common sight): the board's links
+    must still point at the board's own pages and files."""
+    job = sq.add("j", {})
+    assets = Path(tempfile.mkdtemp())
+    (assets / "board.css").write_text("/* the parent's own stylesheet */")
+
+    def parent(board: Starlette) -> Starlette:
+        return Starlette(
+            routes=[
+                Route("/", home, name="overview"),
+                Mount("/static", app=StaticFiles(directory=str(assets)), name="static"),
+                Mount("/admin/queues", app=board),
+            ]
+        )
+
+    client = make_client([qname], wrap=parent)
+    urls = _board_urls(client, "/admin/queues", qname, job.id)
+    outside = sorted({u for u in urls if not u.startswith("/admin/queues/")})
+    assert outside == [], f"links that leave the board: {outside}"
+
+
+def test_behind_a_root_path(make_client: ClientFactory, sq: SyncQueue, qname: str, raw: redis.Redis) -> None:
+    job = sq.add("later", {}, delay=3600)
+    client = make_client([qname], client={"root_path": "/proxy"})
+    urls = _board_urls(client, "/proxy", qname, job.id)
+    assert urls and all(u.startswith("/proxy/") for u in urls), [u for u in urls if not u.startswith("/proxy/")]
+    assert client.get("/proxy/static/board.css").status_code == 200
+
+    page = client.get(f"/proxy/queues/{qname}/jobs/{job.id}")
+    done = client.post(
+        f"/proxy/queues/{qname}/jobs/{job.id}/promote",
+        data={"csrf_token": csrf_of(page.text)},
+        follow_redirects=False,
+    )
+    assert done.status_code == 303
+    assert done.headers["location"] == f"/proxy/queues/{qname}/jobs/{job.id}"
+    assert flash_of(client.get(done.headers["location"]).text) == f"Job {job.id} promoted: it runs now."
+    assert raw.zcard(f"bull:{qname}:delayed") == 0
+    found = client.get("/proxy/find", params={"id": job.id}, follow_redirects=False)
+    assert found.headers["location"] == f"/proxy/queues/{qname}/jobs/{job.id}"
