@@ -177,6 +177,7 @@ def make_client(redis_url: str) -> Iterator[ClientFactory]:
     yield make
     for test_client, board_app in reversed(opened):
         try:
+            assert test_client.portal is not None
             test_client.portal.call(board_app.state.board.adapter.close)
         finally:
             test_client.__exit__(None, None, None)
@@ -229,12 +230,13 @@ def tags_of(page: str) -> list[tuple[str, dict[str, str]]]:
 
 
 def urls_of(page: str) -> list[str]:
-    """Every URL a page links to, posts to or loads (href, action, src, hx-get)."""
+    """Every URL a page links to, posts to or loads (href, action, src, hx-get); not those relative to the
+    page itself ("?page=2", "#top")."""
     return [
         attrs[name]
         for _, attrs in tags_of(page)
         for name in ("href", "action", "src", "hx-get")
-        if name in attrs and not attrs[name].startswith(("javascript:", "#"))
+        if name in attrs and not attrs[name].startswith(("javascript:", "#", "?"))
     ]
 
 

@@ -1,0 +1,1 @@
+"""Runnable examples of board in a web app and in worker processes; see examples/README.md."""

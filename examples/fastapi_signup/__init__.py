@@ -1,0 +1,1 @@
+"""FastAPI signup that enqueues a welcome email; the board behind the app's own admin session."""

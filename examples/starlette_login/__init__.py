@@ -1,0 +1,1 @@
+"""A Starlette app with the board behind FormLogin."""

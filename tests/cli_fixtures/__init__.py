@@ -1,0 +1,1 @@
+"""Modules that ``board worker`` imports in tests/test_cli.py (run from the repository root)."""

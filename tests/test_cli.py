@@ -1,0 +1,647 @@
+"""The ``board`` command, run for real: ``serve``, ``health``, ``worker`` and ``demo`` as subprocesses.
+
+Each command runs as ``python -m board ...`` in its own session (a Ctrl-C at the terminal does not reach
+it, and teardown can stop it by its id), with an environment cleared of ``REDIS_URL`` and ``BOARD_*``
+and given only what the test sets. Output goes to files, so a chatty process never blocks on a pipe.
+Every wait is bounded; failures show the process's output.
+"""
+
+from __future__ import annotations
+
+import base64
+import http.client
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.parse
+from collections.abc import Callable, Iterator, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+import redis
+
+from board import SyncQueue, hash_password
+
+ROOT = Path(__file__).resolve().parent.parent
+PROCESSORS = "tests.cli_fixtures.processors"
+ENTRY_POINT = Path(sys.executable).parent / "board"
+JSON = {"Accept": "application/json"}
+DEMO_QUEUES = ("email", "reports", "billing", "images")
+
+
+# Helpers ------------------------------------------------------------------------------------------------------
+
+
+def clean_env(**extra: str) -> dict[str, str]:
+    """This process's environment without REDIS_URL and BOARD_*, plus ``extra``."""
+    env = {k: v for k, v in os.environ.items() if k != "REDIS_URL" and not k.startswith("BOARD_")}
+    env.update(extra)
+    return env
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+@dataclass
+class Reply:
+    status: int
+    headers: http.client.HTTPMessage
+    body: str
+
+    def json(self) -> Any:
+        return json.loads(self.body)
+
+
+def fetch(
+    method: str, url: str, *, headers: Mapping[str, str] | None = None, body: str | None = None, timeout: float = 5
+) -> Reply:
+    """One request, redirects not followed."""
+    parts = urllib.parse.urlsplit(url)
+    assert parts.hostname is not None
+    conn = http.client.HTTPConnection(parts.hostname, parts.port, timeout=timeout)
+    try:
+        target = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
+        conn.request(method, target, body=body, headers=dict(headers or {}))
+        response = conn.getresponse()
+        return Reply(response.status, response.headers, response.read().decode("utf-8", "replace"))
+    finally:
+        conn.close()
+
+
+def basic(name: str, password: str) -> dict[str, str]:
+    return {"Authorization": "Basic " + base64.b64encode(f"{name}:{password}".encode()).decode()}
+
+
+def wait_for(check: Callable[[], Any], timeout: float, what: str) -> Any:
+    deadline = time.monotonic() + timeout
+    while True:
+        result = check()
+        if result:
+            return result
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out after {timeout} s waiting for {what} (last: {result!r})")
+        time.sleep(0.05)
+
+
+class Board:
+    """A running ``board`` process, its output in files."""
+
+    def __init__(self, args: list[str], env: Mapping[str, str], folder: Path) -> None:
+        self.args = args
+        self.out_path = folder / "stdout.txt"
+        self.err_path = folder / "stderr.txt"
+        with self.out_path.open("wb") as out, self.err_path.open("wb") as err:
+            self.proc = subprocess.Popen(
+                [sys.executable, "-m", "board", *args],
+                cwd=ROOT,
+                env=dict(env),
+                stdin=subprocess.DEVNULL,
+                stdout=out,
+                stderr=err,
+                start_new_session=True,
+            )
+        self.pid = self.proc.pid
+
+    @property
+    def stdout(self) -> str:
+        return self.out_path.read_text(errors="replace")
+
+    @property
+    def stderr(self) -> str:
+        return self.err_path.read_text(errors="replace")
+
+    def output(self) -> str:
+        head = f"board {' '.join(self.args)} (pid {self.pid}, exit {self.proc.poll()})"
+        return f"{head}\n--- stdout\n{self.stdout}--- stderr\n{self.stderr}"
+
+    def wait_http(self, url: str, timeout: float = 15) -> Reply:
+        """Poll ``url`` until it answers 200; fail at once if the process exits."""
+        deadline = time.monotonic() + timeout
+        last: object = None
+        while time.monotonic() < deadline:
+            if self.proc.poll() is not None:
+                raise AssertionError(f"exited before answering {url}:\n{self.output()}")
+            try:
+                reply = fetch("GET", url, timeout=2)
+                if reply.status == 200:
+                    return reply
+                last = reply.status
+            except OSError as exc:
+                last = exc
+            time.sleep(0.05)
+        raise AssertionError(f"{url} did not answer 200 within {timeout} s (last: {last!r}):\n{self.output()}")
+
+    def wait_output(self, text: str, timeout: float = 15) -> None:
+        deadline = time.monotonic() + timeout
+        while text not in self.stdout:
+            if self.proc.poll() is not None or time.monotonic() > deadline:
+                raise AssertionError(f"no {text!r} in the output:\n{self.output()}")
+            time.sleep(0.05)
+
+    def signal(self, sig: int, *, group: bool = False, timeout: float = 15) -> int:
+        """Send ``sig`` (to the whole process group with ``group``) and return the exit code."""
+        if group:
+            os.killpg(self.pid, sig)
+        else:
+            self.proc.send_signal(sig)
+        try:
+            return self.proc.wait(timeout)
+        except subprocess.TimeoutExpired:
+            raise AssertionError(f"still running {timeout} s after signal {sig}:\n{self.output()}") from None
+
+    def kill(self) -> None:
+        """Teardown: stop it if a test left it running (first gently, then for good)."""
+        if self.proc.poll() is not None:
+            return
+        self.proc.terminate()
+        try:
+            self.proc.wait(10)
+        except subprocess.TimeoutExpired:
+            os.killpg(self.pid, signal.SIGKILL)
+            self.proc.wait(10)
+
+
+@pytest.fixture
+def start(tmp_path: Path) -> Iterator[Callable[..., Board]]:
+    """``start(*args, env=...)`` runs ``board *args`` in the background; all are stopped at teardown."""
+    started: list[Board] = []
+
+    def run(*args: str, env: Mapping[str, str]) -> Board:
+        folder = tmp_path / f"board-{len(started)}"
+        folder.mkdir()
+        board = Board(list(args), env, folder)
+        started.append(board)
+        return board
+
+    yield run
+    for board in started:
+        board.kill()
+
+
+def run_board(*args: str, env: Mapping[str, str], timeout: float = 20) -> subprocess.CompletedProcess[str]:
+    """Run ``board *args`` to completion."""
+    return subprocess.run(
+        [sys.executable, "-m", "board", *args],
+        cwd=ROOT,
+        env=dict(env),
+        stdin=subprocess.DEVNULL,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        start_new_session=True,
+    )
+
+
+def described(result: subprocess.CompletedProcess[str]) -> str:
+    return f"exit {result.returncode}\n--- stdout\n{result.stdout}--- stderr\n{result.stderr}"
+
+
+# The entry point ----------------------------------------------------------------------------------------------
+
+
+def test_board_entry_point_is_installed() -> None:
+    assert ENTRY_POINT.is_file() and os.access(ENTRY_POINT, os.X_OK), f"no {ENTRY_POINT}: is the package installed?"
+    result = subprocess.run(
+        [str(ENTRY_POINT), "--help"], env=clean_env(), capture_output=True, text=True, timeout=20, check=False
+    )
+    assert result.returncode == 0, described(result)
+    for command in ("serve", "worker", "demo", "health"):
+        assert command in result.stdout
+
+
+# serve --------------------------------------------------------------------------------------------------------
+
+
+@pytest.mark.timeout(40)
+def test_serve_runs_answers_and_stops_on_sigterm(start: Callable[..., Board], redis_url: str) -> None:
+    port = free_port()
+    board = start("serve", "--port", str(port), env=clean_env(REDIS_URL=redis_url))
+    base = f"http://127.0.0.1:{port}"
+    assert board.wait_http(f"{base}/healthz").body == "ok"
+    board.wait_output(f"board serving on {base}/")
+    # No auth on a loopback address is allowed: the overview answers, as HTML and as JSON.
+    page = fetch("GET", f"{base}/")
+    assert page.status == 200 and "<html" in page.body.lower(), board.output()
+    overview = fetch("GET", f"{base}/", headers=JSON)
+    assert overview.status == 200 and "queues" in overview.json(), board.output()
+
+    health = run_board("health", env=clean_env(BOARD_PORT=str(port)))
+    assert health.returncode == 0 and health.stdout.strip() == "healthy", described(health)
+
+    code = board.signal(signal.SIGTERM)
+    gone = run_board("health", env=clean_env(BOARD_PORT=str(port)))
+    assert gone.returncode == 1 and "unhealthy" in gone.stderr, described(gone)
+    assert "Finished server process" in board.stderr, board.output()  # a graceful shutdown...
+    assert code == 0, board.output()  # ...and the documented exit code
+
+
+@pytest.mark.timeout(40)
+def test_serve_reads_every_setting_from_the_environment(
+    start: Callable[..., Board], redis_url: str, raw: redis.Redis, qname: str
+) -> None:
+    with SyncQueue(qname, redis_url) as queue:
+        queue.add("one", {"n": 1})
+    other = qname + "-other"
+    port = free_port()
+    env = clean_env(
+        REDIS_URL=redis_url,
+        BOARD_PORT=str(port),
+        BOARD_QUEUES=f"{qname},{other}",
+        BOARD_BASE_PATH="/admin/queues",
+        BOARD_READ_ONLY="1",
+    )
+    board = start("serve", env=env)
+    base = f"http://127.0.0.1:{port}"
+    board.wait_http(f"{base}/admin/queues/healthz")
+    board.wait_output(f"board serving on {base}/admin/queues/")
+
+    root = fetch("GET", f"{base}/")
+    assert root.status in (301, 302, 303, 307, 308) and root.headers["location"].endswith("/admin/queues/")
+    overview = fetch("GET", f"{base}/admin/queues/", headers=JSON)
+    assert overview.status == 200, board.output()
+    queues = {q["name"]: q for q in overview.json()["queues"]}
+    assert set(queues) == {qname, other}
+    assert queues[qname]["counts"]["waiting"] == 1
+    assert fetch("GET", f"{base}/admin/queues/queues/{qname}").status == 200
+
+    refused = fetch(
+        "POST",
+        f"{base}/admin/queues/queues/{qname}/pause",
+        headers={**JSON, "Content-Type": "application/json"},
+        body="{}",
+    )
+    assert refused.status == 403 and "read-only" in refused.body, (refused.status, refused.body)
+    assert raw.hexists(f"bull:{qname}:meta", "paused") == 0
+
+    health = run_board("health", env=clean_env(BOARD_PORT=str(port), BOARD_BASE_PATH="/admin/queues"))
+    assert health.returncode == 0, described(health)
+
+
+@pytest.mark.timeout(40)
+@pytest.mark.parametrize("source", ["BOARD_USERS", "BOARD_USERS_FILE"])
+def test_serve_basic_auth(start: Callable[..., Board], redis_url: str, tmp_path: Path, source: str) -> None:
+    if source == "BOARD_USERS":
+        users = {"BOARD_USERS": "ada:pw-ada:admin"}
+        name, password = "ada", "pw-ada"
+    else:
+        path = tmp_path / "users.txt"
+        path.write_text(f"# the board's users\nbob:{hash_password('s3cret-pw')}:viewer\n", encoding="utf-8")
+        users = {"BOARD_USERS_FILE": str(path)}
+        name, password = "bob", "s3cret-pw"
+    port = free_port()
+    board = start("serve", "--port", str(port), env=clean_env(REDIS_URL=redis_url, BOARD_AUTH="basic", **users))
+    base = f"http://127.0.0.1:{port}"
+    board.wait_http(f"{base}/healthz")
+    assert fetch("GET", f"{base}/", headers=JSON).status == 401
+    assert fetch("GET", f"{base}/", headers={**JSON, **basic(name, "wrong")}).status == 401
+    allowed = fetch("GET", f"{base}/", headers={**JSON, **basic(name, password)}, timeout=10)
+    assert allowed.status == 200, (allowed.status, allowed.body, board.output())
+
+
+def test_serve_form_auth_needs_a_secret_key(redis_url: str) -> None:
+    env = clean_env(REDIS_URL=redis_url, BOARD_AUTH="form", BOARD_USERS="ada:pw-ada:admin")
+    result = run_board("serve", "--port", str(free_port()), env=env)
+    assert result.returncode == 2, described(result)
+    assert "BOARD_SECRET_KEY" in result.stderr, described(result)
+
+
+def test_serve_refuses_a_public_address_without_auth(redis_url: str) -> None:
+    # The refusal comes before the port is checked, and --allow-no-auth lifts it. To prove that without
+    # serving an open board on every interface, the port is held on loopback (which makes binding
+    # 0.0.0.0 fail): with the flag, the command then gets past the refusal and stops at the port.
+    with socket.socket() as held:
+        held.bind(("127.0.0.1", 0))
+        held.listen()
+        port = held.getsockname()[1]
+        args = ("serve", "--host", "0.0.0.0", "--port", str(port))
+        refused = run_board(*args, env=clean_env(REDIS_URL=redis_url))
+        assert refused.returncode == 2, described(refused)
+        assert "0.0.0.0" in refused.stderr and "loopback" in refused.stderr, described(refused)
+        assert "--allow-no-auth" in refused.stderr and "BOARD_AUTH" in refused.stderr, described(refused)
+
+        allowed = run_board(*args, "--allow-no-auth", env=clean_env(REDIS_URL=redis_url))
+        assert allowed.returncode == 4, described(allowed)
+        assert "loopback" not in allowed.stderr, described(allowed)
+
+
+def test_serve_with_unreachable_redis_exits_3() -> None:
+    port = free_port()  # closed again at once: nothing listens there
+    result = run_board("serve", "--port", str(free_port()), env=clean_env(REDIS_URL=f"redis://127.0.0.1:{port}/0"))
+    assert result.returncode == 3, described(result)
+    assert f"127.0.0.1:{port}" in result.stderr and "Redis" in result.stderr, described(result)
+
+
+def test_serve_on_a_port_in_use_exits_4(redis_url: str) -> None:
+    with socket.socket() as held:
+        held.bind(("127.0.0.1", 0))
+        held.listen()
+        port = held.getsockname()[1]
+        result = run_board("serve", "--port", str(port), env=clean_env(REDIS_URL=redis_url))
+    assert result.returncode == 4, described(result)
+    assert f"127.0.0.1:{port}" in result.stderr and "in use" in result.stderr, described(result)
+
+
+@pytest.mark.parametrize("url", ["localhost:6379", "http://127.0.0.1:6379", "127.0.0.1"])
+def test_serve_with_a_malformed_redis_url_exits_2(url: str) -> None:
+    result = run_board("serve", "--port", str(free_port()), "--redis-url", url, env=clean_env())
+    assert result.returncode == 2, described(result)
+    assert "--redis-url" in result.stderr and url in result.stderr, described(result)
+
+
+def test_serve_without_any_redis_exits_2() -> None:
+    result = run_board("serve", "--port", str(free_port()), env=clean_env())
+    assert result.returncode == 2, described(result)
+    assert "REDIS_URL" in result.stderr, described(result)
+
+
+# health -------------------------------------------------------------------------------------------------------
+
+
+def test_health_fails_when_nothing_listens() -> None:
+    result = run_board("health", env=clean_env(BOARD_PORT=str(free_port())))
+    assert result.returncode == 1, described(result)
+    assert "unhealthy" in result.stderr, described(result)
+
+
+# worker -------------------------------------------------------------------------------------------------------
+
+
+def completed(raw: redis.Redis, queue: str) -> int:
+    return int(raw.zcard(f"bull:{queue}:completed"))
+
+
+@pytest.mark.timeout(40)
+def test_worker_processes_jobs_with_its_concurrency(
+    start: Callable[..., Board], redis_url: str, raw: redis.Redis, qname: str
+) -> None:
+    with SyncQueue(qname, redis_url) as queue:
+        queue.add_bulk([{"name": "work", "data": {"n": n, "sleep": 0.8}} for n in range(3)])
+        queue.add_bulk([{"name": "work", "data": {"n": n}} for n in range(3, 6)])
+    worker = start(
+        "worker", f"{PROCESSORS}:process", "--queue", qname, "--concurrency", "3", env=clean_env(REDIS_URL=redis_url)
+    )
+    wait_for(lambda: raw.llen(f"bull:{qname}:active") == 3 or worker.proc.poll() is not None, 15, "3 jobs active")
+    assert worker.proc.poll() is None, worker.output()
+    wait_for(lambda: completed(raw, qname) == 6, 15, "6 jobs completed")
+    assert "concurrency 3" in worker.stdout and qname in worker.stdout, worker.output()
+    with SyncQueue(qname, redis_url) as queue:
+        for n, job_id in enumerate(map(str, range(1, 7))):
+            job = queue.get_job(job_id)
+            assert job is not None
+            assert job.returnvalue == {"n": n, "pid": worker.pid}
+    assert worker.signal(signal.SIGTERM) == 0, worker.output()
+    assert "worker stopped" in worker.stdout
+
+
+@pytest.mark.timeout(40)
+def test_worker_limiter_spaces_jobs_out(
+    start: Callable[..., Board], redis_url: str, raw: redis.Redis, qname: str
+) -> None:
+    with SyncQueue(qname, redis_url) as queue:
+        queue.add_bulk([{"name": "quick", "data": {"n": n}} for n in range(6)])
+    began = time.monotonic()
+    worker = start(
+        "worker",
+        f"{PROCESSORS}:process",
+        "--queue",
+        qname,
+        "--concurrency",
+        "6",
+        "--limiter",
+        "2/1",
+        env=clean_env(REDIS_URL=redis_url),
+    )
+    wait_for(lambda: completed(raw, qname) == 6 or worker.proc.poll() is not None, 20, "6 jobs completed")
+    assert worker.proc.poll() is None, worker.output()
+    # 2 jobs a second: the 5th and 6th start in the third window, 2 s after the first.
+    assert time.monotonic() - began >= 1.8
+    with SyncQueue(qname, redis_url) as queue:
+        started = sorted(job.processed_on or 0 for job in (queue.get_job(str(i)) for i in range(1, 7)) if job)
+    assert len(started) == 6
+    assert started[-1] - started[0] >= 1800, started
+    assert worker.signal(signal.SIGTERM) == 0, worker.output()
+
+
+@pytest.mark.timeout(40)
+def test_worker_sigterm_lets_the_running_job_finish(
+    start: Callable[..., Board], redis_url: str, raw: redis.Redis, qname: str
+) -> None:
+    with SyncQueue(qname, redis_url) as queue:
+        queue.add("slow", {"n": 1, "sleep": 1.5})
+    worker = start("worker", f"{PROCESSORS}:process", "--queue", qname, env=clean_env(REDIS_URL=redis_url))
+    wait_for(lambda: raw.llen(f"bull:{qname}:active") == 1 or worker.proc.poll() is not None, 15, "the job active")
+    assert worker.proc.poll() is None, worker.output()
+    assert completed(raw, qname) == 0
+    assert worker.signal(signal.SIGTERM, timeout=20) == 0, worker.output()
+    assert completed(raw, qname) == 1, worker.output()
+    assert raw.llen(f"bull:{qname}:active") == 0
+    assert raw.keys(f"bull:{qname}:*:lock") == []
+    assert raw.hget(f"bull:{qname}:1", "returnvalue") == json.dumps({"n": 1, "pid": worker.pid}, separators=(",", ":"))
+
+
+@pytest.mark.parametrize(
+    ("processor", "message"),
+    [
+        ("tests.cli_fixtures.no_such_module:process", "cannot import module 'tests.cli_fixtures.no_such_module'"),
+        ("tests.cli_fixtures.broken:process", "cannot import module 'tests.cli_fixtures.broken'"),
+        (f"{PROCESSORS}:no_such_function", "has no 'no_such_function'"),
+        (f"{PROCESSORS}:NOT_A_FUNCTION", "is not a function"),
+        (PROCESSORS, "expected module:function"),
+    ],
+)
+def test_worker_with_a_bad_processor_exits_2(redis_url: str, qname: str, processor: str, message: str) -> None:
+    result = run_board("worker", processor, "--queue", qname, env=clean_env(REDIS_URL=redis_url))
+    assert result.returncode == 2, described(result)
+    assert message in result.stderr, described(result)
+
+
+@pytest.mark.parametrize(
+    ("limiter", "message"),
+    [
+        ("garbage", "--limiter: expected MAX/SECONDS"),
+        ("2/x", "--limiter: expected MAX/SECONDS"),
+        ("2", "--limiter: expected MAX/SECONDS"),
+        ("2/1/1", "--limiter: expected MAX/SECONDS"),
+        ("0/1", "limiter.max"),
+        ("2/0", "limiter.duration"),
+        ("2/nan", "limiter.duration"),
+    ],
+)
+def test_worker_with_a_bad_limiter_exits_2(redis_url: str, qname: str, limiter: str, message: str) -> None:
+    args = ("worker", f"{PROCESSORS}:process", "--queue", qname, "--limiter", limiter)
+    result = run_board(*args, env=clean_env(REDIS_URL=redis_url))
+    assert result.returncode == 2, described(result)
+    assert message in result.stderr, described(result)
+
+
+def test_worker_with_unreachable_redis_exits_3(qname: str) -> None:
+    port = free_port()
+    args = ("worker", f"{PROCESSORS}:process", "--queue", qname)
+    result = run_board(*args, env=clean_env(REDIS_URL=f"redis://127.0.0.1:{port}/0"))
+    assert result.returncode == 3, described(result)
+    assert f"127.0.0.1:{port}" in result.stderr, described(result)
+
+
+# demo ---------------------------------------------------------------------------------------------------------
+
+
+def children(pid: int) -> list[int]:
+    """The live processes whose parent is ``pid``, from /proc."""
+    found = []
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            stat = (entry / "stat").read_text()
+        except OSError:
+            continue
+        # "pid (comm) state ppid ...": comm may hold spaces and parentheses.
+        fields = stat.rpartition(")")[2].split()
+        if int(fields[1]) == pid and fields[0] != "Z":
+            found.append(int(entry.name))
+    return found
+
+
+def alive(pid: int) -> bool:
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()[0]
+    except OSError:
+        return False
+    return state != "Z"
+
+
+def embedded_dirs(tmp: Path) -> set[str]:
+    return {p.name for p in tmp.glob("board-redis-*")}
+
+
+@dataclass
+class Demo:
+    board: Board
+    base: str
+    tmp: Path
+    before: set[str]
+    redis_pid: int
+    redis_dir: Path
+
+
+@pytest.fixture
+def demo(start: Callable[..., Board], tmp_path: Path) -> Iterator[Demo]:
+    """``board demo`` with no --redis-url, its temporary folder private to the test (TMPDIR)."""
+    tmp = tmp_path / "tmp"
+    tmp.mkdir()
+    before = embedded_dirs(tmp)
+    port = free_port()
+    board = start("demo", "--port", str(port), env=clean_env(TMPDIR=str(tmp)))
+    base = f"http://127.0.0.1:{port}"
+    redis_pid = 0
+    try:
+        board.wait_http(f"{base}/healthz", timeout=20)
+        kids = [pid for pid in children(board.pid) if "redis-server" in Path(f"/proc/{pid}/cmdline").read_text()]
+        assert len(kids) == 1, (kids, board.output())
+        redis_pid = kids[0]
+        # redis-server runs in its --dir, the folder the demo made for it.
+        redis_dir = Path(os.readlink(f"/proc/{redis_pid}/cwd"))
+        yield Demo(board, base, tmp, before, redis_pid, redis_dir)
+    finally:
+        board.kill()
+        if redis_pid and alive(redis_pid):  # the demo died without stopping its Redis: ours to stop
+            os.kill(redis_pid, signal.SIGTERM)
+            wait_for(lambda: not alive(redis_pid), 10, "the orphaned redis-server to stop")
+
+
+def demo_login(demo: Demo) -> dict[str, str]:
+    """POST /login as admin / demo; the session cookie to send."""
+    body = urllib.parse.urlencode({"username": "admin", "password": "demo"})
+    reply = fetch(
+        "POST",
+        f"{demo.base}/login",
+        headers={"Content-Type": "application/x-www-form-urlencoded"},
+        body=body,
+        timeout=10,
+    )
+    assert reply.status == 303, (reply.status, reply.body)
+    cookies = [v.split(";", 1)[0] for k, v in reply.headers.items() if k.lower() == "set-cookie"]
+    session = [c for c in cookies if c.startswith("board_session=")]
+    assert session, cookies
+    return {"Cookie": "; ".join(cookies)}
+
+
+def states_of(overview: dict[str, Any]) -> set[str]:
+    """Which states the demo queues show right now, and whether one of them is paused."""
+    seen: set[str] = set()
+    for queue in overview["queues"]:
+        if queue["name"] not in DEMO_QUEUES:
+            continue
+        seen.update(state for state, count in queue["counts"].items() if count)
+        if queue["paused"]:
+            seen.add("paused")
+    return seen
+
+
+@pytest.mark.timeout(60)
+def test_demo_logs_in_and_shows_every_state(demo: Demo) -> None:
+    out = demo.board.stdout
+    assert f"board demo: {demo.base}/" in out and "admin / demo" in out, demo.board.output()
+    assert demo.redis_dir.parent == demo.tmp and demo.redis_dir.name.startswith("board-redis-")
+
+    assert fetch("GET", f"{demo.base}/", headers=JSON).status == 401
+    cookie = demo_login(demo)
+    page = fetch("GET", f"{demo.base}/", headers=cookie)
+    assert page.status == 200, (page.status, page.body)
+    for name in DEMO_QUEUES:
+        assert name in page.body
+
+    # One snapshot of the overview with every state in it, as a visitor would see it.
+    wanted = {"waiting", "failed", "delayed", "prioritized", "paused"}
+    seen_ever: set[str] = set()
+    last: dict[str, Any] = {}
+
+    def every_state() -> bool:
+        nonlocal last
+        reply = fetch("GET", f"{demo.base}/", headers={**JSON, **cookie})
+        assert reply.status == 200, (reply.status, reply.body)
+        last = reply.json()
+        now = states_of(last)
+        seen_ever.update(now)
+        return wanted <= now and bool(now & {"active", "completed"})
+
+    try:
+        wait_for(every_state, 8, "every state on the demo queues")
+    except AssertionError:
+        counts = {q["name"]: (q["paused"], q["counts"]) for q in last.get("queues", [])}
+        missing = (wanted | {"completed"}) - seen_ever
+        raise AssertionError(f"never seen in 8 s of polling: {sorted(missing)}; last overview: {counts}") from None
+
+
+@pytest.mark.timeout(60)
+def test_demo_ctrl_c_stops_everything_and_leaves_nothing(demo: Demo) -> None:
+    cookie = demo_login(demo)
+    assert demo.redis_dir.name in embedded_dirs(demo.tmp) - demo.before
+    # Let the workers get busy, so Ctrl-C finds jobs in flight.
+    wait_for(
+        lambda: states_of(fetch("GET", f"{demo.base}/", headers={**JSON, **cookie}).json()) & {"active"},
+        10,
+        "active jobs",
+    )
+    descendants = children(demo.board.pid)
+    assert demo.redis_pid in descendants
+
+    began = time.monotonic()
+    code = demo.board.signal(signal.SIGINT, group=True, timeout=15)
+    assert code == 0, demo.board.output()
+    assert time.monotonic() - began < 15
+    assert "board demo stopped" in demo.board.stdout, demo.board.output()
+    assert "Traceback" not in demo.board.stderr, demo.board.output()
+
+    wait_for(lambda: not any(alive(pid) for pid in descendants), 5, f"the demo's children {descendants} to exit")
+    assert not demo.redis_dir.exists(), f"{demo.redis_dir} left behind: {os.listdir(demo.redis_dir)}"
+    assert embedded_dirs(demo.tmp) == demo.before
