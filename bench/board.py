@@ -509,8 +509,9 @@ def main() -> None:
         f"{args.warmup} warm-up + {requests} timed requests per row, one keep-alive connection"
     )
     print(
-        f"filled: {len(small)} small queues (17 jobs each) in {small_s:.1f} s; queue '{BIG}': {jobs:,} completed "
-        f"jobs in {fill_s:.1f} s ({jobs / fill_s:,.0f} jobs/s, {args.fill}); Redis memory {memory}"
+        f"filled: {len(small)} small queue{'s' * (len(small) != 1)} (17 jobs each) in {small_s:.1f} s; "
+        f"queue '{BIG}': {jobs:,} completed jobs in {fill_s:.1f} s ({jobs / fill_s:,.0f} jobs/s, {args.fill}); "
+        f"Redis memory {memory}"
     )
     print()
     header = (

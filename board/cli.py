@@ -15,6 +15,7 @@ import importlib
 import ipaddress
 import logging
 import os
+import signal
 import socket
 import sys
 from collections.abc import Callable, Sequence
@@ -220,6 +221,9 @@ def cmd_serve(args: argparse.Namespace) -> int:
         server_header=False,
     )
     server = uvicorn.Server(config)
+    # uvicorn re-raises the signal that stopped it once it has shut down cleanly; with this handler in
+    # place a SIGTERM (docker stop) ends in exit code 0 rather than death by signal.
+    signal.signal(signal.SIGTERM, lambda signum, frame: None)
     server.run()
     return EXIT_OK if server.started else EXIT_FAILED
 
@@ -300,8 +304,10 @@ def cmd_health(args: argparse.Namespace) -> int:
         args.url
         or f"http://127.0.0.1:{env('BOARD_PORT', '8000')}{(env('BOARD_BASE_PATH', '') or '').rstrip('/')}/healthz"
     )
+    # No proxy: a container's HTTP_PROXY must not carry a check meant for this very host.
+    opener = urllib.request.build_opener(urllib.request.ProxyHandler({}))
     try:
-        with urllib.request.urlopen(url, timeout=args.timeout) as response:
+        with opener.open(url, timeout=args.timeout) as response:
             ok = response.status == 200
     except OSError as exc:
         print(f"unhealthy: {url}: {exc}", file=sys.stderr)

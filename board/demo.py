@@ -59,6 +59,10 @@ async def seed(queues: dict[str, Queue]) -> None:
     await reports.add("monthly-summary", {"month": "2026-10", "pages": 8}, priority=1)
     await reports.add("audit-export", {"pages": 3}, priority=5)
     await reports.add("nightly-rollup", {"pages": 4}, delay=120)
+    # A backlog, so that the prioritized tab has jobs waiting in the order they will run.
+    await reports.add_bulk(
+        [{"name": "customer-export", "data": {"pages": random.randint(3, 8)}, "priority": p} for p in range(2, 12)]
+    )
     await billing.add("charge", {"amount": 49, "card": "declined"}, job_id="invoice-1001", attempts=3)
     for n in range(1002, 1010):
         await billing.add(
@@ -79,7 +83,7 @@ async def produce(queues: dict[str, Queue], stop: asyncio.Event) -> None:
     while not stop.is_set():
         n += 1
         await queues["email"].add("welcome", {"to": f"user{1000 + n}@example.com"}, attempts=3, backoff=1)
-        if n % 3 == 0:
+        if n % 3 == 0 or (await queues["reports"].get_job_counts("prioritized"))["prioritized"] < 3:
             await queues["reports"].add("on-demand", {"pages": random.randint(2, 6)}, priority=random.randint(1, 10))
         if n % 5 == 0:
             await queues["billing"].add(

@@ -44,7 +44,13 @@ _ASCENDING = {"prioritized", "delayed"}
 _CHILDREN_SHOWN = 20
 
 
-def _status_info(status: QueueStatus) -> QueueInfo:
+def _worker_name(client_name: str, base: str) -> str:
+    """The name a worker was given (BullMQ's ``rawname`` holds the whole client name)."""
+    named = base + ":w:"
+    return client_name[len(named) :] if client_name.startswith(named) else ""
+
+
+def _status_info(status: QueueStatus, base: str) -> QueueInfo:
     counts = {_SHOWN_STATE.get(k, k): v for k, v in status.counts.items()}
     return QueueInfo(
         name=status.name,
@@ -52,7 +58,7 @@ def _status_info(status: QueueStatus) -> QueueInfo:
         paused=status.paused,
         workers=[
             WorkerInfo(
-                name=w.get("name", ""),
+                name=_worker_name(w.get("name", ""), base),
                 addr=w.get("addr", ""),
                 age_s=int(w.get("age", 0) or 0),
                 idle_s=int(w.get("idle", 0) or 0),
@@ -66,6 +72,14 @@ def _status_info(status: QueueStatus) -> QueueInfo:
         exists=status.exists,
         error=status.error,
     )
+
+
+def _cut_clean(text: str) -> str:
+    """A field cut inside Redis may end in the middle of a UTF-8 character: drop that partial tail."""
+    end = len(text)
+    while end > 0 and len(text) - end < 3 and 0xDC80 <= ord(text[end - 1]) <= 0xDCFF:
+        end -= 1
+    return text[:end]
 
 
 def _record(queue: str, row: JobRow) -> JobRecord:
@@ -97,7 +111,7 @@ def _summary(queue: str, row: JobRow) -> JobSummary:
         priority=record.priority,
         delay_ms=record.delay,
         progress=record.progress if "progress" not in row.sizes else fields.get("progress"),
-        data_preview=fields.get("data", ""),
+        data_preview=_cut_clean(fields["data"]) if "data" in row.sizes else fields.get("data", ""),
         data_size=row.sizes.get("data", len(fields.get("data", "").encode("utf-8", "surrogateescape"))),
         failed_reason=record.failed_reason if "failedReason" not in row.sizes else fields.get("failedReason"),
         problems=dict(record.problems),
@@ -113,7 +127,7 @@ def _field(row: JobRow, name: str) -> Field:
             return Field(text, size, False, json.loads(text), True)
         except ValueError:
             pass
-    return Field(text, size, truncated)
+    return Field(_cut_clean(text), size, truncated)
 
 
 def _timeline(job: JobSummary, detail: JobRecord) -> list[tuple[int, str]]:
@@ -141,6 +155,8 @@ def _options_from_opts(opts: dict[str, Any]) -> dict[str, Any]:
         out["backoff"]["delay"] = (backoff.get("delay") or 0) / 1000
     elif isinstance(backoff, int | float) and not isinstance(backoff, bool):
         out["backoff"] = backoff / 1000
+    if isinstance(opts.get("delay"), int) and opts["delay"] > 0:
+        out["delay"] = opts["delay"] / 1000
     if isinstance(opts.get("priority"), int) and opts["priority"] > 0:
         out["priority"] = opts["priority"]
     if opts.get("lifo") is True and "priority" not in out:
@@ -199,7 +215,8 @@ class BullMQAdapter:
         return sorted(set(self.configured) | set(self._discovered))
 
     async def overview(self, queues: list[str]) -> list[QueueInfo]:
-        return [_status_info(s) for s in await self._act(self.inspector.statuses(queues))]
+        statuses = await self._act(self.inspector.statuses(queues))
+        return [_status_info(s, self.inspector.keys(s.name).client_name()) for s in statuses]
 
     async def page(self, queue: str, state: str, page: int, per_page: int) -> JobPage:
         ins = self.inspector
@@ -220,7 +237,7 @@ class BullMQAdapter:
         status, exists, clients, rows = await self._act(
             ins.runner.batch([ins.status_call(queue), ins.exists_call(queue), ins.client_list_call(), rows_call])
         )
-        info = _status_info(ins.parse_status(queue, status, exists, clients))
+        info = _status_info(ins.parse_status(queue, status, exists, clients), ins.keys(queue).client_name())
         jobs = [_summary(queue, row) for row in ins.parse_rows(rows)]
         if state == "latest":
             jobs.sort(key=lambda j: j.added_ms or 0, reverse=True)

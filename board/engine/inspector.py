@@ -110,6 +110,7 @@ class Inspector:
         return script_call("job_rows", self.keys(queue), preview, "ids", *job_ids)
 
     def parse_status(self, queue: str, reply: Any, exists: Any, clients: Any) -> QueueStatus:
+        """``clients``: CLIENT LIST's text, or its rows already parsed (when many queues share it)."""
         status = QueueStatus(queue)
         if isinstance(reply, Exception):
             status.error = str(reply)
@@ -123,12 +124,11 @@ class Inspector:
         status.limiter_ttl_ms = max(0, int(ttl))
         status.version = str(version)
         status.exists = not isinstance(exists, int) or exists > 0
-        if isinstance(clients, str):
+        rows = parse_client_list(clients) if isinstance(clients, str) else clients
+        if isinstance(rows, list):
             base = self.keys(queue).client_name()
             status.workers = [
-                row
-                for row in parse_client_list(clients)
-                if row.get("name") == base or row.get("name", "").startswith(base + ":w:")
+                row for row in rows if row.get("name") == base or row.get("name", "").startswith(base + ":w:")
             ]
         return status
 
@@ -141,6 +141,8 @@ class Inspector:
             calls.append(self.client_list_call())
         replies = await self.runner.batch(calls)
         clients = replies[-1] if workers else None
+        if isinstance(clients, str):
+            clients = parse_client_list(clients)
         return [self.parse_status(q, replies[2 * i], replies[2 * i + 1], clients) for i, q in enumerate(queues)]
 
     async def rows(

@@ -73,7 +73,8 @@ def to_ms(value: Seconds, option: str, *, allow_zero: bool = True) -> int:
     else:
         seconds = float(value)
     if math.isnan(seconds) or math.isinf(seconds) or seconds < 0 or (seconds == 0 and not allow_zero):
-        raise ValueError(f"{option}: must be a finite number of seconds >= 0, got {value!r}")
+        bound = ">= 0" if allow_zero else "> 0"
+        raise ValueError(f"{option}: must be a finite number of seconds {bound}, got {value!r}")
     return round(seconds * 1000)
 
 

@@ -69,12 +69,12 @@ def _confirm(request: Request, board: Board, user: User, question: str) -> Respo
 
 
 def _queue_url(request: Request, queue: str, state: str | None = None) -> str:
-    url = request.url_for("queue", queue=queue).path
+    url = str(request.app.state.board.url(request, "queue", queue=queue))
     return f"{url}?state={state}" if state else url
 
 
 def _job_url(request: Request, queue: str, job_id: str) -> str:
-    return request.url_for("job", queue=queue, job_id=job_id).path
+    return str(request.app.state.board.url(request, "job", queue=queue, job_id=job_id))
 
 
 JobAction = Callable[[Request, Board, User, str, str], Awaitable[Response]]
@@ -278,11 +278,11 @@ async def obliterate(request: Request, board: Board, user: User) -> Response:
     if asking:
         return asking
     result = await board.adapter.obliterate(queue, force=force)
-    return _done(request, board, result, request.url_for("overview").path)
+    return _done(request, board, result, board.url(request, "overview"))
 
 
 def routes() -> list[BaseRoute]:
-    job = "/queues/{queue}/jobs/{job_id}"
+    job = "/queues/{queue}/jobs/{job_id:path}"
     return [
         Route(f"{job}/retry", retry_job, methods=["POST"], name="retry_job"),
         Route(f"{job}/promote", promote_job, methods=["POST"], name="promote_job"),

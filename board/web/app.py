@@ -6,12 +6,15 @@ import logging
 import secrets
 from collections.abc import Awaitable, Callable, Iterable, Mapping
 from typing import Any
+from urllib.parse import quote
 
 from itsdangerous import BadSignature, URLSafeTimedSerializer
+from jinja2 import pass_context
 from starlette.applications import Starlette
+from starlette.datastructures import URL
 from starlette.requests import Request
 from starlette.responses import Response
-from starlette.routing import BaseRoute, Mount
+from starlette.routing import BaseRoute, Mount, Router
 from starlette.staticfiles import StaticFiles
 from starlette.types import ASGIApp, Receive, Scope, Send
 
@@ -53,6 +56,18 @@ class Board:
         self.group_delimiter = group_delimiter
         self.allow_completed_retries = allow_completed_retries
         self._flash = URLSafeTimedSerializer(secret_key, salt="board-flash")
+        self.router: Router | None = None
+        self.renderer.templates.env.globals["url_for"] = pass_context(
+            lambda context, name, **params: URL(self.url(context["request"], name, **params))
+        )
+
+    def url(self, request: Request, name: str, **params: Any) -> str:
+        """A path inside the board, from the board's own routes: a parent app's routes of the same
+        name never win, and ids are percent-encoded (a custom job id may hold '/', '?', '#' or '%')."""
+        assert self.router is not None
+        quoted = {k: (v if k == "path" else quote(str(v), safe="")) for k, v in params.items()}
+        root = str(request.scope.get("root_path", "")).removesuffix("/static")
+        return root + str(self.router.url_path_for(name, **quoted))
 
     async def authenticate(self, request: Request) -> User | None:
         return await self.auth.authenticate(request)
@@ -172,6 +187,7 @@ def create_board(
     routes: list[BaseRoute] = [
         *views.routes(),
         *actions.routes(),
+        views.job_route(),
         *backend.routes,
         Mount("/static", app=_GuardedStatic(StaticFiles(directory=str(asset_dir("static"))), board), name="static"),
     ]
@@ -184,6 +200,7 @@ def create_board(
         )
     app = Starlette(routes=routes)
     app.state.board = board
+    board.router = app.router
     return app
 
 

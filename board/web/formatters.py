@@ -7,6 +7,7 @@ parsed, else the raw (possibly cut) text.
 
 from __future__ import annotations
 
+import json
 import re
 from collections.abc import Callable, Mapping
 from typing import Any
@@ -43,25 +44,72 @@ def redact_value(value: Any, words: tuple[str, ...] = SECRET_WORDS) -> Any:
     return value
 
 
-def _text_pattern(words: tuple[str, ...]) -> re.Pattern[str]:
+def _key_pattern(words: tuple[str, ...]) -> re.Pattern[str]:
     keys = "|".join(re.escape(w) for w in words)
-    # "some_password": "value" (a string, possibly cut off) or a bare scalar, inside JSON-ish text.
-    return re.compile(
-        r'("[^"\\]*(?:' + keys + r')[^"\\]*"\s*:\s*)("(?:[^"\\]|\\.)*"?|[^,}\]\s]+)',
-        re.IGNORECASE,
-    )
+    # "some_password": <value>, inside JSON-ish text
+    return re.compile(r'"[^"\\]*(?:' + keys + r')[^"\\]*"\s*:\s*', re.IGNORECASE)
 
 
-_DEFAULT_PATTERN = _text_pattern(SECRET_WORDS)
+_DEFAULT_KEYS = _key_pattern(SECRET_WORDS)
+
+
+def _value_end(text: str, start: int) -> int:
+    """Where the JSON value starting at ``start`` ends; the end of the text when it was cut short."""
+    if start >= len(text):
+        return start
+    first = text[start]
+    if first == '"':
+        i = start + 1
+        while i < len(text):
+            if text[i] == "\\":
+                i += 2
+                continue
+            if text[i] == '"':
+                return i + 1
+            i += 1
+        return len(text)
+    if first in "{[":
+        depth, i, in_string = 0, start, False
+        while i < len(text):
+            c = text[i]
+            if in_string:
+                if c == "\\":
+                    i += 1
+                elif c == '"':
+                    in_string = False
+            elif c == '"':
+                in_string = True
+            elif c in "{[":
+                depth += 1
+            elif c in "}]":
+                depth -= 1
+                if depth == 0:
+                    return i + 1
+            i += 1
+        return len(text)
+    match = re.compile(r"[^,}\]\s]*").match(text, start)
+    return match.end() if match else start
 
 
 def redact_text(text: str, words: tuple[str, ...] = SECRET_WORDS) -> str:
     """The same for text that is not whole JSON (a preview cut short, a log line)."""
-    pattern = _DEFAULT_PATTERN if words == SECRET_WORDS else _text_pattern(words)
-    text = pattern.sub(lambda m: m.group(1) + f'"{MASK}"', text)
+    try:
+        return json.dumps(redact_value(json.loads(text), words), ensure_ascii=False, separators=(",", ":"))
+    except ValueError:
+        pass
+    pattern = _DEFAULT_KEYS if words == SECRET_WORDS else _key_pattern(words)
+    out, position = [], 0
+    for match in pattern.finditer(text):
+        if match.start() < position:
+            continue
+        out.append(text[position : match.end()])
+        out.append(f'"{MASK}"')
+        position = _value_end(text, match.end())
+    out.append(text[position:])
+    text = "".join(out)
     # key=value and key: value in log lines
     keys = "|".join(re.escape(w) for w in words)
-    return re.sub(r"\b(\w*(?:" + keys + r")\w*)(\s*[=:]\s*)(\S+)", r"\1\2" + MASK, text, flags=re.IGNORECASE)
+    return re.sub(r"\b(\w*(?:" + keys + r")\w*)(\s*[=:]\s*)([^\s\"]+)", r"\1\2" + MASK, text, flags=re.IGNORECASE)
 
 
 def default_formatter(value: Any, user: User) -> Any:

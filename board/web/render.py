@@ -11,6 +11,7 @@ from typing import Any
 from urllib.parse import urlencode
 
 from jinja2_fragments.starlette import Jinja2Blocks
+from markupsafe import Markup
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
@@ -67,6 +68,31 @@ def size(n: int | None) -> str:
     return f"{n / 1024**power:.1f} {units[power - 1]}"
 
 
+def clean_text(text: str) -> str:
+    """Text another program stored as bytes that are not UTF-8 arrives with lone surrogates; show those
+    bytes as ``\\xNN`` escapes instead of failing the page."""
+    if text.isascii():
+        return text
+    try:
+        text.encode("utf-8")
+        return text
+    except UnicodeEncodeError:
+        raw = text.encode("utf-8", "surrogateescape" if _only_escapes(text) else "surrogatepass")
+        return raw.decode("utf-8", "backslashreplace")
+
+
+def _only_escapes(text: str) -> bool:
+    return all(not 0xD800 <= ord(c) <= 0xDFFF or 0xDC80 <= ord(c) <= 0xDCFF for c in text)
+
+
+def printable(value: Any) -> Any:
+    if isinstance(value, Markup):
+        return Markup(clean_text(str(value)))
+    if isinstance(value, str):
+        return clean_text(value)
+    return value
+
+
 def to_json(value: Any) -> Any:
     """Dataclasses (with their derived properties) and the rest, as JSON-ready values."""
     if dataclasses.is_dataclass(value) and not isinstance(value, type):
@@ -80,8 +106,7 @@ def to_json(value: Any) -> Any:
     if isinstance(value, list | tuple):
         return [to_json(v) for v in value]
     if isinstance(value, str):
-        # Text that was not valid UTF-8 reaches here with lone surrogates; JSON cannot carry them.
-        return value.encode("utf-8", "backslashreplace").decode("utf-8") if not value.isascii() else value
+        return clean_text(value)
     return value
 
 
@@ -90,6 +115,7 @@ class Renderer:
         self.templates = Jinja2Blocks(directory=str(asset_dir("templates")))
         env = self.templates.env
         env.filters.update(iso=iso, duration=duration, size=size)
+        env.finalize = printable
         env.globals.update(title=title, poll_interval=poll_interval)
         env.policies["json.dumps_kwargs"] = {"sort_keys": False, "ensure_ascii": False}
 

@@ -13,7 +13,6 @@ from starlette.routing import BaseRoute, Route
 from ..adapters import TABS, Field, JobDetail, JobSummary, QueueInfo
 from .app import Board
 from .auth import User
-from .formatters import redact_value
 from .guard import guarded
 from .render import pretty, query
 
@@ -50,9 +49,23 @@ def _int_param(request: Request, name: str, default: int, low: int = 1) -> int:
     return value
 
 
+def _format_preview(board: Board, user: User, job: JobSummary) -> str:
+    """A complete preview is whole JSON: formatters see it parsed, as on the job page."""
+    text = job.data_preview
+    if len(text.encode("utf-8", "surrogateescape")) == job.data_size:
+        try:
+            value = json.loads(text)
+        except ValueError:
+            pass
+        else:
+            shown = board.formatters.apply("data", value, user)
+            return json.dumps(shown, ensure_ascii=False, separators=(",", ":"), default=str)
+    return str(board.formatters.apply("data", text, user))
+
+
 def _format_summary(board: Board, user: User, job: JobSummary) -> JobSummary:
     job.name = str(board.formatters.apply("name", job.name, user))
-    job.data_preview = str(board.formatters.apply("data", job.data_preview, user))
+    job.data_preview = _format_preview(board, user, job)
     if job.failed_reason:
         job.failed_reason = str(board.formatters.apply("failed_reason", job.failed_reason, user))
     job.progress = board.formatters.apply("progress", job.progress, user)
@@ -190,7 +203,7 @@ async def find(request: Request, board: Board, user: User) -> Response:
     found = await board.adapter.find(job_id, queues)
     data = {"id": job_id, "queues": found}
     if len(found) == 1 and "application/json" not in request.headers.get("accept", ""):
-        url = request.url_for("job", queue=found[0], job_id=job_id).path
+        url = board.url(request, "job", queue=found[0], job_id=job_id)
         return RedirectResponse(url, status_code=303)
     status = 200 if found else 404
     context = board.context(request, user, job_id=job_id, found=found)
@@ -236,10 +249,12 @@ def routes() -> list[BaseRoute]:
         Route("/find", find, name="find"),
         Route("/queues/{queue}", queue_page, name="queue"),
         Route("/queues/{queue}/add", add_form, name="add_form"),
-        Route("/queues/{queue}/jobs/{job_id}", job_page, name="job"),
-        Route("/queues/{queue}/jobs/{job_id}/edit", edit_form, name="edit_form"),
-        Route("/queues/{queue}/jobs/{job_id}/raw/{field}", raw_field, name="raw"),
+        # Job ids may hold '/': the job routes take the rest of the path, suffixed ones first.
+        Route("/queues/{queue}/jobs/{job_id:path}/edit", edit_form, name="edit_form"),
+        Route("/queues/{queue}/jobs/{job_id:path}/raw/{field}", raw_field, name="raw"),
     ]
 
 
-__all__ = ["redact_value", "routes"]
+def job_route() -> BaseRoute:
+    """The job page; mounted after every other job route, since its id takes the rest of the path."""
+    return Route("/queues/{queue}/jobs/{job_id:path}", job_page, name="job")

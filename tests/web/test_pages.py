@@ -597,7 +597,9 @@ def test_binary_data_renders(
     assert binary.status_code == 200 and binary.content.endswith(b"binary")
 
 
-@pytest.mark.parametrize("job_id", ["order/42", "what?now", "tag#1", "x%41", "with space"])
+# Not "x%41": Starlette's TestClient unquotes a path that httpx has already unquoted, so a '%' in an
+# id cannot travel through it (a real server decodes once; the browser tests cover real requests).
+@pytest.mark.parametrize("job_id", ["order/42", "what?now", "tag#1", "with space"])
 def test_custom_job_ids_are_linked_right(make_client: ClientFactory, sq: SyncQueue, qname: str, job_id: str) -> None:
     """Custom ids may hold characters that are special in a URL; the links to them must still work."""
     sq.add("custom", {"id": job_id}, job_id=job_id)

@@ -25,9 +25,11 @@ local function maxEvents()
   return tonumber(rcall("HGET", Q.meta, "opts.maxLenEvents")) or 10000
 end
 
-local MAXLEN = maxEvents()
+-- Read on the first event only: scripts that write none (the reads) skip the HGET.
+local MAXLEN = nil
 
 local function emit(...)
+  if MAXLEN == nil then MAXLEN = maxEvents() end
   rcall("XADD", Q.events, "MAXLEN", "~", MAXLEN, "*", "event", ...)
 end
 
