@@ -7,6 +7,7 @@ or a blocking client, which is how ``Queue`` and ``SyncQueue`` share one impleme
 
 from __future__ import annotations
 
+import weakref
 from collections.abc import Generator, Iterable, Sequence
 from dataclasses import dataclass
 from functools import lru_cache
@@ -169,17 +170,19 @@ def _load(script: Script) -> bytes:
 
 
 class AsyncRunner:
-    """Sends calls on a pooled connection of an asyncio client: one write and one read per step."""
+    """Sends calls on a connection of an asyncio client: one write and one read per step.
+
+    Calls made one after another (a request handler's adds, a worker's finish-and-fetch) reuse one
+    connection that the runner keeps for itself; only calls that overlap take one from the pool.
+    Checking a connection out of redis-py's pool costs more than the round trip it carries.
+    """
 
     def __init__(self, client: aredis.Redis) -> None:
         self.client = client
+        self._own: Any = None
+        self._own_busy = False
 
-    async def _exchange(self, data: bytes, replies: int) -> list[Any]:
-        pool = self.client.connection_pool
-        try:
-            conn = await pool.get_connection()  # type: ignore[no-untyped-call]
-        except (RedisConnectionError, RedisTimeoutError, OSError) as exc:
-            raise unavailable(self.client, exc) from exc
+    async def _talk(self, conn: Any, data: bytes, replies: int) -> list[Any]:
         try:
             await conn.send_packed_command([data], check_health=False)
             out: list[Any] = []
@@ -196,8 +199,36 @@ class AsyncRunner:
             # Cancelled mid-exchange: the connection may hold unread replies.
             await conn.disconnect()
             raise
+
+    async def _exchange(self, data: bytes, replies: int) -> list[Any]:
+        if not self._own_busy:
+            self._own_busy = True
+            try:
+                if self._own is None:
+                    self._own = self.client.connection_pool.make_connection()  # type: ignore[no-untyped-call]
+                if not self._own.is_connected:
+                    try:
+                        await self._own.connect()
+                    except (RedisConnectionError, RedisTimeoutError, OSError) as exc:
+                        raise unavailable(self.client, exc) from exc
+                return await self._talk(self._own, data, replies)
+            finally:
+                self._own_busy = False
+        pool = self.client.connection_pool
+        try:
+            conn = await pool.get_connection()  # type: ignore[no-untyped-call]
+        except (RedisConnectionError, RedisTimeoutError, OSError) as exc:
+            raise unavailable(self.client, exc) from exc
+        try:
+            return await self._talk(conn, data, replies)
         finally:
             await pool.release(conn)
+
+    async def aclose(self) -> None:
+        """Closes the runner's own connection (the client's pool is the client's to close)."""
+        own, self._own = self._own, None
+        if own is not None:
+            await own.disconnect()
 
     async def _steps(self, calls: list[Call]) -> list[Any]:
         results = await self._exchange(b"".join(pack(c) for c in calls), len(calls))
@@ -236,6 +267,24 @@ class AsyncRunner:
                 reply = await (self.pipeline(step) if isinstance(step, list) else self.call(step))
         except StopIteration as done:
             return done.value  # type: ignore[no-any-return]
+
+
+_RUNNERS: weakref.WeakKeyDictionary[aredis.Redis, AsyncRunner] = weakref.WeakKeyDictionary()
+
+
+def runner_for(client: aredis.Redis) -> AsyncRunner:
+    """The one runner of a client, so that every object sharing the client shares its connection."""
+    runner = _RUNNERS.get(client)
+    if runner is None:
+        runner = _RUNNERS[client] = AsyncRunner(client)
+    return runner
+
+
+async def close_client(client: aredis.Redis) -> None:
+    runner = _RUNNERS.pop(client, None)
+    if runner is not None:
+        await runner.aclose()
+    await client.aclose()
 
 
 class SyncRunner:

@@ -14,7 +14,7 @@ from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 from typing import Any
 
-from .connection import AsyncRunner, Connection, async_client, command
+from .connection import Connection, async_client, close_client, command, runner_for
 from .errors import JobFailedError, WaitTimeoutError
 from .keys import QueueKeys
 
@@ -62,7 +62,7 @@ class QueueEvents:
         self.block_ms = max(1, int(block_timeout * 1000))
         # No retries: close() ends a blocked read by dropping the connection.
         self.client = async_client(connection, client_name=self.keys.client_name() + ":qe", retries=0)
-        self._runner = AsyncRunner(self.client)
+        self._runner = runner_for(self.client)
         self._hooks: dict[str, list[Callable[..., Any]]] = {}
         self._waiters: dict[str, list[asyncio.Future[QueueEvent]]] = {}
         self._reader: asyncio.Task[None] | None = None
@@ -168,7 +168,7 @@ class QueueEvents:
             done, _ = await asyncio.wait([self._reader], timeout=5)
             if not done:
                 self._reader.cancel()
-        await self.client.aclose()
+        await close_client(self.client)
 
     async def __aenter__(self) -> QueueEvents:
         return self

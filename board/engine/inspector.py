@@ -14,7 +14,7 @@ from typing import Any
 
 import redis.asyncio as aredis
 
-from .connection import AsyncRunner, Call, Connection, async_client, command, is_ours, script_call
+from .connection import Call, Connection, async_client, close_client, command, is_ours, runner_for, script_call
 from .keys import QueueKeys, queue_name_from_meta_key
 from .ops import STATES, parse_client_list, state_name
 
@@ -78,7 +78,7 @@ class Inspector:
         self.client = (
             connection if isinstance(connection, aredis.Redis) and is_ours(connection) else async_client(connection)
         )
-        self.runner = AsyncRunner(self.client)
+        self.runner = runner_for(self.client)
         self._keys: dict[str, QueueKeys] = {}
 
     def keys(self, queue: str) -> QueueKeys:
@@ -88,7 +88,7 @@ class Inspector:
         return keys
 
     async def close(self) -> None:
-        await self.client.aclose()
+        await close_client(self.client)
 
     # Calls, so that callers can put several reads in one round trip.
     def status_call(self, queue: str) -> Call:

@@ -9,7 +9,7 @@ from typing import Any, Unpack
 import redis.asyncio as aredis
 
 from . import ops
-from .connection import AsyncRunner, Connection, async_client, is_ours
+from .connection import Connection, async_client, close_client, is_ours, runner_for
 from .job import Job
 from .keys import QueueKeys
 from .options import JobOptions, build_add, to_ms
@@ -26,7 +26,7 @@ class Queue:
         self.client = (
             connection if isinstance(connection, aredis.Redis) and is_ours(connection) else async_client(connection)
         )
-        self._runner = AsyncRunner(self.client)
+        self._runner = runner_for(self.client)
 
     async def __aenter__(self) -> Queue:
         return self
@@ -35,7 +35,7 @@ class Queue:
         await self.close()
 
     async def close(self) -> None:
-        await self.client.aclose()
+        await close_client(self.client)
 
     def _job(self, job_id: str, fields: Mapping[str, str], known: Mapping[str, Any] | None = None) -> Job:
         return Job(self, job_id, fields, known)

@@ -26,7 +26,7 @@ from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from .backoff import BackoffStrategy, NoRetry, backoff_delay
-from .connection import Connection, async_client, script_call, sync_client, unavailable
+from .connection import Connection, async_client, close_client, script_call, sync_client, unavailable
 from .errors import LockLostError, RedisUnavailable, UnrecoverableError
 from .job import Job, JobRecord, SyncJob
 from .keys import QueueKeys
@@ -254,7 +254,7 @@ class Worker:
             self._executor.shutdown(wait=False, cancel_futures=True)
         if self._sync_queue is not None:
             self._sync_queue.close()
-        await self._blocking.aclose()
+        await close_client(self._blocking)
         await self.queue.close()
         self._closed.set()
         self._emit("closed")
