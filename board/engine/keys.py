@@ -11,31 +11,9 @@ import base64
 from dataclasses import dataclass
 from functools import cached_property
 
-QUEUE_SUFFIXES = (
-    "wait",
-    "active",
-    "paused",
-    "delayed",
-    "prioritized",
-    "pc",
-    "marker",
-    "waiting-children",
-    "completed",
-    "failed",
-    "stalled",
-    "stalled-check",
-    "id",
-    "meta",
-    "events",
-    "limiter",
-    "repeat",
-    "metrics:completed",
-    "metrics:completed:data",
-    "metrics:failed",
-    "metrics:failed:data",
-)
 JOB_SUFFIXES = ("lock", "logs", "dependencies", "processed", "failed", "unsuccessful")
-# The queue keys every Lua script receives as KEYS, in this order (see lua/_lib.lua).
+# The queue keys every Lua script receives as KEYS, in this order (see lua/_lib.lua). BullMQ's other
+# queue keys (repeat, metrics:*, de:<id>) are built with QueueKeys.key() where they are used.
 SCRIPT_KEY_SUFFIXES = (
     "wait",
     "active",

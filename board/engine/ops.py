@@ -6,7 +6,6 @@ generator loops until the work is done, so no call loads a whole queue.
 
 from __future__ import annotations
 
-import json
 import time
 from collections.abc import Iterable, Mapping, Sequence
 from datetime import timedelta
@@ -88,8 +87,8 @@ def get_jobs(keys: QueueKeys, states: Iterable[str], start: int, end: int, asc: 
         raise ValueError(f"end: a page holds at most {10 * BATCH} jobs per state")
     if end < 0:
         end = start + 10 * BATCH - 1
-    flat = yield script_call("get_jobs", keys, start, end, "1" if asc else "0", *names)
-    return [(str(flat[i]), _pairs(flat[i + 1]), str(flat[i + 2])) for i in range(0, len(flat), 3)]
+    flat = yield script_call("job_rows", keys, 0, "range", start, end, "1" if asc else "0", *names)
+    return [(str(flat[i]), _pairs(flat[i + 2]), str(flat[i + 1])) for i in range(0, len(flat), 3)]
 
 
 def get_counts(keys: QueueKeys, states: Iterable[str]) -> Op[dict[str, int]]:
@@ -246,15 +245,6 @@ def add_log(keys: QueueKeys, job_id: str, line: str, keep: int) -> Op[int]:
 
 def delay_ms(delay: Any) -> int:
     return to_ms(delay, "delay")
-
-
-def decode_json_field(value: str | None) -> Any:
-    if value is None:
-        return None
-    try:
-        return json.loads(value)
-    except ValueError:
-        return value
 
 
 def spec_fields(spec: AddSpec) -> dict[str, str]:

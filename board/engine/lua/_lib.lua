@@ -187,3 +187,16 @@ local function optAttempts(optsJson)
   if ok and type(opts) == "table" then return tonumber(opts.attempts) or 0 end
   return 0
 end
+
+-- The state of a job, from the cheap lookups to the costly ones (LPOS scans a list).
+local function jobState(jobId)
+  if rcall("ZSCORE", Q.completed, jobId) then return "completed" end
+  if rcall("ZSCORE", Q.failed, jobId) then return "failed" end
+  if rcall("ZSCORE", Q.delayed, jobId) then return "delayed" end
+  if rcall("ZSCORE", Q.prioritized, jobId) then return "prioritized" end
+  if rcall("ZSCORE", Q.waitingChildren, jobId) then return "waiting-children" end
+  if rcall("LPOS", Q.active, jobId) then return "active" end
+  if rcall("LPOS", Q.wait, jobId) then return "waiting" end
+  if rcall("LPOS", Q.paused, jobId) then return "paused" end
+  return "unknown"
+end

@@ -36,20 +36,8 @@ local function row(id, state)
   out[#out + 1] = hash
 end
 
-local function stateOf(jobId)
-  if rcall("ZSCORE", Q.completed, jobId) then return "completed" end
-  if rcall("ZSCORE", Q.failed, jobId) then return "failed" end
-  if rcall("ZSCORE", Q.delayed, jobId) then return "delayed" end
-  if rcall("ZSCORE", Q.prioritized, jobId) then return "prioritized" end
-  if rcall("ZSCORE", Q.waitingChildren, jobId) then return "waiting-children" end
-  if rcall("LPOS", Q.active, jobId) then return "active" end
-  if rcall("LPOS", Q.wait, jobId) then return "waiting" end
-  if rcall("LPOS", Q.paused, jobId) then return "paused" end
-  return "unknown"
-end
-
 if ARGV[3] == "ids" then
-  for i = 4, #ARGV do row(ARGV[i], stateOf(ARGV[i])) end
+  for i = 4, #ARGV do row(ARGV[i], jobState(ARGV[i])) end
   return out
 end
 
