@@ -57,6 +57,7 @@ class Board:
         self.allow_completed_retries = allow_completed_retries
         self._flash = URLSafeTimedSerializer(secret_key, salt="board-flash")
         self.router: Router | None = None
+        self._named: dict[str | None, BaseRoute] = {}
         self.renderer.templates.env.globals["url_for"] = pass_context(
             lambda context, name, **params: URL(self.url(context["request"], name, **params))
         )
@@ -67,7 +68,12 @@ class Board:
         assert self.router is not None
         quoted = {k: (v if k == "path" else quote(str(v), safe="")) for k, v in params.items()}
         root = str(request.scope.get("root_path", "")).removesuffix("/static")
-        return root + str(self.router.url_path_for(name, **quoted))
+        # Straight to the named route: Router.url_path_for tries every route in turn, raising as it goes.
+        route = self._named.get(name)
+        if route is None:
+            self._named = {getattr(r, "name", None): r for r in self.router.routes}
+            route = self._named[name]
+        return root + str(route.url_path_for(name, **quoted))
 
     async def authenticate(self, request: Request) -> User | None:
         return await self.auth.authenticate(request)
