@@ -27,6 +27,7 @@ import pytest
 import redis
 
 from board import SyncQueue, hash_password
+from tests.support import wait_for
 
 ROOT = Path(__file__).resolve().parent.parent
 PROCESSORS = "tests.cli_fixtures.processors"
@@ -79,17 +80,6 @@ def fetch(
 
 def basic(name: str, password: str) -> dict[str, str]:
     return {"Authorization": "Basic " + base64.b64encode(f"{name}:{password}".encode()).decode()}
-
-
-def wait_for(check: Callable[[], Any], timeout: float, what: str) -> Any:
-    deadline = time.monotonic() + timeout
-    while True:
-        result = check()
-        if result:
-            return result
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out after {timeout} s waiting for {what} (last: {result!r})")
-        time.sleep(0.05)
 
 
 class Board:

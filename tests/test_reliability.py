@@ -20,21 +20,9 @@ import redis
 
 from board import Job, Queue, RedisUnavailable, Worker
 from board.redis_server import RedisServer
+from tests.support import until as wait_until
 
 SLOW_WORKER = Path(__file__).parent / "workers" / "slow_worker.py"
-
-
-async def wait_until(check: Callable[[], bool | Awaitable[bool]], timeout: float, what: str) -> None:
-    deadline = time.monotonic() + timeout
-    while True:
-        result = check()
-        if not isinstance(result, bool):
-            result = await result
-        if result:
-            return
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out after {timeout} s waiting for {what}")
-        await asyncio.sleep(0.05)
 
 
 @pytest.mark.timeout(60)

@@ -20,21 +20,11 @@ import pytest
 from starlette.testclient import TestClient
 
 from board import SyncQueue
+from tests.support import wait_for
 
 REPO = Path(__file__).resolve().parents[2]
 HTML = {"Accept": "text/html,application/xhtml+xml,application/xml;q=0.9,*/*;q=0.8"}
 SECRET = "examples-test-secret-0123456789abcdef"
-
-
-def wait_for(check: Callable[[], Any], timeout: float, what: str) -> Any:
-    deadline = time.monotonic() + timeout
-    while True:
-        result = check()
-        if result:
-            return result
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out after {timeout} s waiting for {what} (last: {result!r})")
-        time.sleep(0.05)
 
 
 class WorkerProcess:

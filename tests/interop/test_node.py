@@ -14,28 +14,17 @@ import base64
 import contextlib
 import functools
 import json
-import shutil
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
-from pathlib import Path
 from typing import Any, TypeVar, cast
 
 import pytest
 import redis
 
 from board import Job, Queue, Worker
+from tests.interop.nodejs import HELPER, INTEROP, require_node
 
-HERE = Path(__file__).resolve().parent
-HELPER = HERE / "node_helper.js"
-NODE = shutil.which("node")
-
-if NODE is None:
-    pytest.skip("Node.js interop tests: `node` is not on PATH", allow_module_level=True)
-if not (HERE / "node_modules" / "bullmq" / "package.json").is_file():
-    pytest.skip(
-        "Node.js interop tests: tests/interop/node_modules/bullmq is missing (run `npm ci` in tests/interop)",
-        allow_module_level=True,
-    )
+NODE = require_node("Node.js interop tests")
 
 T = TypeVar("T")
 
@@ -48,7 +37,6 @@ async def spawn_node(
     redis_url: str, command: str, queue: str, *, timeout: float = 20, **args: Any
 ) -> asyncio.subprocess.Process:
     """Starts one node_helper.js command; it gives up by itself ``timeout`` seconds later."""
-    assert NODE is not None
     args = {"queue": queue, "timeout_ms": int(timeout * 1000) - 1000, **args}
     return await asyncio.create_subprocess_exec(
         NODE,
@@ -56,7 +44,7 @@ async def spawn_node(
         redis_url,
         command,
         json.dumps(args),
-        cwd=HERE,
+        cwd=INTEROP,
         stdout=asyncio.subprocess.PIPE,
         stderr=asyncio.subprocess.PIPE,
     )

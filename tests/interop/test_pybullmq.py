@@ -8,7 +8,6 @@ libraries. Every wait polls Redis against a deadline, and everything is closed i
 from __future__ import annotations
 
 import asyncio
-import time
 from collections.abc import Awaitable, Callable
 from typing import Any
 
@@ -16,6 +15,7 @@ import pytest
 import redis
 
 from board import Job, Queue, Worker
+from tests.support import until as wait_until
 
 bullmq: Any = pytest.importorskip(
     "bullmq", reason="the PyPI package 'bullmq' (the test extra) is not installed; Python interop not tested"
@@ -24,14 +24,6 @@ bullmq: Any = pytest.importorskip(
 pytestmark = pytest.mark.timeout(60)
 
 FAIL_MESSAGE = "always fails"
-
-
-async def wait_until(check: Callable[[], Awaitable[bool]], timeout: float, what: str) -> None:
-    deadline = time.monotonic() + timeout
-    while not await check():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out after {timeout} s waiting for {what}")
-        await asyncio.sleep(0.05)
 
 
 def finished(raw: redis.Redis, qname: str, ids: list[str]) -> Callable[[], Awaitable[bool]]:

@@ -12,7 +12,6 @@ import base64
 import html
 import re
 import threading
-import time
 from collections.abc import Callable, Iterator
 from html.parser import HTMLParser
 from typing import Any
@@ -23,6 +22,7 @@ from starlette.applications import Starlette
 from starlette.testclient import TestClient
 
 from board import Job, SyncQueue, Worker, create_board
+from tests.support import wait_for as wait_for
 
 HTML = {"Accept": "text/html,application/xhtml+xml,application/xml;q=0.9,*/*;q=0.8"}
 JSON = {"Accept": "application/json"}
@@ -43,17 +43,6 @@ def csrf_of(page: str) -> str:
     match = _CSRF.search(page)
     assert match, "no csrf_token field on the page"
     return match.group(1)
-
-
-def wait_for(check: Callable[[], Any], timeout: float = 10, what: str = "condition") -> Any:
-    deadline = time.monotonic() + timeout
-    while True:
-        result = check()
-        if result:
-            return result
-        if time.monotonic() > deadline:
-            raise AssertionError(f"{what} not met within {timeout} s (last: {result!r})")
-        time.sleep(0.01)
 
 
 def job_ids_in(page: str, queue: str) -> list[str]:

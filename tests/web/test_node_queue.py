@@ -4,33 +4,20 @@ and job lists must be the ones Node itself reports."""
 from __future__ import annotations
 
 import json
-import shutil
 import subprocess
-from pathlib import Path
 from typing import Any
 
-import pytest
+from tests.interop.nodejs import HELPER, INTEROP, require_node
 
 from .conftest import JSON, ClientFactory, job_ids_in
 
-INTEROP = Path(__file__).resolve().parent.parent / "interop"
-HELPER = INTEROP / "node_helper.js"
-NODE = shutil.which("node")
-
-if NODE is None:
-    pytest.skip("board over a Node BullMQ queue: `node` is not on PATH", allow_module_level=True)
-if not (INTEROP / "node_modules" / "bullmq" / "package.json").is_file():
-    pytest.skip(
-        "board over a Node BullMQ queue: tests/interop/node_modules/bullmq is missing (run `npm ci` in tests/interop)",
-        allow_module_level=True,
-    )
+NODE = require_node("board over a Node BullMQ queue")
 
 STATES = ["waiting", "active", "delayed", "prioritized", "completed", "failed", "waiting-children"]
 ASCENDING = {"prioritized", "delayed"}  # the board lists these next-to-run first
 
 
 def node(redis_url: str, command: str, queue: str, **args: Any) -> Any:
-    assert NODE is not None
     payload = json.dumps({"queue": queue, "timeout_ms": 20_000, **args})
     done = subprocess.run(
         [NODE, str(HELPER), redis_url, command, payload],
