@@ -1,5 +1,6 @@
 """The queue engine: BullMQ 6's Redis format, asyncio first."""
 
+from .backoff import BackoffStrategy
 from .errors import (
     BoardError,
     JobFailedError,
@@ -14,11 +15,13 @@ from .errors import (
 )
 from .events import QueueEvents
 from .job import Job, JobRecord, SyncJob
+from .keys import check_job_id
 from .queue import Queue
 from .sync_queue import SyncQueue
 from .worker import Worker
 
 __all__ = [
+    "BackoffStrategy",
     "BoardError",
     "Job",
     "JobFailedError",
@@ -36,4 +39,5 @@ __all__ = [
     "UnrecoverableError",
     "WaitTimeoutError",
     "Worker",
+    "check_job_id",
 ]

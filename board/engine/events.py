@@ -14,9 +14,11 @@ from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 from typing import Any
 
+from . import ops
 from .connection import Connection, async_client, close_client, command, runner_for
 from .errors import JobFailedError, WaitTimeoutError
-from .keys import QueueKeys
+from .keys import QueueKeys, check_job_id
+from .options import to_ms
 
 log = logging.getLogger("board.events")
 
@@ -43,7 +45,7 @@ def _json(value: str | None) -> Any:
         return None
     try:
         return json.loads(value)
-    except ValueError:
+    except (ValueError, RecursionError):
         return value
 
 
@@ -59,7 +61,7 @@ class QueueEvents:
     ) -> None:
         self.keys = QueueKeys(prefix, queue_name)
         self.last_id = last_event_id
-        self.block_ms = max(1, int(block_timeout * 1000))
+        self.block_ms = max(1, to_ms(block_timeout, "block_timeout"))
         # No retries: close() ends a blocked read by dropping the connection.
         self.client = async_client(connection, client_name=self.keys.client_name() + ":qe", retries=0)
         self._runner = runner_for(self.client)
@@ -126,6 +128,7 @@ class QueueEvents:
     async def wait_for_job(self, job_id: str, timeout: float | None = None) -> Any:
         """The return value of a job once it completes; raises ``JobFailedError`` if it fails and
         ``WaitTimeoutError`` when ``timeout`` seconds pass first."""
+        job_id = check_job_id(job_id)
         if self._reader is None or self._reader.done():
             if self.last_id == "$":
                 await self.read_position()
@@ -133,7 +136,7 @@ class QueueEvents:
         future: asyncio.Future[QueueEvent] = asyncio.get_running_loop().create_future()
         self._waiters.setdefault(job_id, []).append(future)
         # The job may have finished before we started listening: its hash says so.
-        fields = await self._runner.call(command("HGETALL", self.keys.job(job_id)))
+        fields = await self._runner.run(ops.get_job(self.keys, job_id))
         if fields and fields.get("finishedOn"):
             self._forget(job_id, future)
             if "returnvalue" in fields:

@@ -3,7 +3,8 @@
 Each method is one round trip to Redis whatever the number of queues or jobs: the per-queue scripts go
 out as one pipeline. Large fields are cut inside Redis (``job_rows.lua``), so a page of jobs never
 ships a full payload. Errors of one queue (a hash another program wrote badly, a wrong key type) come
-back as that queue's error instead of failing the whole read.
+back as that queue's error instead of failing the whole read. An id listed in a state whose key is not
+a hash comes back as a row holding only the key's type, which ``JobRecord`` names in its ``problems``.
 """
 
 from __future__ import annotations
@@ -15,7 +16,8 @@ from typing import Any
 import redis.asyncio as aredis
 
 from .connection import Call, Connection, async_client, close_client, command, is_ours, runner_for, script_call
-from .keys import QueueKeys, queue_name_from_meta_key
+from .job import key_type_problem
+from .keys import QueueKeys, check_job_id, queue_name_from_meta_key
 from .ops import STATES, parse_client_list, state_name
 
 COUNT_STATES = ("wait", "active", "delayed", "prioritized", "waiting-children", "completed", "failed", "paused")
@@ -48,12 +50,25 @@ class JobRow:
     fields: dict[str, str]
     sizes: dict[str, int]
 
+    @property
+    def key_problem(self) -> str | None:
+        """Why this row is no job at all (its key is a string, a list, ... not a hash), or None."""
+        return key_type_problem(self.fields)
+
 
 def _int_or_none(value: Any) -> int | None:
     try:
         return int(value) if value not in (None, "") else None
     except (TypeError, ValueError):
         return None
+
+
+def _is_job_id(job_id: str) -> bool:
+    try:
+        check_job_id(job_id)
+    except ValueError:
+        return False
+    return True
 
 
 def _rows(flat: list[Any]) -> list[JobRow]:
@@ -107,7 +122,9 @@ class Inspector:
         return script_call("job_rows", self.keys(queue), preview, "range", start, end, "1" if asc else "0", *names)
 
     def rows_by_id_call(self, queue: str, job_ids: Sequence[str], preview: int) -> Call:
-        return script_call("job_rows", self.keys(queue), preview, "ids", *job_ids)
+        """Ids that cannot name a job (``meta``, ``1:lock``: see ``check_job_id``) are not sent, so they
+        come back as not found: a page asked for such an id answers 404 rather than failing."""
+        return script_call("job_rows", self.keys(queue), preview, "ids", *(i for i in job_ids if _is_job_id(i)))
 
     def parse_status(self, queue: str, reply: Any, exists: Any, clients: Any) -> QueueStatus:
         """``clients``: CLIENT LIST's text, or its rows already parsed (when many queues share it)."""
@@ -151,6 +168,7 @@ class Inspector:
         return _rows(await self.runner.call(self.rows_call(queue, states, start, end, asc, preview)))
 
     async def job(self, queue: str, job_id: str, *, preview: int = 0) -> JobRow | None:
+        job_id = check_job_id(job_id)
         found = _rows(await self.runner.call(self.rows_by_id_call(queue, [job_id], preview)))
         return found[0] if found else None
 

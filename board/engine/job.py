@@ -2,7 +2,8 @@
 
 Reading never fails because another program wrote a field badly: a field that does not decode keeps
 its raw text and is named in ``Job.problems``, so that a page can show it and a worker can fail just
-that one job with a clear reason.
+that one job with a clear reason. The same goes for JSON nested too deep to read, and for an id
+listed in a state whose key is not a hash at all (``problems["key"]``).
 """
 
 from __future__ import annotations
@@ -43,6 +44,36 @@ _FIELDS: dict[str, tuple[str, int]] = {
     "progress": ("progress", _JSON),
 }
 _REQUIRED = ("name", "data", "opts", "timestamp")
+# Set by job_rows.lua in place of the fields when a listed id's key is not a hash: the key's type.
+KEY_TYPE_FIELD = "board:keytype"
+# Redis integers are 64-bit: a larger number in an integer field was not written by Redis or BullMQ.
+_INT_LIMIT = 2**63
+
+
+def key_type_problem(fields: Mapping[str, str]) -> str | None:
+    kind = fields.get(KEY_TYPE_FIELD)
+    return None if kind is None else f"stored key is a {kind}, not a job hash"
+
+
+def _loads(text: str) -> tuple[Any, str | None]:
+    """The decoded JSON and None, or the text and why it does not decode."""
+    try:
+        return json.loads(text), None
+    except ValueError as exc:
+        return text, f"not valid JSON: {exc}"
+    except RecursionError:
+        return text, "nested too deep to read"
+
+
+def _int(text: str) -> int | None:
+    try:
+        value = int(text)
+    except ValueError:
+        try:
+            value = int(float(text))
+        except (ValueError, OverflowError):
+            return None
+    return value if -_INT_LIMIT <= value < _INT_LIMIT else None
 
 
 def _has_surrogates(text: str) -> bool:
@@ -127,10 +158,12 @@ class JobRecord:
                 setattr(self, attr, value)
 
     def _parse(self, fields: Mapping[str, str]) -> None:
+        wrong_type = key_type_problem(fields)
+        if wrong_type is not None:
+            self.problems["key"] = wrong_type
         for required in _REQUIRED:
             if required not in fields:
                 self.problems[required] = "missing"
-        loads = json.loads
         for raw_name, value in fields.items():
             spec = _FIELDS.get(raw_name)
             if spec is None:
@@ -141,21 +174,18 @@ class JobRecord:
                     self.problems[raw_name] = "binary data, not valid UTF-8"
                     setattr(self, attr, value)
                     continue
-                try:
-                    setattr(self, attr, loads(value))
-                except ValueError as exc:
-                    self.problems[raw_name] = f"not valid JSON: {exc}"
-                    setattr(self, attr, value)
+                decoded, problem = _loads(value)
+                if problem is not None:
+                    self.problems[raw_name] = problem
+                setattr(self, attr, decoded)
             elif kind == _INT:
                 if value == "":
                     continue
-                try:
-                    setattr(self, attr, int(value))
-                except ValueError:
-                    try:
-                        setattr(self, attr, int(float(value)))
-                    except ValueError:
-                        self.problems[raw_name] = f"not a number: {value[:40]!r}"
+                number = _int(value)
+                if number is None:
+                    self.problems[raw_name] = f"not a number: {value[:40]!r}"
+                else:
+                    setattr(self, attr, number)
             else:
                 if _has_surrogates(value):
                     self.problems[raw_name] = "not valid UTF-8"
@@ -165,19 +195,22 @@ class JobRecord:
             self.opts = {}
         stack = fields.get("stacktrace")
         if stack:
-            try:
-                parsed = json.loads(stack)
-                self.stacktrace = [str(s) for s in parsed] if isinstance(parsed, list) else [str(parsed)]
-            except ValueError:
-                self.problems["stacktrace"] = "not valid JSON"
+            parsed, problem = _loads(stack)
+            if problem is None:
+                try:
+                    self.stacktrace = [str(s) for s in parsed] if isinstance(parsed, list) else [str(parsed)]
+                except RecursionError:
+                    problem = "nested too deep to read"
+            if problem is not None:
+                self.problems["stacktrace"] = problem
                 self.stacktrace = [stack]
         parent = fields.get("parent")
         if parent:
-            try:
-                decoded = json.loads(parent)
+            decoded, problem = _loads(parent)
+            if problem is None:
                 self.parent = decoded if isinstance(decoded, dict) else None
-            except ValueError:
-                self.problems["parent"] = "not valid JSON"
+            else:
+                self.problems["parent"] = problem
 
     # Derived views
     @property

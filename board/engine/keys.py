@@ -3,6 +3,9 @@
 BullMQ's layout: ``<prefix>:<queue>:<suffix>`` for queue keys, ``<prefix>:<queue>:<jobId>`` for a job
 hash and ``<prefix>:<queue>:<jobId>:<sub>`` for its sub-keys. The Lua scripts receive the queue's key
 base (``<prefix>:<queue>:``) and build job keys from it with the same suffixes as ``JOB_SUFFIXES``.
+
+Job ids and queue-level names share one namespace, so an id that comes from a caller goes through
+``check_job_id`` before it is used to build a key.
 """
 
 from __future__ import annotations
@@ -32,6 +35,41 @@ SCRIPT_KEY_SUFFIXES = (
     "events",
     "limiter",
 )
+# Every other queue-level key BullMQ 6 writes under the key base (classes/queue-keys.js and its scripts):
+# "priority" is the sorted set of BullMQ versions before 5.
+_OTHER_QUEUE_KEYS = ("repeat", "metrics", "de", "dn", "priority")
+QUEUE_KEY_NAMES = frozenset(SCRIPT_KEY_SUFFIXES + _OTHER_QUEUE_KEYS)
+# Families of queue-level keys whose names hold ':' themselves: metrics:<kind>[:data], de:<id>, dn:<id>.
+QUEUE_KEY_FAMILIES = frozenset({"metrics", "de", "dn"})
+
+
+def check_job_id(job_id: object, what: str = "job id") -> str:
+    """``job_id`` as a string when it can only name a job of the queue; ``ValueError`` otherwise.
+
+    BullMQ writes ids with no ':' or with exactly three ':'-separated parts (a scheduler's runs are
+    ``repeat:<key>:<millis>``), so those are accepted; anything else (``1:lock``) would reach a job's
+    sub-keys. An id equal to a queue-level key name (``meta``, ``wait``, ...) or inside one of their
+    families (``metrics:...``, ``de:...``) is refused too.
+    """
+    if isinstance(job_id, int) and not isinstance(job_id, bool):
+        job_id = str(job_id)
+    if not isinstance(job_id, str) or not job_id:
+        raise ValueError(f"{what}: expected a non-empty string, got {job_id!r}")
+    parts = job_id.split(":")
+    if len(parts) == 1:
+        if job_id in QUEUE_KEY_NAMES:
+            raise ValueError(f"{what}: {job_id!r} is the name of one of the queue's own keys, not a job id")
+        return job_id
+    if len(parts) != 3:
+        raise ValueError(
+            f"{what}: {job_id!r} is not a job id (an id holds no ':' or exactly two, as repeat:<key>:<millis>)"
+        )
+    if parts[0] in QUEUE_KEY_FAMILIES:
+        raise ValueError(f"{what}: {job_id!r} names one of the queue's own {parts[0]}:* keys, not a job id")
+    if parts[0] == "repeat" and not parts[2].isdigit():
+        # repeat:<key> is a scheduler's own hash: with a ':' in the key it has three parts too.
+        raise ValueError(f"{what}: {job_id!r} is not a job id (a repeat:<key>:<millis> id ends in digits)")
+    return job_id
 
 
 @dataclass(frozen=True)
@@ -40,8 +78,11 @@ class QueueKeys:
     name: str
 
     def __post_init__(self) -> None:
-        if not self.name:
-            raise ValueError("queue name: must not be empty")
+        if not isinstance(self.name, str) or not self.name:
+            raise ValueError(f"queue name: expected a non-empty string, got {self.name!r}")
+        if ":" in self.name:
+            # As BullMQ: a ':' would let one queue's keys be read as another queue's jobs.
+            raise ValueError(f"queue name: must not contain ':' (got {self.name!r})")
         if ":" in self.prefix and not (self.prefix.startswith("{") and self.prefix.endswith("}")):
             # A colon would make the queue name ambiguous when keys are discovered by SCAN.
             raise ValueError(f"prefix: must not contain ':' (got {self.prefix!r})")
@@ -153,8 +194,10 @@ class QueueKeys:
 
 
 def queue_name_from_meta_key(key: str, prefix: str) -> str | None:
-    """``bull:email:meta`` -> ``email``; None when the key is not a queue's meta key."""
+    """``bull:email:meta`` -> ``email``; None when the key is not the meta key of a queue we can serve
+    (``bull:billing:eu:meta`` is not: a queue name never holds ':')."""
     head, tail = f"{prefix}:", ":meta"
     if key.startswith(head) and key.endswith(tail) and len(key) > len(head) + len(tail):
-        return key[len(head) : -len(tail)]
+        name = key[len(head) : -len(tail)]
+        return None if ":" in name else name
     return None

@@ -66,17 +66,18 @@ def add_bulk(keys: QueueKeys, specs: Sequence[AddSpec]) -> Op[list[tuple[str, bo
 
 
 def get_job(keys: QueueKeys, job_id: str) -> Op[dict[str, str] | None]:
-    fields = yield command("HGETALL", keys.job(job_id))
-    if isinstance(fields, list):
-        fields = _pairs(fields)
-    return fields or None
+    (fields,) = yield from get_jobs_by_id(keys, [job_id])
+    return fields
 
 
 def get_jobs_by_id(keys: QueueKeys, job_ids: Sequence[str]) -> Op[list[dict[str, str] | None]]:
+    """The hash of each job, None when there is none. Through job_rows, not HGETALL: a key of another
+    type (another program's doing) is then "not found" instead of a WRONGTYPE error."""
     if not job_ids:
         return []
-    replies = yield [command("HGETALL", keys.job(job_id)) for job_id in job_ids]
-    return [(_pairs(r) if isinstance(r, list) else r) or None for r in replies]
+    flat = yield script_call("job_rows", keys, 0, "fields", *job_ids)
+    found = {str(flat[i]): _pairs(flat[i + 2]) for i in range(0, len(flat), 3)}
+    return [found.get(job_id) or None for job_id in job_ids]
 
 
 def get_jobs(keys: QueueKeys, states: Iterable[str], start: int, end: int, asc: bool) -> Op[list[JobRow]]:

@@ -5,20 +5,27 @@ Times are seconds (or ``timedelta``) at the API and milliseconds in Redis.
 
 from __future__ import annotations
 
-import importlib
 import json
 import math
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any, Literal, TypedDict
 
+from .keys import check_job_id
+
 MAX_PRIORITY = 2**21 - 1
+# Any duration: 100 years. Now + this, in ms, stays far inside 2**53, where Lua and JavaScript numbers
+# are still exact integers.
+MAX_SECONDS = 100 * 36525 * 864
+MAX_MS = MAX_SECONDS * 1000
+# An absolute time (the timestamp option): the last second of year 9999, as datetime allows.
+MAX_TIMESTAMP = 253_402_300_799
+BUILTIN_BACKOFFS = ("fixed", "exponential")
 
 Seconds = float | int | timedelta
 KeepPolicy = bool | int | Mapping[str, float | int]
-BackoffFn = Callable[[int, BaseException], "float | int | timedelta"]
-Backoff = float | int | timedelta | Mapping[str, Any] | BackoffFn
+Backoff = float | int | timedelta | Mapping[str, Any]
 
 
 class JobOptions(TypedDict, total=False):
@@ -65,16 +72,28 @@ class AddSpec:
         }
 
 
+def _shown(value: Any) -> str:
+    """repr() for an error message; Python refuses to write out an int of more than 4300 digits."""
+    if isinstance(value, int) and value.bit_length() > 4096:
+        return "a larger integer"
+    return repr(value)
+
+
 def to_ms(value: Seconds, option: str, *, allow_zero: bool = True) -> int:
     if isinstance(value, timedelta):
         seconds = value.total_seconds()
     elif isinstance(value, bool) or not isinstance(value, int | float):
         raise ValueError(f"{option}: expected seconds as a number or a timedelta, got {value!r}")
+    elif isinstance(value, int) and value > MAX_SECONDS:
+        # float() of a huge int overflows.
+        seconds = math.inf
     else:
         seconds = float(value)
-    if math.isnan(seconds) or math.isinf(seconds) or seconds < 0 or (seconds == 0 and not allow_zero):
+    if math.isnan(seconds) or seconds < 0 or (seconds == 0 and not allow_zero):
         bound = ">= 0" if allow_zero else "> 0"
         raise ValueError(f"{option}: must be a finite number of seconds {bound}, got {value!r}")
+    if seconds > MAX_SECONDS:
+        raise ValueError(f"{option}: must be at most {MAX_SECONDS} seconds (100 years), got {_shown(value)}")
     return round(seconds * 1000)
 
 
@@ -83,6 +102,8 @@ def dump_json(value: Any, what: str) -> str:
         text = json.dumps(value, separators=(",", ":"), ensure_ascii=False, allow_nan=False)
     except (TypeError, ValueError) as exc:
         raise TypeError(f"{what} is not JSON-serialisable: {exc}") from None
+    except RecursionError:
+        raise TypeError(f"{what} is not JSON-serialisable: nested too deep") from None
     if not text.isascii():
         try:
             text.encode("utf-8")
@@ -121,17 +142,13 @@ def keep_policy(value: Any, option: str) -> bool | int | dict[str, int]:
     raise ValueError(f"{option}: expected True/False, a count or {{'age', 'count'}}, got {value!r}")
 
 
-def backoff_option(value: Any) -> int | dict[str, Any]:
+def backoff_option(value: Any) -> dict[str, Any]:
     if callable(value) and not isinstance(value, Mapping):
-        module = getattr(value, "__module__", None)
-        qualname = getattr(value, "__qualname__", "")
-        if not module or "<" in qualname or _resolve_callable(f"{module}:{qualname}") is not value:
-            raise ValueError(
-                "backoff: a callable backoff must be a module-level function that workers can import "
-                f"(got {value!r}); for anything else give the worker a backoff_strategy"
-            )
-        # BullMQ's "custom" type: Node workers use their own backoffStrategy; ours import this one.
-        return {"type": "custom", "fn": f"{module}:{qualname}"}
+        # A job names its strategy; it never carries code, which any program that writes jobs could pick.
+        raise ValueError(
+            "backoff: a function cannot be stored with a job; register it on the Worker "
+            "(backoff_strategies={'<name>': fn}) and name it here with {'type': '<name>', 'delay': seconds}"
+        )
     if isinstance(value, int | float | timedelta) and not isinstance(value, bool):
         return {"type": "fixed", "delay": to_ms(value, "backoff")}
     if isinstance(value, Mapping):
@@ -140,11 +157,11 @@ def backoff_option(value: Any) -> int | dict[str, Any]:
             raise ValueError(f"backoff: unknown keys {sorted(unknown)}")
         kind = value.get("type")
         if not isinstance(kind, str) or not kind:
-            raise ValueError("backoff: 'type' must be 'fixed', 'exponential' or a custom strategy name")
+            raise ValueError("backoff: 'type' must be 'fixed', 'exponential' or a strategy name given to the Worker")
         out: dict[str, Any] = {"type": kind}
         if "delay" in value:
             out["delay"] = to_ms(value["delay"], "backoff.delay")
-        elif kind in ("fixed", "exponential"):
+        elif kind in BUILTIN_BACKOFFS:
             raise ValueError(f"backoff: a {kind} backoff needs a 'delay'")
         if "jitter" in value:
             jitter = value["jitter"]
@@ -152,23 +169,7 @@ def backoff_option(value: Any) -> int | dict[str, Any]:
                 raise ValueError(f"backoff.jitter: must be a number between 0 and 1, got {jitter!r}")
             out["jitter"] = jitter
         return out
-    raise ValueError(f"backoff: expected seconds, a dict with 'type' and 'delay', or a function, got {value!r}")
-
-
-def _resolve_callable(path: str) -> Any:
-    module_name, _, qualname = path.partition(":")
-    try:
-        target: Any = importlib.import_module(module_name)
-        for part in qualname.split("."):
-            target = getattr(target, part)
-    except (ImportError, AttributeError, ValueError):
-        return None
-    return target
-
-
-def resolve_backoff_fn(path: str) -> BackoffFn | None:
-    target = _resolve_callable(path)
-    return target if callable(target) else None
+    raise ValueError(f"backoff: expected seconds or a dict with 'type' and 'delay', got {value!r}")
 
 
 def validate_job_id(job_id: Any) -> str:
@@ -179,7 +180,7 @@ def validate_job_id(job_id: Any) -> str:
     if job_id.isdigit() or (job_id.startswith("-") and job_id[1:].isdigit()):
         # Auto ids are integers; a custom integer id could collide with one.
         raise ValueError(f"job_id: must not be an integer (got {job_id!r}); auto ids are integers")
-    return job_id
+    return check_job_id(job_id, "job_id")
 
 
 def build_add(name: Any, data: Any, options: Mapping[str, Any], now_ms: int) -> AddSpec:
@@ -230,8 +231,8 @@ def build_add(name: Any, data: Any, options: Mapping[str, Any], now_ms: int) -> 
     timestamp = now_ms
     if options.get("timestamp") is not None:
         ts = options["timestamp"]
-        if isinstance(ts, bool) or not isinstance(ts, int | float) or ts <= 0:
-            raise ValueError(f"timestamp: expected seconds since the epoch, got {ts!r}")
+        if isinstance(ts, bool) or not isinstance(ts, int | float) or not 0 < ts <= MAX_TIMESTAMP:
+            raise ValueError(f"timestamp: expected seconds since the epoch, up to {MAX_TIMESTAMP}, got {_shown(ts)}")
         timestamp = round(ts * 1000)
         opts["timestamp"] = timestamp
     return AddSpec(

@@ -11,7 +11,7 @@ import redis.asyncio as aredis
 from . import ops
 from .connection import Connection, async_client, close_client, is_ours, runner_for
 from .job import Job
-from .keys import QueueKeys
+from .keys import QueueKeys, check_job_id
 from .options import JobOptions, build_add, to_ms
 
 
@@ -68,8 +68,9 @@ class Queue:
 
     # Reading
     async def get_job(self, job_id: str) -> Job | None:
-        fields = await self._runner.run(ops.get_job(self.keys, str(job_id)))
-        return None if fields is None else self._job(str(job_id), fields)
+        job_id = check_job_id(job_id)
+        fields = await self._runner.run(ops.get_job(self.keys, job_id))
+        return None if fields is None else self._job(job_id, fields)
 
     async def get_jobs(
         self, states: str | Iterable[str] | None = None, start: int = 0, end: int = -1, asc: bool = False
@@ -82,10 +83,10 @@ class Queue:
         return await self._runner.run(ops.get_counts(self.keys, states))
 
     async def get_job_state(self, job_id: str) -> str:
-        return await self._runner.run(ops.get_state(self.keys, str(job_id)))
+        return await self._runner.run(ops.get_state(self.keys, check_job_id(job_id)))
 
     async def get_job_logs(self, job_id: str, start: int = 0, end: int = -1) -> tuple[list[str], int]:
-        return await self._runner.run(ops.get_logs(self.keys, str(job_id), start, end))
+        return await self._runner.run(ops.get_logs(self.keys, check_job_id(job_id), start, end))
 
     async def get_workers(self) -> list[dict[str, str]]:
         rows = await self._runner.run(ops.client_list())
@@ -112,7 +113,7 @@ class Queue:
         await self._runner.run(ops.obliterate(self.keys, force))
 
     async def remove(self, job_id: str) -> bool:
-        return await self._runner.run(ops.remove(self.keys, str(job_id)))
+        return await self._runner.run(ops.remove(self.keys, check_job_id(job_id)))
 
     async def retry_jobs(self, state: str = "failed", count: int = 0) -> int:
         return await self._runner.run(ops.retry_jobs(self.keys, state, count, None))
@@ -128,25 +129,25 @@ class Queue:
 
     # One job, by id
     async def retry_job(self, job_id: str, state: str = "failed", *, reset_attempts: bool = False) -> None:
-        await self._runner.run(ops.retry_job(self.keys, str(job_id), state, reset_attempts))
+        await self._runner.run(ops.retry_job(self.keys, check_job_id(job_id), state, reset_attempts))
 
     async def promote_job(self, job_id: str) -> None:
-        await self._runner.run(ops.promote_job(self.keys, str(job_id)))
+        await self._runner.run(ops.promote_job(self.keys, check_job_id(job_id)))
 
     async def change_job_priority(self, job_id: str, priority: int, *, lifo: bool = False) -> None:
-        await self._runner.run(ops.change_priority(self.keys, str(job_id), priority, lifo))
+        await self._runner.run(ops.change_priority(self.keys, check_job_id(job_id), priority, lifo))
 
     async def change_job_delay(self, job_id: str, delay: float | timedelta) -> None:
-        await self._runner.run(ops.change_delay(self.keys, str(job_id), ops.delay_ms(delay)))
+        await self._runner.run(ops.change_delay(self.keys, check_job_id(job_id), ops.delay_ms(delay)))
 
     async def update_job_data(self, job_id: str, data: Any) -> None:
-        await self._runner.run(ops.update_data(self.keys, str(job_id), data))
+        await self._runner.run(ops.update_data(self.keys, check_job_id(job_id), data))
 
     async def update_job_progress(self, job_id: str, progress: Any) -> None:
-        await self._runner.run(ops.update_progress(self.keys, str(job_id), progress))
+        await self._runner.run(ops.update_progress(self.keys, check_job_id(job_id), progress))
 
     async def add_job_log(self, job_id: str, line: str, *, keep: int = 0) -> int:
-        return await self._runner.run(ops.add_log(self.keys, str(job_id), line, keep))
+        return await self._runner.run(ops.add_log(self.keys, check_job_id(job_id), line, keep))
 
     def __repr__(self) -> str:
         return f"<Queue {self.keys.queue_key}>"

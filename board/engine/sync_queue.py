@@ -11,7 +11,7 @@ import redis
 from . import ops
 from .connection import Connection, SyncRunner, is_ours, sync_client
 from .job import SyncJob
-from .keys import QueueKeys
+from .keys import QueueKeys, check_job_id
 from .options import JobOptions, build_add, to_ms
 
 
@@ -68,8 +68,9 @@ class SyncQueue:
 
     # Reading
     def get_job(self, job_id: str) -> SyncJob | None:
-        fields = self._runner.run(ops.get_job(self.keys, str(job_id)))
-        return None if fields is None else self._job(str(job_id), fields)
+        job_id = check_job_id(job_id)
+        fields = self._runner.run(ops.get_job(self.keys, job_id))
+        return None if fields is None else self._job(job_id, fields)
 
     def get_jobs(
         self, states: str | Iterable[str] | None = None, start: int = 0, end: int = -1, asc: bool = False
@@ -82,10 +83,10 @@ class SyncQueue:
         return self._runner.run(ops.get_counts(self.keys, states))
 
     def get_job_state(self, job_id: str) -> str:
-        return self._runner.run(ops.get_state(self.keys, str(job_id)))
+        return self._runner.run(ops.get_state(self.keys, check_job_id(job_id)))
 
     def get_job_logs(self, job_id: str, start: int = 0, end: int = -1) -> tuple[list[str], int]:
-        return self._runner.run(ops.get_logs(self.keys, str(job_id), start, end))
+        return self._runner.run(ops.get_logs(self.keys, check_job_id(job_id), start, end))
 
     def get_workers(self) -> list[dict[str, str]]:
         rows = self._runner.run(ops.client_list())
@@ -112,7 +113,7 @@ class SyncQueue:
         self._runner.run(ops.obliterate(self.keys, force))
 
     def remove(self, job_id: str) -> bool:
-        return self._runner.run(ops.remove(self.keys, str(job_id)))
+        return self._runner.run(ops.remove(self.keys, check_job_id(job_id)))
 
     def retry_jobs(self, state: str = "failed", count: int = 0) -> int:
         return self._runner.run(ops.retry_jobs(self.keys, state, count, None))
@@ -128,25 +129,25 @@ class SyncQueue:
 
     # One job, by id
     def retry_job(self, job_id: str, state: str = "failed", *, reset_attempts: bool = False) -> None:
-        self._runner.run(ops.retry_job(self.keys, str(job_id), state, reset_attempts))
+        self._runner.run(ops.retry_job(self.keys, check_job_id(job_id), state, reset_attempts))
 
     def promote_job(self, job_id: str) -> None:
-        self._runner.run(ops.promote_job(self.keys, str(job_id)))
+        self._runner.run(ops.promote_job(self.keys, check_job_id(job_id)))
 
     def change_job_priority(self, job_id: str, priority: int, *, lifo: bool = False) -> None:
-        self._runner.run(ops.change_priority(self.keys, str(job_id), priority, lifo))
+        self._runner.run(ops.change_priority(self.keys, check_job_id(job_id), priority, lifo))
 
     def change_job_delay(self, job_id: str, delay: float | timedelta) -> None:
-        self._runner.run(ops.change_delay(self.keys, str(job_id), ops.delay_ms(delay)))
+        self._runner.run(ops.change_delay(self.keys, check_job_id(job_id), ops.delay_ms(delay)))
 
     def update_job_data(self, job_id: str, data: Any) -> None:
-        self._runner.run(ops.update_data(self.keys, str(job_id), data))
+        self._runner.run(ops.update_data(self.keys, check_job_id(job_id), data))
 
     def update_job_progress(self, job_id: str, progress: Any) -> None:
-        self._runner.run(ops.update_progress(self.keys, str(job_id), progress))
+        self._runner.run(ops.update_progress(self.keys, check_job_id(job_id), progress))
 
     def add_job_log(self, job_id: str, line: str, *, keep: int = 0) -> int:
-        return self._runner.run(ops.add_log(self.keys, str(job_id), line, keep))
+        return self._runner.run(ops.add_log(self.keys, check_job_id(job_id), line, keep))
 
     def __repr__(self) -> str:
         return f"<SyncQueue {self.keys.queue_key}>"

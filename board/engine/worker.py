@@ -16,16 +16,17 @@ import threading
 import time
 import traceback
 import uuid
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import Any
 
 from redis.exceptions import ConnectionError as RedisConnectionError
+from redis.exceptions import ResponseError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
-from .backoff import BackoffStrategy, NoRetry, backoff_delay
+from .backoff import BackoffStrategy, NoRetry, Strategies, backoff_delay
 from .connection import Connection, async_client, close_client, script_call, sync_client, unavailable
 from .errors import LockLostError, RedisUnavailable, UnrecoverableError
 from .job import Job, JobRecord, SyncJob
@@ -94,6 +95,20 @@ def _positive(value: Any, option: str) -> int:
 
 
 class Worker:
+    """Runs ``processor(job)`` on the jobs of one queue, ``concurrency`` at a time.
+
+    Custom backoff strategies come only from here, never from a job: a job names one with
+    ``backoff={"type": "<name>", "delay": seconds}`` (stored as BullMQ's ``{"type", "delay"}``) and
+    the worker looks the name up in ``backoff_strategies`` (``{"<name>": fn}``), then falls back to
+    ``backoff_strategy`` (one function for every type that is neither ``fixed`` nor ``exponential``,
+    like BullMQ's ``settings.backoffStrategy``). A strategy is called in the worker's event loop as
+    ``fn(attempts_made, error, backoff_type, job)``, with as many of these leading arguments as it
+    takes (so ``fn(attempts_made)`` and ``fn(attempts_made, error)`` work too); ``job`` is the
+    ``Job`` (or ``SyncJob``) that failed. It returns the seconds (or a ``timedelta``) to wait, or
+    ``None`` or a negative number to stop retrying. A job whose backoff type the worker does not know,
+    or whose backoff is malformed, fails at once with a reason saying so; other jobs are unaffected.
+    """
+
     def __init__(
         self,
         queue_name: str,
@@ -108,6 +123,7 @@ class Worker:
         max_stalled_count: int = 1,
         name: str | None = None,
         backoff_strategy: BackoffStrategy | None = None,
+        backoff_strategies: Mapping[str, BackoffStrategy] | None = None,
         shutdown_timeout: float | timedelta = 30,
         block_timeout: float | timedelta = 5,
         handle_signals: bool = True,
@@ -128,6 +144,7 @@ class Worker:
         if name is not None and (not isinstance(name, str) or not name or " " in name):
             raise ValueError(f"name: expected a non-empty string without spaces, got {name!r}")
         self.backoff_strategy = backoff_strategy
+        self._strategies = Strategies(backoff_strategy, backoff_strategies)
         self.handle_signals = handle_signals
         self.processor = processor
         self._is_async = inspect.iscoroutinefunction(processor) or inspect.iscoroutinefunction(
@@ -340,7 +357,9 @@ class Worker:
                     script_call("fetch_jobs", self.keys, *self._fetch_args(free))
                 )
                 pause = 0.0
-            except RedisUnavailable as exc:
+            except (RedisUnavailable, ResponseError) as exc:
+                # A refused call (a read-only replica after a failover, a full memory) must not end
+                # fetching for good: report it and try again.
                 self._error(exc)
                 pause = min(_RETRY_PAUSE_MAX, pause * 2 or 0.1)
                 await self._nap(pause)
@@ -445,7 +464,7 @@ class Worker:
         attempts_made = job.attempts_made + 1
         if not isinstance(exc, UnrecoverableError) and attempts_made < job.attempts:
             try:
-                delay = backoff_delay(job.opts.get("backoff"), attempts_made, exc, self.backoff_strategy)
+                delay = backoff_delay(job.opts.get("backoff"), attempts_made, exc, self._strategies, job)
                 return _Finish(job, running.token, "r", (reason, stack_json, delay, "", ""), error=exc)
             except NoRetry:
                 pass
@@ -539,7 +558,7 @@ class Worker:
                         self.stalled_ms,
                     )
                 )
-            except RedisUnavailable as exc:
+            except (RedisUnavailable, ResponseError) as exc:
                 self._error(exc)
                 result = []
             if result:

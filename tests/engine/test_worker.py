@@ -123,24 +123,108 @@ async def test_exponential_backoff_doubles_and_the_last_failure_is_final(queue: 
     ]
 
 
-async def test_custom_backoff_functions(queue: Queue, redis_url, raw, qname):
+TRAPPED: list[tuple[Any, ...]] = []
+
+
+def trap(*args: Any) -> float:
+    """Named by a job's old ``fn`` field: a worker that imported it would record the call."""
+    TRAPPED.append(args)
+    return 0
+
+
+def add_raw(raw: Any, qname: str, job_id: str, opts: dict[str, Any], data: str = "{}") -> None:
+    """A job as another program writes it, straight into Redis."""
+    fields = {"name": job_id, "data": data, "opts": json.dumps(opts), "timestamp": int(time.time() * 1000)}
+    raw.hset(f"bull:{qname}:{job_id}", mapping={**fields, "delay": 0, "priority": 0})
+    raw.lpush(f"bull:{qname}:wait", job_id)
+
+
+async def test_a_backoff_naming_code_runs_nothing_and_fails_the_job_alone(queue: Queue, redis_url, raw, qname):
+    add_raw(raw, qname, "exit", {"attempts": 3, "backoff": {"type": "custom", "fn": "os:_exit"}})
+    add_raw(raw, qname, "trap", {"attempts": 3, "backoff": {"type": "custom", "fn": "tests.engine.test_worker:trap"}})
+    ran = []
+
+    async def work(job):
+        ran.append(job.id)
+        if job.id in ("exit", "trap"):
+            raise RuntimeError("downstream down")
+        return "ok"
+
+    async with running(Worker(qname, work, redis_url)):
+        await until(lambda: raw.zcard(f"bull:{qname}:failed") == 2)
+        await queue.add("next", {})
+        await until(lambda: raw.zcard(f"bull:{qname}:completed") == 1)
+    assert TRAPPED == []
+    assert sorted(ran) == ["1", "exit", "trap"]
+    for job_id in ("exit", "trap"):
+        stored = raw.hgetall(f"bull:{qname}:{job_id}")
+        assert stored["atm"] == "1"
+        assert stored["failedReason"] == (
+            "downstream down (not retried: backoff type 'custom' is unknown to this worker, which knows "
+            "'fixed', 'exponential'; give the Worker backoff_strategies={'custom': fn})"
+        )
+
+
+async def test_a_strategy_given_to_the_worker_is_used_by_name(queue: Queue, redis_url, raw, qname):
     async def failing(job):
         raise RuntimeError("nope")
 
-    strategy_calls = []
+    calls: list[tuple[Any, ...]] = []
 
-    def strategy(attempt: int, error: BaseException) -> float:
-        strategy_calls.append((attempt, str(error)))
+    def linear(attempts_made: int, error: BaseException, backoff_type: str, job: Any) -> float:
+        calls.append((attempts_made, str(error), backoff_type, job.id, job.data))
+        return 0.05 * attempts_made
+
+    def fallback(attempts_made: int, error: BaseException) -> float:
+        calls.append(("fallback", attempts_made))
         return 0.01
 
-    worker = Worker(qname, failing, redis_url, backoff_strategy=strategy)
-    await queue.add("from-module", {}, attempts=2, backoff=linear_backoff)
-    await queue.add("from-worker", {}, attempts=2, backoff={"type": "custom"})
+    worker = Worker(qname, failing, redis_url, backoff_strategies={"linear": linear}, backoff_strategy=fallback)
+    await queue.add("named", {"n": 1}, attempts=3, backoff={"type": "linear", "delay": 1})
+    add_raw(raw, qname, "old", {"attempts": 2, "backoff": {"type": "custom", "fn": "tests.engine.test_worker:trap"}})
     async with running(worker):
         await until(lambda: raw.zcard(f"bull:{qname}:failed") == 2)
-    assert strategy_calls == [(1, "nope")]
-    assert raw.hget(f"bull:{qname}:1", "atm") == "2"
-    assert raw.hget(f"bull:{qname}:2", "atm") == "2"
+    assert sorted(calls, key=str) == sorted(
+        [(1, "nope", "linear", "1", {"n": 1}), (2, "nope", "linear", "1", {"n": 1}), ("fallback", 1)], key=str
+    )
+    assert TRAPPED == []
+    delays = [
+        int(fields["delay"]) - int(entry_id.split("-")[0])
+        for entry_id, fields in raw.xrange(f"bull:{qname}:events")
+        if fields["event"] == "delayed" and fields["jobId"] == "1"
+    ]
+    assert len(delays) == 2 and 40 <= delays[0] <= 60 and 90 <= delays[1] <= 110
+    assert raw.hget(f"bull:{qname}:1", "atm") == "3" and raw.hget(f"bull:{qname}:old", "atm") == "2"
+
+
+async def test_an_unknown_backoff_type_fails_alone_and_the_next_job_runs(queue: Queue, redis_url, raw, qname):
+    async def work(job):
+        if job.name in ("bad", "malformed"):
+            raise RuntimeError("flaky")
+        return "fine"
+
+    worker = Worker(qname, work, redis_url, backoff_strategies={"linear": lambda attempts: 0.01})
+    await queue.add("bad", {}, attempts=5, backoff={"type": "quadratic", "delay": 1})
+    add_raw(raw, qname, "malformed", {"attempts": 5, "backoff": "soon"})
+    await queue.add("good", {})
+    async with running(worker):
+        await until(lambda: raw.zcard(f"bull:{qname}:completed") == 1 and raw.zcard(f"bull:{qname}:failed") == 2)
+    assert raw.hget(f"bull:{qname}:2", "returnvalue") == '"fine"'
+    reason = raw.hget(f"bull:{qname}:1", "failedReason")
+    assert "flaky (not retried: backoff type 'quadratic' is unknown to this worker" in reason
+    assert "'fixed', 'exponential', 'linear'" in reason
+    assert raw.hget(f"bull:{qname}:1", "atm") == "1"
+    assert "malformed backoff 'soon'" in raw.hget(f"bull:{qname}:malformed", "failedReason")
+
+
+def test_a_worker_refuses_strategies_it_could_never_use(redis_url):
+    async def work(job):
+        return None
+
+    with pytest.raises(ValueError, match="built-in"):
+        Worker("q", work, redis_url, backoff_strategies={"exponential": linear_backoff})
+    with pytest.raises(ValueError, match="backoff_strategies"):
+        Worker("q", work, redis_url, backoff_strategies={"linear": 5})  # type: ignore[dict-item]
 
 
 async def test_an_unrecoverable_error_skips_the_remaining_attempts(queue: Queue, redis_url, raw, qname):
@@ -441,3 +525,23 @@ def test_bad_worker_options_name_the_option(redis_url):
         Worker("q", "not callable", redis_url)  # type: ignore[arg-type]
     with pytest.raises(ValueError, match="event"):
         Worker("q", work, redis_url).on("finished", print)
+
+
+async def test_a_fetch_that_redis_refuses_is_reported_and_retried(queue: Queue, redis_url, raw, qname):
+    # Another program made the limiter key a hash: every fetch of a rate-limited worker errors in Redis.
+    raw.hset(f"bull:{qname}:limiter", "x", "1")
+    await queue.add("a", {})
+    errors: list[str] = []
+    done = []
+
+    async def work(job):
+        done.append(job.id)
+
+    worker = Worker(qname, work, redis_url, limiter={"max": 5, "duration": 1})
+    worker.on("error", lambda exc: errors.append(str(exc)))
+    async with running(worker):
+        await until(lambda: errors)
+        assert done == []
+        raw.delete(f"bull:{qname}:limiter")
+        await until(lambda: done == ["1"])
+    assert "WRONGTYPE" in errors[0]

@@ -6,6 +6,8 @@
     status 0: jobs = {id, token, {hash fields...}, id, token, {...}, ...}; extra = 0
     status 1: rate limited; extra = ms until the limiter window closes
     status 2: nothing to take (empty or paused); extra = due ms of the next delayed job, or 0
+  An id taken whose key is gone or is not a hash (another program's doing) leaves active and is not
+  returned.
 ]]
 
 local function promoteDueDelayed(now)
@@ -14,7 +16,8 @@ local function promoteDueDelayed(now)
   rcall("ZREM", Q.delayed, unpack(ids))
   for _, id in ipairs(ids) do
     local jobKey = BASE .. id
-    rcall("HSET", jobKey, "delay", 0)
+    -- pcall: a key that is not a job hash is dropped when it is taken, not here.
+    redis.pcall("HSET", jobKey, "delay", 0)
     enqueue(id, jobPriority(jobKey), jobIsLifo(jobKey))
     emit("waiting", "jobId", id, "prev", "delayed")
   end
@@ -76,8 +79,9 @@ local function fetchJobs(now, count, lockMs, tokenPrefix, tokenStart, workerName
     local id = takeOne()
     if not id then break end
     local jobKey = BASE .. id
-    if rcall("EXISTS", jobKey) == 0 then
-      -- The hash is gone (removed by hand); drop the dangling id.
+    if jobKeyType(jobKey) ~= "hash" then
+      -- The hash is gone (removed by hand), or another program put a key of another type there:
+      -- no job to run, drop the dangling id.
       rcall("LREM", Q.active, 1, id)
     else
       local deferred = rcall("HGET", jobKey, "defa")

@@ -8,6 +8,10 @@
     KEYS[13] id           KEYS[14] meta         KEYS[15] events      KEYS[16] limiter
   and ARGV[1] = the queue's key base "<prefix>:<queue>:", from which job keys are built:
     <base><id>  <base><id>:lock  <base><id>:logs  <base><id>:dependencies  <base><id>:processed ...
+
+  Another program may have left a key of another type where a job hash belongs (an id in a state list
+  whose key is a string). Helpers that touch job hashes of ids read from the queue's lists use
+  redis.pcall or jobKeyType, so that one such key never fails a whole script.
 ]]
 local rcall = redis.call
 local Q = {
@@ -84,18 +88,30 @@ local function enqueue(jobId, priority, lifo)
   addBaseMarker()
 end
 
+-- "hash" for a job, "none" when there is no key, else the type another program gave that key.
+local function jobKeyType(jobKey)
+  return rcall("TYPE", jobKey)["ok"]
+end
+
+-- A field of a job hash, or nil when it is missing or the key is not a hash.
+local function jobField(jobKey, field)
+  local value = redis.pcall("HGET", jobKey, field)
+  if type(value) == "string" then return value end
+  return nil
+end
+
 local function jobPriority(jobKey)
-  return tonumber(rcall("HGET", jobKey, "priority")) or 0
+  return tonumber(jobField(jobKey, "priority")) or 0
 end
 
 local function jobIsLifo(jobKey)
-  local opts = rcall("HGET", jobKey, "opts")
-  return opts ~= false and string.find(opts, '"lifo":true', 1, true) ~= nil
+  local opts = jobField(jobKey, "opts")
+  return opts ~= nil and string.find(opts, '"lifo":true', 1, true) ~= nil
 end
 
 local function removeJobKeys(jobId)
   local jobKey = BASE .. jobId
-  local dedup = rcall("HGET", jobKey, "deid")
+  local dedup = jobField(jobKey, "deid")
   if dedup then
     local dedupKey = BASE .. "de:" .. dedup
     if rcall("GET", dedupKey) == jobId then rcall("DEL", dedupKey) end

@@ -8,12 +8,12 @@
     "data"     data JSON
     "progress" progress JSON             also written to the events stream
     "log"      line, lines to keep (0 = all)   returns the number of log lines
-  Returns 1 (or the log count) when done, -1 when there is no such job, -3 when the job's state
-  does not allow it.
+  Returns 1 (or the log count) when done, -1 when there is no such job (no key, or a key that is not
+  a job hash), -3 when the job's state does not allow it.
 ]]
 local jobId, what = ARGV[2], ARGV[3]
 local jobKey = BASE .. jobId
-if rcall("EXISTS", jobKey) == 0 then return -1 end
+if jobKeyType(jobKey) ~= "hash" then return -1 end
 
 if what == "priority" then
   local priority = tonumber(ARGV[4])

@@ -50,7 +50,7 @@ else
   for _, jobId in ipairs(ids) do
     if #removed >= limit then break end
     local jobKey = BASE .. jobId
-    local ts = tonumber(rcall("HGET", jobKey, "timestamp"))
+    local ts = tonumber(jobField(jobKey, "timestamp"))
     local locked = rcall("EXISTS", jobKey .. ":lock") == 1
     if (ts == nil or ts <= cutoff) and not locked then
       removed[#removed + 1] = jobId

@@ -11,7 +11,8 @@
              kind "f" failed:        a = reason, b = stacktrace JSON, c = keep count, d = keep age,
                                      e = attempts allowed
              kind "r" retry later:   a = reason, b = stacktrace JSON, c = delay ms (0 = wait at once)
-  Returns {codes, fetched}: codes[i] is 0 when job i was finished, -1 when its hash is gone,
+  Returns {codes, fetched}: codes[i] is 0 when job i was finished, -1 when its hash is gone (or its
+  key is no longer a hash),
   -2 when its lock is missing, -6 when the lock belongs to another token;
   fetched as fetchJobs in _fetch.lua.
 ]]
@@ -28,7 +29,7 @@ for i = 0, n - 1 do
   local lockKey = jobKey .. ":lock"
   local holder = rcall("GET", lockKey)
   local code = 0
-  if rcall("EXISTS", jobKey) == 0 then
+  if jobKeyType(jobKey) ~= "hash" then
     code = -1
   elseif not holder then
     code = -2

@@ -1,23 +1,38 @@
 --[[
-  Jobs for display: like get_jobs.lua, but large fields are cut inside Redis, so a page never ships
-  a full payload. Each cut field F comes back with a companion field "F.size" holding its full size in
-  bytes; fields not cut have no companion.
+  Job hashes, by state ranges or by ids. For display, large fields can be cut inside Redis, so a page
+  never ships a full payload: each cut field F comes back with a companion field "F.size" holding its
+  full size in bytes; fields not cut have no companion.
 
   KEYS: the queue keys (see _lib.lua)
   ARGV[1] key base   ARGV[2] bytes to keep of data, returnvalue, opts, progress, failedReason,
                      stacktrace (0 = keep all)
-  ARGV[3] "range": ARGV[4] start, ARGV[5] end, ARGV[6] "1" for asc, ARGV[7..] states
-                   (order as get_jobs.lua)
-          "ids":   ARGV[4..] job ids (their state is looked up)
-  Returns {id, state, {field, value, ...}, ...}; ids without a hash are skipped.
+  ARGV[3] "range":  ARGV[4] start, ARGV[5] end, ARGV[6] "1" for asc (oldest first), ARGV[7..] states;
+                    the range applies to each state in turn
+          "ids":    ARGV[4..] job ids (their state is looked up)
+          "fields": ARGV[4..] job ids, state not looked up (returned as "")
+  Returns {id, state, {field, value, ...}, ...}. Ids without a key are skipped; so are ids whose key is
+  not a hash in "ids" and "fields" modes (not found). In "range" mode such an id, listed in a state by
+  another program, comes back with the single field "board:keytype" holding the key's type, so that
+  the page shows it as a malformed job instead of failing.
 ]]
 local keep = tonumber(ARGV[2])
 local LARGE = {data = true, returnvalue = true, opts = true, progress = true, failedReason = true,
   stacktrace = true}
 local out = {}
 
-local function row(id, state)
-  local hash = rcall("HGETALL", BASE .. id)
+-- state nil: looked up here, once the key is known to be a job's.
+local function row(id, state, listed)
+  local key = BASE .. id
+  local kind = jobKeyType(key)
+  if kind ~= "hash" then
+    if listed and kind ~= "none" then
+      out[#out + 1] = id
+      out[#out + 1] = state
+      out[#out + 1] = {"board:keytype", kind}
+    end
+    return
+  end
+  local hash = rcall("HGETALL", key)
   if #hash == 0 then return end
   if keep > 0 then
     local extra = {}
@@ -32,12 +47,16 @@ local function row(id, state)
     for _, v in ipairs(extra) do hash[#hash + 1] = v end
   end
   out[#out + 1] = id
-  out[#out + 1] = state
+  out[#out + 1] = state or jobState(id)
   out[#out + 1] = hash
 end
 
 if ARGV[3] == "ids" then
-  for i = 4, #ARGV do row(ARGV[i], jobState(ARGV[i])) end
+  for i = 4, #ARGV do row(ARGV[i], nil, false) end
+  return out
+end
+if ARGV[3] == "fields" then
+  for i = 4, #ARGV do row(ARGV[i], "", false) end
   return out
 end
 
@@ -72,7 +91,7 @@ for i = 7, #ARGV do
   local source = SOURCES[state]
   if source then
     local ids = source[2] and listRange(source[1]) or zsetRange(source[1])
-    for _, id in ipairs(ids) do row(id, state) end
+    for _, id in ipairs(ids) do row(id, state, true) end
   end
 end
 return out

@@ -2,7 +2,7 @@
   The stalled-job check, at most once per stalled interval across all workers of the queue.
   Jobs left in the stalled set by the previous check whose lock is gone have lost their worker: they
   go back to wait (tail, to run next), or, past the stalled limit, get a deferred failure that the next
-  fetch applies. Then every active job is marked as a suspect for the next check; live workers clear
+  fetch applies. An id whose key is gone or is not a job hash just leaves active. Then every active job is marked as a suspect for the next check; live workers clear
   their own when they renew their locks.
 
   KEYS: the queue keys (see _lib.lua)
@@ -20,7 +20,7 @@ local suspects = rcall("SMEMBERS", Q.stalled)
 for _, jobId in ipairs(suspects) do
   local jobKey = BASE .. jobId
   if rcall("EXISTS", jobKey .. ":lock") == 0 and rcall("LREM", Q.active, 1, jobId) > 0 then
-    if rcall("EXISTS", jobKey) == 1 then
+    if jobKeyType(jobKey) == "hash" then
       local stc = rcall("HINCRBY", jobKey, "stc", 1)
       if stc > maxStalled then
         rcall("HSET", jobKey, "defa", "job stalled more than allowable limit")

@@ -1,6 +1,7 @@
 --[[
   Removes one job from whatever state it is in, with its logs and other sub-keys.
-  A job whose lock is held (a worker is running it) is left alone.
+  A job whose lock is held (a worker is running it) is left alone. A key of another type that another
+  program left under a listed id is removed the same way, so that an operator can clear it.
 
   KEYS: the queue keys (see _lib.lua)
   ARGV[1] key base   ARGV[2] jobId
@@ -9,7 +10,7 @@
 local jobId = ARGV[2]
 local jobKey = BASE .. jobId
 if rcall("EXISTS", jobKey .. ":lock") == 1 then return -1 end
-if rcall("EXISTS", jobKey) == 0 then return 0 end
+if jobKeyType(jobKey) == "none" then return 0 end
 
 local prev = "unknown"
 if rcall("LREM", Q.wait, 0, jobId) > 0 then prev = "wait"
@@ -23,7 +24,7 @@ else
 end
 rcall("SREM", Q.stalled, jobId)
 -- A removed child must not hold its parent back.
-local parentKey = rcall("HGET", jobKey, "parentKey")
+local parentKey = jobField(jobKey, "parentKey")
 if parentKey then rcall("SREM", parentKey .. ":dependencies", jobKey) end
 removeJobKeys(jobId)
 emit("removed", "jobId", jobId, "prev", prev)

@@ -13,7 +13,8 @@ if #ids > 0 then
   rcall("ZREM", setKey, unpack(ids))
   for _, jobId in ipairs(ids) do
     local jobKey = BASE .. jobId
-    rcall("HDEL", jobKey, "finishedOn", "processedOn", field)
+    -- pcall: an id another program listed with a key that is not a hash must not stop the batch.
+    redis.pcall("HDEL", jobKey, "finishedOn", "processedOn", field)
     enqueue(jobId, jobPriority(jobKey), jobIsLifo(jobKey))
     emit("waiting", "jobId", jobId, "prev", state)
   end
