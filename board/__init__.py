@@ -21,7 +21,8 @@ from .engine import (
 )
 from .engine.events import QueueEvent
 from .web.app import create_board
-from .web.auth import BasicAuth, FormLogin, TrustedHeader, User, hash_password
+from .web.auth import BasicAuth, FormLogin, TrustedHeader
+from .web.users import User, hash_password
 
 __version__ = "0.1.0"
 

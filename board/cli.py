@@ -188,6 +188,8 @@ def serve_app(args: argparse.Namespace) -> tuple[Any, str]:
             title=args.title,
             poll_interval=args.poll_interval,
             secret_key=secret("BOARD_SECRET_KEY"),
+            frame_ancestors=env("BOARD_FRAME_ANCESTORS") or None,
+            redact_words=[w.strip() for w in (env("BOARD_REDACT_WORDS") or "").split(",") if w.strip()],
         )
     except ValueError as exc:
         raise CliError(str(exc)) from None

@@ -12,6 +12,7 @@ import base64
 import http.client
 import json
 import os
+import re
 import signal
 import socket
 import subprocess
@@ -549,12 +550,16 @@ def demo(start: Callable[..., Board], tmp_path: Path) -> Iterator[Demo]:
 
 
 def demo_login(demo: Demo) -> dict[str, str]:
-    """POST /login as admin / demo; the session cookie to send."""
-    body = urllib.parse.urlencode({"username": "admin", "password": "demo"})
+    """POST /login as admin / demo, with the form's CSRF token as a browser would; the cookies to send."""
+    form = fetch("GET", f"{demo.base}/login", timeout=10)
+    token = re.search(r'name="csrf_token" value="([^"]+)"', form.body)
+    assert token, form.body
+    csrf_cookie = [v.split(";", 1)[0] for k, v in form.headers.items() if k.lower() == "set-cookie"]
+    body = urllib.parse.urlencode({"username": "admin", "password": "demo", "csrf_token": token.group(1)})
     reply = fetch(
         "POST",
         f"{demo.base}/login",
-        headers={"Content-Type": "application/x-www-form-urlencoded"},
+        headers={"Content-Type": "application/x-www-form-urlencoded", "Cookie": "; ".join(csrf_cookie)},
         body=body,
         timeout=10,
     )

@@ -12,6 +12,7 @@ from .base import (
     JobSummary,
     QueueAdapter,
     QueueInfo,
+    SessionStore,
     WorkerInfo,
 )
 from .bullmq import BullMQAdapter
@@ -29,5 +30,6 @@ __all__ = [
     "JobSummary",
     "QueueAdapter",
     "QueueInfo",
+    "SessionStore",
     "WorkerInfo",
 ]

@@ -116,7 +116,10 @@ class JobDetail(JobSummary):
     deferred_failure: str | None = None
     parent_queue: str | None = None
     parent_id: str | None = None
+    # A parent or children in queues the viewer may not see are dropped; only that they exist is said.
+    parent_hidden: bool = False
     children: list[ChildLink] = field(default_factory=list)
+    children_hidden: int = 0
     children_pending: int = 0
     children_done: int = 0
     logs: list[str] = field(default_factory=list)
@@ -154,6 +157,22 @@ class AdapterError(Exception):
         self.status = status
 
 
+class SessionStore(Protocol):
+    """Where the board keeps login session generations and revoked sessions, shared by its processes."""
+
+    async def session_state(self, user: str, session_id: str) -> tuple[int, bool]:
+        """The user's session generation, and whether this session was revoked."""
+        ...
+
+    async def revoke_session(self, session_id: str, ttl_s: int) -> None:
+        """Mark one session revoked for ``ttl_s`` seconds (its remaining lifetime at most)."""
+        ...
+
+    async def revoke_user(self, user: str) -> int:
+        """End every session of ``user``; returns the new generation."""
+        ...
+
+
 class QueueAdapter(Protocol):
     """The board's whole view of a queue engine."""
 
@@ -180,6 +199,10 @@ class QueueAdapter(Protocol):
         ...
 
     async def server_info(self) -> dict[str, str]: ...
+
+    def session_store(self) -> SessionStore | None:
+        """The shared store for login sessions, or None to keep them in each process's memory."""
+        ...
 
     async def retry_job(self, queue: str, job_id: str) -> ActionResult: ...
     async def promote_job(self, queue: str, job_id: str) -> ActionResult: ...

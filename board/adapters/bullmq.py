@@ -6,10 +6,12 @@ work in bounded batches.
 
 from __future__ import annotations
 
-import json
+import logging
 import time
 from collections.abc import Iterable
 from typing import Any
+
+from redis.exceptions import RedisError
 
 from ..engine import (
     JobLockedError,
@@ -23,6 +25,7 @@ from ..engine import (
 from ..engine.connection import Connection, command
 from ..engine.inspector import Inspector, JobRow, QueueStatus
 from ..engine.job import JobRecord
+from ..engine.keys import check_job_id
 from .base import (
     COUNTED,
     RETRYABLE,
@@ -36,6 +39,11 @@ from .base import (
     QueueInfo,
     WorkerInfo,
 )
+from .payload import loads_bounded
+from .store import RedisSessionStore
+
+log = logging.getLogger("board.adapters")
+UNREADABLE = "unreadable"
 
 _ENGINE_STATE = {"waiting": "wait"}
 _SHOWN_STATE = {"wait": "waiting"}
@@ -70,8 +78,16 @@ def _status_info(status: QueueStatus, base: str) -> QueueInfo:
         rate_limit_duration_ms=status.rate_limit_duration_ms,
         rate_limited_for_ms=status.limiter_ttl_ms if status.rate_limited else 0,
         exists=status.exists,
-        error=status.error,
+        error=_hidden_error(status.name, status.error),
     )
+
+
+def _hidden_error(queue: str, error: str | None) -> str | None:
+    """Redis's own words stay in the log: they can name keys, scripts and internals."""
+    if error is None:
+        return None
+    log.warning("board: queue %r could not be read: %s", queue, error)
+    return UNREADABLE
 
 
 def _cut_clean(text: str) -> str:
@@ -118,15 +134,16 @@ def _summary(queue: str, row: JobRow) -> JobSummary:
     )
 
 
-def _field(row: JobRow, name: str) -> Field:
+def _field(row: JobRow, name: str, problems: dict[str, str]) -> Field:
+    """A payload for the job page; one that cannot be shown as a structure says why in ``problems``."""
     text = row.fields.get(name, "")
     size = row.sizes.get(name, len(text.encode("utf-8", "surrogateescape")))
     truncated = name in row.sizes
     if not truncated:
         try:
-            return Field(text, size, False, json.loads(text), True)
-        except ValueError:
-            pass
+            return Field(text, size, False, loads_bounded(text), True)
+        except ValueError as exc:
+            problems.setdefault(name, f"shown as text: {exc}")
     return Field(_cut_clean(text), size, truncated)
 
 
@@ -150,9 +167,12 @@ def _options_from_opts(opts: dict[str, Any]) -> dict[str, Any]:
     if isinstance(opts.get("attempts"), int):
         out["attempts"] = opts["attempts"]
     backoff = opts.get("backoff")
-    if isinstance(backoff, dict) and backoff.get("type") in ("fixed", "exponential"):
+    if isinstance(backoff, dict) and isinstance(backoff.get("type"), str) and backoff["type"]:
+        # Custom types too: the copy names the same strategy, which its worker resolves.
         out["backoff"] = {k: v for k, v in backoff.items() if k in ("type", "jitter")}
-        out["backoff"]["delay"] = (backoff.get("delay") or 0) / 1000
+        delay = backoff.get("delay")
+        if isinstance(delay, int | float) and not isinstance(delay, bool):
+            out["backoff"]["delay"] = delay / 1000
     elif isinstance(backoff, int | float) and not isinstance(backoff, bool):
         out["backoff"] = backoff / 1000
     if isinstance(opts.get("delay"), int) and opts["delay"] > 0:
@@ -186,6 +206,9 @@ class BullMQAdapter:
         self.prefix = prefix
         self.inspector = Inspector(connection, prefix=prefix)
         self.configured = list(dict.fromkeys(queues or ()))
+        for name in self.configured:
+            if not isinstance(name, str) or not name or ":" in name:
+                raise ValueError(f"queues: {name!r} is not a queue name BullMQ allows (non-empty, no ':')")
         if not self.configured and not discover:
             raise ValueError("queues: give the queue names, or discover=True to find them in Redis")
         self.discover = discover
@@ -205,6 +228,17 @@ class BullMQAdapter:
 
     async def close(self) -> None:
         await self.inspector.close()
+
+    def session_store(self) -> RedisSessionStore:
+        return RedisSessionStore(self.inspector.runner, self.prefix)
+
+    @staticmethod
+    def _job_id(queue: str, job_id: str) -> str:
+        """``job_id`` if it can only name a job hash of ``queue``; else the job is not there."""
+        try:
+            return check_job_id(job_id)
+        except ValueError:
+            raise AdapterError(f"job {job_id!r} not found in queue {queue!r}", 404) from None
 
     async def queue_names(self) -> list[str]:
         if not self.discover:
@@ -248,6 +282,10 @@ class BullMQAdapter:
         return JobPage(info, state, jobs, page, per_page, total)
 
     async def job(self, queue: str, job_id: str, *, logs_start: int = 0, logs_count: int = 50) -> JobDetail | None:
+        try:
+            check_job_id(job_id)
+        except ValueError:
+            return None
         ins = self.inspector
         keys = ins.keys(queue)
         rows, logs, logs_total, pending, done, pending_keys, done_keys = await self._act(
@@ -270,17 +308,17 @@ class BullMQAdapter:
         summary = _summary(queue, row)
         record = _record(queue, row)
         parent = record.parent or {}
-        parent_queue_key = str(parent.get("queueKey", ""))
+        parent_queue = self._queue_of(str(parent.get("queueKey", "")))
         detail = JobDetail(
             **{f: getattr(summary, f) for f in summary.__dataclass_fields__},
-            data=_field(row, "data"),
-            returnvalue=_field(row, "returnvalue") if "returnvalue" in row.fields else None,
+            data=_field(row, "data", summary.problems),
+            returnvalue=_field(row, "returnvalue", summary.problems) if "returnvalue" in row.fields else None,
             opts=record.opts,
             stacktrace=record.stacktrace,
             processed_by=record.processed_by,
             stalled_counter=record.stalled_counter,
             deferred_failure=record.deferred_failure,
-            parent_queue=parent_queue_key.split(":", 1)[1] if ":" in parent_queue_key else None,
+            parent_queue=parent_queue,
             parent_id=record.parent_id,
             children=[
                 *self._children(pending_keys, done=False),
@@ -297,31 +335,44 @@ class BullMQAdapter:
         detail.timeline = _timeline(summary, record)
         return detail
 
+    def _queue_of(self, queue_key: str) -> str | None:
+        """``<prefix>:<queue>`` -> the queue; None for another prefix or a name BullMQ would refuse."""
+        head = self.prefix + ":"
+        name = queue_key[len(head) :] if queue_key.startswith(head) else ""
+        return name if name and ":" not in name else None
+
     def _children(self, keys: Any, *, done: bool) -> list[ChildLink]:
         """Child job keys (``<prefix>:<queue>:<id>``) as links; a child in another prefix is skipped."""
         links = []
         head = self.prefix + ":"
         for key in keys if isinstance(keys, list) else []:
-            queue_key, _, child_id = str(key).rpartition(":")
-            if queue_key.startswith(head) and child_id:
-                links.append(ChildLink(queue_key[len(head) :], child_id, done))
+            text = str(key)
+            # Queue names hold no ':', so the first one after the prefix ends the name; the id may hold more.
+            queue, _, child_id = text[len(head) :].partition(":") if text.startswith(head) else ("", "", "")
+            if queue and child_id:
+                links.append(ChildLink(queue, child_id, done))
         return links
 
     async def raw_field(self, queue: str, job_id: str, name: str) -> str | None:
         if name not in ("data", "returnvalue"):
             raise AdapterError(f"no raw view of {name!r}", 400)
+        job_id = self._job_id(queue, job_id)
         value = await self._act(
             self.inspector.runner.call(command("HGET", self.inspector.keys(queue).job(job_id), name))
         )
         return None if value is None else str(value)
 
     async def find(self, job_id: str, queues: list[str]) -> list[str]:
+        try:
+            check_job_id(job_id)
+        except ValueError:
+            return []
         if not queues:
             return []
         found = await self._act(
-            self.inspector.runner.batch([command("EXISTS", self.inspector.keys(q).job(job_id)) for q in queues])
+            self.inspector.runner.batch([command("TYPE", self.inspector.keys(q).job(job_id)) for q in queues])
         )
-        return [q for q, hit in zip(queues, found, strict=True) if hit == 1]
+        return [q for q, kind in zip(queues, found, strict=True) if kind in ("hash", b"hash")]
 
     async def server_info(self) -> dict[str, str]:
         return await self._act(self.inspector.server_info())  # type: ignore[no-any-return]
@@ -339,9 +390,15 @@ class BullMQAdapter:
         except (ValueError, TypeError) as exc:
             raise AdapterError(str(exc), 400) from None
         except RedisUnavailable as exc:
-            raise AdapterError(str(exc), 503) from None
+            log.warning("board: Redis unavailable: %s", exc)
+            raise AdapterError("Redis is unavailable right now; try again shortly.", 503) from None
+        except RedisError as exc:
+            # Redis's own words stay in the log: they can name keys, scripts and internals.
+            log.warning("board: Redis refused a request: %s", exc)
+            raise AdapterError("Redis could not answer this request; the reason is in the board's log.", 503) from None
 
     async def retry_job(self, queue: str, job_id: str) -> ActionResult:
+        job_id = self._job_id(queue, job_id)
         state = await self._act(self.queue(queue).get_job_state(job_id))
         if state not in RETRYABLE:
             raise AdapterError(f"job {job_id} is {state}: only failed or completed jobs can be retried", 409)
@@ -349,24 +406,29 @@ class BullMQAdapter:
         return ActionResult(f"Job {job_id} moved from {state} back to waiting.", 1, job_id)
 
     async def promote_job(self, queue: str, job_id: str) -> ActionResult:
+        job_id = self._job_id(queue, job_id)
         await self._act(self.queue(queue).promote_job(job_id))
         return ActionResult(f"Job {job_id} promoted: it runs now.", 1, job_id)
 
     async def remove_job(self, queue: str, job_id: str) -> ActionResult:
+        job_id = self._job_id(queue, job_id)
         removed = await self._act(self.queue(queue).remove(job_id))
         if not removed:
             raise AdapterError(f"job {job_id!r} not found in queue {queue!r}", 404)
         return ActionResult(f"Job {job_id} removed.", 1, job_id)
 
     async def update_job_data(self, queue: str, job_id: str, data: Any) -> ActionResult:
+        job_id = self._job_id(queue, job_id)
         await self._act(self.queue(queue).update_job_data(job_id, data))
         return ActionResult(f"Data of job {job_id} replaced.", 1, job_id)
 
     async def change_job_priority(self, queue: str, job_id: str, priority: int) -> ActionResult:
+        job_id = self._job_id(queue, job_id)
         await self._act(self.queue(queue).change_job_priority(job_id, priority))
         return ActionResult(f"Priority of job {job_id} set to {priority}.", 1, job_id)
 
     async def duplicate_job(self, queue: str, job_id: str) -> ActionResult:
+        job_id = self._job_id(queue, job_id)
         job = await self._act(self.queue(queue).get_job(job_id))
         if job is None:
             raise AdapterError(f"job {job_id!r} not found in queue {queue!r}", 404)

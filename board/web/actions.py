@@ -6,7 +6,7 @@ destructive actions); a script that sends ``Accept: application/json`` gets the 
 
 from __future__ import annotations
 
-import json
+import math
 from collections.abc import Awaitable, Callable
 from typing import Any
 
@@ -15,10 +15,13 @@ from starlette.responses import JSONResponse, RedirectResponse, Response
 from starlette.routing import BaseRoute, Route
 
 from ..adapters import CLEANABLE_STATES, ActionResult, AdapterError
+from ..adapters.payload import loads_bounded
 from .app import Board
-from .auth import User
+from .editing import EditConflict, apply_edit
 from .guard import guarded
+from .paths import safe_next
 from .render import wants_json
+from .users import User
 
 ADD_OPTIONS = {
     "job_id",
@@ -33,6 +36,7 @@ ADD_OPTIONS = {
     "stack_trace_limit",
 }
 MAX_CLEAN_LIMIT = 1_000_000
+MAX_GRACE_S = 100 * 365 * 86400
 
 
 def _flag(body: dict[str, Any], name: str) -> bool:
@@ -42,11 +46,8 @@ def _flag(body: dict[str, Any], name: str) -> bool:
 
 def _back(request: Request, fallback: str) -> str:
     """Where to return after an action: the posted ``next`` if it is a path inside the board."""
-    target = str(request.state.body.get("next") or "")
-    root = request.scope.get("root_path") or ""
-    if target.startswith("/") and not target.startswith("//") and target.startswith(root):
-        return target
-    return fallback
+    root = str(request.scope.get("root_path") or "").rstrip("/")
+    return safe_next(str(request.state.body.get("next") or ""), root) or fallback
 
 
 def _done(request: Request, board: Board, result: ActionResult, fallback: str) -> Response:
@@ -64,7 +65,9 @@ def _confirm(request: Request, board: Board, user: User, question: str) -> Respo
     if wants_json(request):
         return JSONResponse({"error": f"{question} Send confirm=true to go ahead."}, status_code=400)
     fields = {k: v for k, v in request.state.body.items() if k not in ("confirm", "csrf_token")}
-    context = board.context(request, user, question=question, action=request.url.path, fields=fields)
+    queue, job_id = request.path_params["queue"], request.path_params.get("job_id")
+    cancel = _job_url(request, queue, job_id) if job_id is not None else _queue_url(request, queue)
+    context = board.context(request, user, question=question, action=board.here(request), fields=fields, cancel=cancel)
     return board.renderer.page(request, "confirm.html", context)
 
 
@@ -114,16 +117,26 @@ async def remove_job(request: Request, board: Board, user: User) -> Response:
 @guarded("operator", action=True)
 async def update_data(request: Request, board: Board, user: User) -> Response:
     queue, job_id = request.path_params["queue"], request.path_params["job_id"]
-    raw = request.state.body.get("data")
+    body = request.state.body
+    raw = body.get("data")
+    version = body.get("version")
+    edit = {"job_id": job_id}
     if isinstance(raw, str):
         try:
-            data = json.loads(raw)
+            data = loads_bounded(raw)
         except ValueError as exc:
-            return _form_errors(request, board, user, "edit.html", {"data": f"Not valid JSON: {exc}"}, job_id=job_id)
+            return _form_errors(request, board, user, "edit.html", {"data": f"Not valid JSON: {exc}"}, **edit)
     elif raw is None:
-        return _form_errors(request, board, user, "edit.html", {"data": "Give the new data, as JSON."}, job_id=job_id)
+        return _form_errors(request, board, user, "edit.html", {"data": "Give the new data, as JSON."}, **edit)
     else:
         data = raw
+    stored = await board.adapter.raw_field(queue, job_id, "data")
+    if stored is None:
+        return board.error(request, 404, f"There is no job {job_id!r} in queue {queue!r}.", user)
+    try:
+        data = apply_edit(data, stored, version if isinstance(version, str) and version else None, board.formatters)
+    except EditConflict as exc:
+        return _form_errors(request, board, user, "edit.html", {"data": f"Not saved: {exc}."}, status=409, **edit)
     result = await board.adapter.update_job_data(queue, job_id, data)
     return _done(request, board, result, _job_url(request, queue, job_id))
 
@@ -134,7 +147,7 @@ async def change_priority(request: Request, board: Board, user: User) -> Respons
     raw = request.state.body.get("priority")
     try:
         priority = int(raw)
-    except (TypeError, ValueError):
+    except (TypeError, ValueError, OverflowError):
         return board.error(request, 400, f"priority: expected a whole number, got {raw!r}", user)
     result = await board.adapter.change_job_priority(queue, job_id, priority)
     return _done(request, board, result, _job_url(request, queue, job_id))
@@ -148,16 +161,22 @@ async def duplicate_job(request: Request, board: Board, user: User) -> Response:
 
 
 def _form_errors(
-    request: Request, board: Board, user: User, template: str, errors: dict[str, str], **extra: Any
+    request: Request,
+    board: Board,
+    user: User,
+    template: str,
+    errors: dict[str, str],
+    status: int = 400,
+    **extra: Any,
 ) -> Response:
     """The form again, with each problem next to its field; nothing was written."""
     if wants_json(request):
-        return JSONResponse({"error": "; ".join(f"{k}: {v}" for k, v in errors.items()), "fields": errors}, 400)
+        return JSONResponse({"error": "; ".join(f"{k}: {v}" for k, v in errors.items()), "fields": errors}, status)
     values = {k: v for k, v in request.state.body.items() if isinstance(v, str)}
     context = board.context(
         request, user, queue_name=request.path_params["queue"], values=values, errors=errors, **extra
     )
-    return board.renderer.page(request, template, context, status=400)
+    return board.renderer.page(request, template, context, status=status)
 
 
 @guarded("operator", action=True)
@@ -171,13 +190,13 @@ async def add_job(request: Request, board: Board, user: User) -> Response:
     data: Any = body.get("data", {})
     if isinstance(data, str):
         try:
-            data = json.loads(data or "{}")
+            data = loads_bounded(data or "{}")
         except ValueError as exc:
             errors["data"] = f"Not valid JSON: {exc}"
     options: Any = body.get("options", {})
     if isinstance(options, str):
         try:
-            options = json.loads(options or "{}")
+            options = loads_bounded(options or "{}")
         except ValueError as exc:
             errors["options"] = f"Not valid JSON: {exc}"
             options = {}
@@ -235,10 +254,15 @@ async def clean(request: Request, board: Board, user: User) -> Response:
     try:
         grace = float(body.get("grace", 0))
         limit = int(body.get("limit", 1000))
-    except (TypeError, ValueError):
+    except (TypeError, ValueError, OverflowError):
         return board.error(request, 400, "grace (seconds) and limit (a whole number) must be numbers.", user)
-    if grace < 0 or not 1 <= limit <= MAX_CLEAN_LIMIT:
-        return board.error(request, 400, f"grace must be >= 0 and limit between 1 and {MAX_CLEAN_LIMIT:,}.", user)
+    if not math.isfinite(grace) or not 0 <= grace <= MAX_GRACE_S or not 1 <= limit <= MAX_CLEAN_LIMIT:
+        return board.error(
+            request,
+            400,
+            f"grace must be a number of seconds from 0 to {MAX_GRACE_S:,} and limit between 1 and {MAX_CLEAN_LIMIT:,}.",
+            user,
+        )
     asking = _confirm(request, board, user, f"Remove up to {limit:,} {state} jobs of {queue} older than {grace:g} s?")
     if asking:
         return asking

@@ -3,15 +3,17 @@
 from __future__ import annotations
 
 import logging
+import os
 import secrets
 from collections.abc import Awaitable, Callable, Iterable, Mapping
 from typing import Any
-from urllib.parse import quote
+from urllib.parse import quote, urlencode
 
 from itsdangerous import BadSignature, URLSafeTimedSerializer
 from jinja2 import pass_context
 from starlette.applications import Starlette
 from starlette.datastructures import URL
+from starlette.middleware import Middleware
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import BaseRoute, Mount, Router
@@ -19,10 +21,14 @@ from starlette.staticfiles import StaticFiles
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from ..adapters import BullMQAdapter, QueueAdapter
-from .auth import AuthBackend, NoAuth, User, as_backend
+from .auth import AuthBackend, AuthRefused, FormLogin, NoAuth, as_backend
 from .csrf import Csrf
 from .formatters import Formatter, Formatters
+from .headers import SecurityHeaders, frame_origins
 from .render import Renderer, asset_dir, wants_json
+from .sessions import SessionStoreError
+from .throttle import Throttled
+from .users import User
 
 log = logging.getLogger("board.web")
 
@@ -75,8 +81,28 @@ class Board:
             route = self._named[name]
         return root + str(route.url_path_for(name, **quoted))
 
-    async def authenticate(self, request: Request) -> User | None:
-        return await self.auth.authenticate(request)
+    def here(self, request: Request) -> str:
+        """The current page's URL, rebuilt from its route with every parameter encoded again: a decoded
+        path must never be written back into a page (an id holding ``/../`` would point elsewhere)."""
+        name = getattr(request.scope.get("route"), "name", None)
+        url = self.url(request, name, **request.path_params) if name else self.url(request, "overview")
+        params = request.query_params.multi_items()
+        return url + ("?" + urlencode(params) if params else "")
+
+    async def identify(self, request: Request) -> User | Response:
+        """The user making the request, or the response that refuses it."""
+        try:
+            user = await self.auth.authenticate(request)
+        except Throttled as exc:
+            return self.error(request, 429, str(exc), headers={"Retry-After": str(exc.retry_after)})
+        except AuthRefused as exc:
+            return self.error(request, exc.status, str(exc))
+        except SessionStoreError as exc:
+            log.warning("board: the session store is unavailable: %s", exc)
+            return self.error(request, 503, "Sign-in cannot be checked: Redis is unavailable; try again shortly.")
+        if user is None:
+            return self.auth.challenge(request)
+        return user
 
     async def visible_queues(self, user: User) -> list[str]:
         return [q for q in await self.adapter.queue_names() if user.sees(q)]
@@ -118,15 +144,26 @@ class Board:
             "flash": self.pop_flash(request),
             "read_only": self.read_only,
             "auth_routes": bool(self.auth.routes),
+            "here": self.here(request),
             **extra,
         }
 
-    def error(self, request: Request, status: int, message: str, user: User | None = None) -> Response:
+    def error(
+        self,
+        request: Request,
+        status: int,
+        message: str,
+        user: User | None = None,
+        headers: Mapping[str, str] | None = None,
+    ) -> Response:
         if wants_json(request):
-            return self.finish(request, self.renderer.page(request, "", {}, data={"error": message}, status=status))
-        context: dict[str, Any] = {"status": status, "message": message, "user": user, "board": self, "flash": None}
-        context["csrf_token"] = self.csrf.token(request)
-        return self.finish(request, self.renderer.page(request, "error.html", context, status=status))
+            response = self.renderer.page(request, "", {}, data={"error": message}, status=status)
+        else:
+            context: dict[str, Any] = {"status": status, "message": message, "user": user, "board": self}
+            context.update(flash=None, csrf_token=self.csrf.token(request), auth_routes=bool(self.auth.routes))
+            response = self.renderer.page(request, "error.html", context, status=status)
+        response.headers.update(headers or {})
+        return self.finish(request, response)
 
 
 class _GuardedStatic:
@@ -138,15 +175,32 @@ class _GuardedStatic:
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "http":
-            request = Request(scope, receive)
-            user = await self.board.authenticate(request)
-            if user is None:
-                # Answer as the board itself would, so that a login redirect points at the board's page.
-                root = str(scope.get("root_path", ""))
-                board_scope = {**scope, "root_path": root.removesuffix("/static")}
-                await self.board.auth.challenge(Request(board_scope, receive))(scope, receive, send)
+            # Answer as the board itself would, so that a login redirect points at the board's page.
+            root = str(scope.get("root_path", ""))
+            request = Request({**scope, "root_path": root.removesuffix("/static")}, receive)
+            user = await self.board.identify(request)
+            if not isinstance(user, User):
+                await user(scope, receive, send)
                 return
         await self.app(scope, receive, send)
+
+
+def _secret_key(given: str | None, backend: AuthBackend) -> str:
+    """One key for every process of a deployment, so that a form served by one is accepted by another."""
+    for source, key in (
+        ("secret_key=", given),
+        ("the auth backend", getattr(backend, "secret_key", None)),
+        ("BOARD_SECRET_KEY", os.environ.get("BOARD_SECRET_KEY")),
+    ):
+        if key:
+            if len(key) < 16:
+                raise ValueError(f"secret key from {source} is too short: use at least 16 characters")
+            return key
+    log.warning(
+        "board: no secret key given (secret_key=, the auth backend's, or BOARD_SECRET_KEY): using a random one. "
+        "Forms and messages then fail after a restart and between processes; set one key for the deployment."
+    )
+    return secrets.token_urlsafe(32)
 
 
 def create_board(
@@ -160,30 +214,44 @@ def create_board(
     title: str = "board",
     formatters: Mapping[str, Formatter] | None = None,
     redact: bool = True,
+    redact_words: Iterable[str] = (),
     poll_interval: float = 5,
     secret_key: str | None = None,
-    group_delimiter: str | None = ":",
+    frame_ancestors: Iterable[str] | None = None,
+    group_delimiter: str | None = ".",
     allow_completed_retries: bool = True,
     adapter: QueueAdapter | None = None,
 ) -> Starlette:
     """The board as an ASGI app. ``connection`` is a redis URL or client; ``queues`` names the queues
     to serve, ``discover=True`` finds every queue under ``prefix``. ``auth`` is a backend from
     ``board`` (``BasicAuth``, ``FormLogin``, ``TrustedHeader``) or a callable ``request -> User | None``;
-    without one, everyone is an admin and a warning is logged at start-up."""
+    without one, everyone is an admin and a warning is logged at start-up.
+
+    ``secret_key`` signs CSRF tokens and messages: give every process of a deployment the same one (or
+    let the auth backend's, or ``BOARD_SECRET_KEY``, serve). ``redact_words`` adds key names to the
+    secret-looking ones whose values are masked; ``frame_ancestors`` names the origins allowed to show
+    the board in a frame (none by default)."""
     if poll_interval < 0:
         raise ValueError(f"poll_interval: must be >= 0 seconds (0 turns polling off), got {poll_interval}")
+    if group_delimiter is not None and (not isinstance(group_delimiter, str) or not group_delimiter):
+        raise ValueError(f"group_delimiter: expected a non-empty string or None, got {group_delimiter!r}")
     backend = as_backend(auth) or NoAuth()
-    key = secret_key or getattr(backend, "secret_key", None) or secrets.token_urlsafe(32)
+    key = _secret_key(secret_key, backend)
+    ancestors = frame_origins(frame_ancestors)
     if adapter is None:
         adapter = BullMQAdapter(connection, prefix=prefix, queues=queues, discover=discover)
+    if isinstance(backend, FormLogin) and not backend.session_store_given:
+        store = adapter.session_store()
+        if store is not None:
+            backend.sessions.store = store
     board = Board(
         adapter,
         auth=backend,
         read_only=read_only,
         title=title,
-        formatters=Formatters(formatters, redact=redact),
+        formatters=Formatters(formatters, redact=redact, words=tuple(redact_words)),
         poll_interval=poll_interval,
-        secret_key=str(key),
+        secret_key=key,
         group_delimiter=group_delimiter,
         allow_completed_retries=allow_completed_retries,
     )
@@ -204,7 +272,7 @@ def create_board(
             "board: no auth configured: everyone who can reach it is an admin. "
             "Pass auth=BasicAuth(...), FormLogin(...), TrustedHeader(...) or a callable."
         )
-    app = Starlette(routes=routes)
+    app = Starlette(routes=routes, middleware=[Middleware(SecurityHeaders, frame_ancestors=ancestors)])
     app.state.board = board
     board.router = app.router
     return app

@@ -50,8 +50,10 @@ class Csrf:
                 path=request.scope.get("root_path") or "/",
             )
 
-    async def check(self, request: Request, form_token: str | None) -> bool:
-        if request.headers.get("content-type", "").split(";")[0].strip() == "application/json":
+    async def check(self, request: Request, form_token: str | None, *, allow_json: bool = True) -> bool:
+        """Whether a post carries this browser's token; a JSON post passes unless ``allow_json`` is off."""
+        is_json = request.headers.get("content-type", "").split(";")[0].strip().lower() == "application/json"
+        if is_json and allow_json:
             return True
         cookie = request.cookies.get(COOKIE, "")
         try:

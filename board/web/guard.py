@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from collections.abc import Awaitable, Callable
 from functools import wraps
 from typing import Any
@@ -11,8 +10,9 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from ..adapters import AdapterError
+from ..adapters.payload import loads_bounded
 from .app import Board
-from .auth import User
+from .users import User
 
 Handler = Callable[[Request, Board, User], Awaitable[Response]]
 ROLE_NAMES = {"viewer": "a viewer", "operator": "an operator", "admin": "an admin"}
@@ -22,9 +22,10 @@ async def read_body(request: Request) -> dict[str, Any]:
     """Form fields or a JSON object, as one dict; raises ValueError with the reason when malformed."""
     kind = request.headers.get("content-type", "").split(";")[0].strip()
     if kind == "application/json":
+        raw = await request.body() or b"{}"
         try:
-            body = json.loads(await request.body() or b"{}")
-        except ValueError as exc:
+            body = loads_bounded(raw.decode("utf-8"))
+        except (ValueError, UnicodeDecodeError) as exc:
             raise ValueError(f"the body is not valid JSON: {exc}") from None
         if not isinstance(body, dict):
             raise ValueError("the body must be a JSON object")
@@ -40,14 +41,17 @@ def guarded(role: str, *, action: bool = False) -> Callable[[Handler], Callable[
         @wraps(handler)
         async def endpoint(request: Request) -> Response:
             board: Board = request.app.state.board
-            user = await board.authenticate(request)
-            if user is None:
-                return board.auth.challenge(request)
+            user = await board.identify(request)
+            if not isinstance(user, User):
+                return user
             request.state.user = user
             queue = request.path_params.get("queue")
             # A queue the user may not see is answered exactly like one that does not exist.
-            if queue is not None and (not user.sees(queue) or queue not in await board.adapter.queue_names()):
-                return board.error(request, 404, f"There is no queue named {queue!r}.", user)
+            try:
+                if queue is not None and (not user.sees(queue) or queue not in await board.adapter.queue_names()):
+                    return board.error(request, 404, f"There is no queue named {queue!r}.", user)
+            except AdapterError as exc:
+                return board.error(request, exc.status, str(exc), user)
             if not user.can(role):
                 return board.error(request, 403, f"This needs {ROLE_NAMES[role]}; you are {user.role}.", user)
             if action:

@@ -27,8 +27,27 @@ def asset_dir(name: str) -> Path:
 
 
 def wants_json(request: Request) -> bool:
-    accept = request.headers.get("accept", "")
-    return "application/json" in accept and "text/html" not in accept
+    """Whether the client prefers JSON to HTML: the one rule for every answer, signed in or not.
+
+    A browser asks for HTML (or ``*/*``); ``fetch()`` and API clients that name ``application/json`` (or a
+    ``+json`` type) above ``text/html`` get JSON.
+    """
+    json_q = html_q = 0.0
+    for part in request.headers.get("accept", "").split(","):
+        media, *params = (piece.strip().lower() for piece in part.split(";"))
+        q = 1.0
+        for param in params:
+            key, _, value = param.partition("=")
+            if key.strip() == "q":
+                try:
+                    q = float(value)
+                except ValueError:
+                    q = 0.0
+        if media == "application/json" or (media.startswith("application/") and media.endswith("+json")):
+            json_q = max(json_q, q)
+        elif media == "text/html":
+            html_q = max(html_q, q)
+    return json_q > html_q
 
 
 def is_fragment(request: Request) -> bool:
@@ -128,8 +147,9 @@ class Renderer:
         data: Any = None,
         block: str | None = None,
         status: int = 200,
+        html_only: bool = False,
     ) -> Response:
-        if wants_json(request):
+        if wants_json(request) and not html_only:
             return JSONResponse(to_json(data if data is not None else {}), status_code=status)
         context = {"request": request, **context}
         if block and is_fragment(request):

@@ -11,12 +11,16 @@ from starlette.responses import JSONResponse, PlainTextResponse, RedirectRespons
 from starlette.routing import BaseRoute, Route
 
 from ..adapters import TABS, Field, JobDetail, JobSummary, QueueInfo
+from ..adapters.payload import loads_bounded
 from .app import Board
-from .auth import User
+from .editing import masked_for_edit
 from .guard import guarded
-from .render import pretty, query
+from .render import pretty, query, wants_json
+from .users import User
 
 PER_PAGE = (10, 25, 50, 100)
+# Far past any real queue, and well inside what Redis takes as a list index.
+MAX_PAGE = 10**9
 SORTS = ("name", "waiting", "active", "delayed", "prioritized", "completed", "failed")
 LOGS_PER_PAGE = 50
 REDIS_FIELDS = (
@@ -36,16 +40,18 @@ REDIS_FIELDS = (
 )
 
 
-def _int_param(request: Request, name: str, default: int, low: int = 1) -> int:
+def _int_param(request: Request, name: str, default: int, low: int = 1, high: int = MAX_PAGE) -> int:
     raw = request.query_params.get(name)
     if raw is None or raw == "":
         return default
+    if len(raw) > 20:
+        raise ValueError(f"{name}: expected a whole number between {low} and {high:,}, got {raw[:20]!r}...")
     try:
         value = int(raw)
     except ValueError:
         raise ValueError(f"{name}: expected a whole number, got {raw!r}") from None
-    if value < low:
-        raise ValueError(f"{name}: must be at least {low}, got {value}")
+    if not low <= value <= high:
+        raise ValueError(f"{name}: must be between {low} and {high:,}, got {value}")
     return value
 
 
@@ -54,7 +60,7 @@ def _format_preview(board: Board, user: User, job: JobSummary) -> str:
     text = job.data_preview
     if len(text.encode("utf-8", "surrogateescape")) == job.data_size:
         try:
-            value = json.loads(text)
+            value = loads_bounded(text)
         except ValueError:
             pass
         else:
@@ -88,6 +94,16 @@ def _format_detail(board: Board, user: User, job: JobDetail) -> JobDetail:
     job.logs = [str(board.formatters.apply("logs", line, user)) for line in job.logs]
     job.stacktrace = [str(board.formatters.apply("failed_reason", s, user)) for s in job.stacktrace]
     return job
+
+
+def _hide_unseen(job: JobDetail, seen: set[str]) -> None:
+    """A flow may span queues: never name one the user cannot see (nor one the board does not serve)."""
+    if job.parent_id is not None and job.parent_queue not in seen:
+        job.parent_queue = job.parent_id = None
+        job.parent_hidden = True
+    shown = [child for child in job.children if child.queue in seen]
+    job.children_hidden = len(job.children) - len(shown)
+    job.children = shown
 
 
 def _sort_key(sort: str) -> Any:
@@ -151,6 +167,7 @@ async def job_page(request: Request, board: Board, user: User) -> Response:
     job = await board.adapter.job(name, job_id, logs_start=(logs_page - 1) * LOGS_PER_PAGE, logs_count=LOGS_PER_PAGE)
     if job is None:
         return board.error(request, 404, f"There is no job {job_id!r} in queue {name!r}.", user)
+    _hide_unseen(job, set(await board.visible_queues(user)))
     _format_detail(board, user, job)
     logs_pages = max(1, -(-job.logs_total // LOGS_PER_PAGE))
     context = board.context(
@@ -175,7 +192,7 @@ async def raw_field(request: Request, board: Board, user: User) -> Response:
     if text is None:
         return board.error(request, 404, f"Job {job_id!r} in queue {name!r} has no {field}.", user)
     try:
-        value = json.loads(text)
+        value = loads_bounded(text)
     except ValueError:
         shown = board.formatters.apply(field, text, user)
         return PlainTextResponse(str(shown).encode("utf-8", "surrogateescape"))
@@ -202,7 +219,7 @@ async def find(request: Request, board: Board, user: User) -> Response:
         queues = [q for q in queues if q == wanted]
     found = await board.adapter.find(job_id, queues)
     data = {"id": job_id, "queues": found}
-    if len(found) == 1 and "application/json" not in request.headers.get("accept", ""):
+    if len(found) == 1 and not wants_json(request):
         url = board.url(request, "job", queue=found[0], job_id=job_id)
         return RedirectResponse(url, status_code=303)
     status = 200 if found else 404
@@ -230,10 +247,11 @@ async def edit_form(request: Request, board: Board, user: User) -> Response:
     if raw is None:
         return board.error(request, 404, f"There is no job {job_id!r} in queue {name!r}.", user)
     try:
-        text = pretty(json.loads(raw))
-    except ValueError:
-        text = raw
-    context = board.context(request, user, queue_name=name, job_id=job_id, values={"data": text}, errors={})
+        form = masked_for_edit(raw, board.formatters)
+    except ValueError as exc:
+        return board.error(request, 409, f"The data of job {job_id!r} cannot be edited here: {exc}.", user)
+    values = {"data": form.text, "version": form.version}
+    context = board.context(request, user, queue_name=name, job_id=job_id, values=values, errors={})
     return board.renderer.page(request, "edit.html", context, data={"queue": name, "id": job_id})
 
 

@@ -32,7 +32,7 @@ from starlette.responses import HTMLResponse
 from starlette.routing import Mount, Route
 
 from board import FormLogin, create_board
-from board.web.auth import Users
+from board.web.users import Users
 
 log = logging.getLogger(__name__)
 

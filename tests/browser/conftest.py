@@ -24,7 +24,6 @@ from typing import TYPE_CHECKING, Any
 
 import pytest
 import uvicorn
-from starlette.applications import Starlette
 
 from board import FormLogin, Job, Queue, SyncQueue, Worker, create_board
 from board.redis_server import free_port
@@ -49,14 +48,30 @@ def find_chromium() -> str | None:
     return shutil.which("chromium")
 
 
+def skip_without_a_browser() -> None:
+    """Skips the calling test module, with the reason, when Playwright or Chromium is missing."""
+    try:
+        import playwright.sync_api  # noqa: F401
+    except ImportError as exc:
+        pytest.skip(f"Playwright is not installed ({exc}): pip install playwright", allow_module_level=True)
+    if find_chromium() is None:
+        pytest.skip(
+            "no Chromium: neither /usr/bin/chromium nor `chromium` on the PATH "
+            "(apt install chromium, or `make browser`)",
+            allow_module_level=True,
+        )
+
+
 # The server ---------------------------------------------------------------------------------------------------
 
 
 class LiveServer:
     """A board app served by uvicorn on a free loopback port, its event loop in a thread."""
 
-    def __init__(self, app: Starlette) -> None:
+    def __init__(self, app: Any, closing: list[Callable[[], Awaitable[None]]] | None = None) -> None:
         self.app = app
+        # What to close on the server's loop when it stops: by default the board's Redis client.
+        self.closing = closing if closing is not None else [app.state.board.adapter.close]
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         config = uvicorn.Config(
@@ -81,7 +96,8 @@ class LiveServer:
                 await self.server.serve()
             finally:
                 # The board's Redis client is bound to this loop: close it here, before the loop goes.
-                await self.app.state.board.adapter.close()
+                for close in self.closing:
+                    await close()
 
         loop = asyncio.new_event_loop()
         try:

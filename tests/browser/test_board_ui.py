@@ -12,23 +12,25 @@ from datetime import datetime
 from typing import Any
 from zoneinfo import ZoneInfo
 
-import pytest
 import redis
 
 from board import SyncQueue
 
-from .conftest import ARTIFACTS, PASSWORD, USER, NewContext, ServeBoard, fail, find_chromium, log_in, work_until
+from .conftest import (
+    ARTIFACTS,
+    PASSWORD,
+    USER,
+    NewContext,
+    ServeBoard,
+    fail,
+    log_in,
+    skip_without_a_browser,
+    work_until,
+)
 
-try:
-    from playwright.sync_api import Dialog, Page, Request, expect
-except ImportError as exc:
-    pytest.skip(f"Playwright is not installed ({exc}): pip install playwright", allow_module_level=True)
+skip_without_a_browser()
 
-if find_chromium() is None:
-    pytest.skip(
-        "no Chromium: neither /usr/bin/chromium nor `chromium` on the PATH (apt install chromium, or `make browser`)",
-        allow_module_level=True,
-    )
+from playwright.sync_api import Dialog, Page, Request, expect  # noqa: E402
 
 # Chromium writes the hour marker after a narrow no-break space (ICU 72+); older ones after a plain space.
 SPACES = str.maketrans({"\u202f": " ", "\xa0": " "})
@@ -136,9 +138,9 @@ def test_pause_and_resume_show_on_queue_page_and_overview(
     sq.add("resize", {"image": 2})
     sq.add("resize", {"image": 3}, delay=3600)
     sq.add("resize", {"image": 4}, priority=5)
-    with SyncQueue(f"mail:{qname}", redis_url) as mail:
+    with SyncQueue(f"mail.{qname}", redis_url) as mail:
         mail.add("welcome", {"to": "ada@example.com"})
-    base = serve_board([sq.name, f"mail:{qname}"])
+    base = serve_board([sq.name, f"mail.{qname}"])
     log_in(page, base, f"/queues/{sq.name}")
     heading_badge = page.locator("section.queue-header h1 .badge-paused")
     card_badge = page.locator(f'article.queue-card[data-queue="{sq.name}"] .badge-paused')
@@ -153,7 +155,7 @@ def test_pause_and_resume_show_on_queue_page_and_overview(
     page.get_by_role("link", name="Queues").click()
     expect(page).to_have_url(f"{base}/")
     expect(card_badge).to_have_text("paused")
-    expect(page.locator(f'article.queue-card[data-queue="mail:{qname}"] .badge-paused')).to_have_count(0)
+    expect(page.locator(f'article.queue-card[data-queue="mail.{qname}"] .badge-paused')).to_have_count(0)
     expect(page.locator(f'article.queue-card[data-queue="{sq.name}"] .state-waiting .num')).to_have_text("2")
     ARTIFACTS.mkdir(exist_ok=True)
     page.screenshot(path=ARTIFACTS / "overview.png", full_page=True)

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -213,12 +214,15 @@ def test_starlette_form_login(redis_url: str, monkeypatch: pytest.MonkeyPatch) -
         assert login_page.status_code == 200
         assert 'name="password"' in login_page.text
 
-        wrong = client.post("/admin/queues/login", data={"username": "alice", "password": "wrong", "next": "/"})
+        token = re.search(r'name="csrf_token" value="([^"]+)"', login_page.text)
+        assert token, "no CSRF token on the login form"
+        fields = {"username": "alice", "password": "wrong", "next": "/", "csrf_token": token.group(1)}
+        wrong = client.post("/admin/queues/login", data=fields)
         assert wrong.status_code == 401
         assert "Wrong user name or password." in wrong.text
         assert client.get("/admin/queues/", headers=HTML).status_code == 303
 
-        right = client.post("/admin/queues/login", data={"username": "alice", "password": "correct-horse", "next": "/"})
+        right = client.post("/admin/queues/login", data={**fields, "password": "correct-horse"})
         assert right.status_code == 303
         assert right.headers["location"] == "/admin/queues/"
         board = client.get("/admin/queues/", headers=HTML)
@@ -229,7 +233,7 @@ def test_starlette_form_login(redis_url: str, monkeypatch: pytest.MonkeyPatch) -
         assert css.status_code == 200 and css.headers["content-type"].startswith("text/css")
         assert client.get("/admin/queues/queues/mailers", headers=HTML).status_code == 200
 
-        assert client.post("/admin/queues/logout").status_code == 303
+        assert client.post("/admin/queues/logout", data={"csrf_token": token.group(1)}).status_code == 303
         assert client.get("/admin/queues/", headers=HTML).status_code == 303
 
 

@@ -14,21 +14,21 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Mount, Route
 from starlette.testclient import TestClient
 
+from board import create_board
+from board.web.app import Board
 from board.web.auth import (
-    ROLES,
     AuthBackend,
     AuthFunction,
     BasicAuth,
     CallableAuth,
     FormLogin,
-    LoginThrottle,
     NoAuth,
     TrustedHeader,
-    User,
     as_backend,
-    hash_password,
-    verify_password,
 )
+from board.web.throttle import LoginThrottle
+from board.web.users import ROLES, User, hash_password, verify_password
+from tests.web.conftest import csrf_of
 
 if TYPE_CHECKING:
     import httpx2 as httpx  # what the test client returns
@@ -40,33 +40,34 @@ UserList = dict[str, tuple[str, str]]
 HTML = {"Accept": "text/html,application/xhtml+xml,application/xml;q=0.9,*/*;q=0.8"}
 
 
-def make_app(backend: AuthBackend, mount: str = "") -> Starlette:
-    """A stand-in for the board: one page that needs a user, plus the backend's own routes."""
+def make_app(redis_url: str, backend: AuthBackend, mount: str = "") -> Starlette:
+    """The board with this backend, plus a page that says who the board thinks is asking."""
+    board_app = create_board(redis_url, queues=["email"], auth=backend, secret_key=SECRET)
+    board: Board = board_app.state.board
 
     async def whoami(request: Request) -> Response:
-        user = await backend.authenticate(request)
-        if user is None:
-            return backend.challenge(request)
+        user = await board.identify(request)
+        if not isinstance(user, User):
+            return user
         return JSONResponse({"name": user.name, "role": user.role})
 
-    board = Starlette(
-        routes=[Route("/", whoami), Route("/queues/{name}", whoami, methods=["GET", "POST"]), *backend.routes]
-    )
-    return Starlette(routes=[Mount(mount, app=board)]) if mount else board
+    board_app.router.routes[0:0] = [Route("/", whoami), Route("/queues/{name}", whoami, methods=["GET", "POST"])]
+    return Starlette(routes=[Mount(mount, app=board_app)]) if mount else board_app
 
 
 @pytest.fixture
-def client_for() -> Iterator[ClientFor]:
+def client_for(redis_url: str) -> Iterator[ClientFor]:
     clients: list[TestClient] = []
 
     def make(backend: AuthBackend, mount: str = "", **kwargs: Any) -> TestClient:
-        client = TestClient(make_app(backend, mount), follow_redirects=False, **kwargs)
+        client = TestClient(make_app(redis_url, backend, mount), follow_redirects=False, **kwargs)
+        client.__enter__()
         clients.append(client)
         return client
 
     yield make
     for client in clients:
-        client.close()
+        client.__exit__(None, None, None)
 
 
 def basic(name: str, password: str) -> dict[str, str]:
@@ -205,13 +206,22 @@ def test_basic_auth_hashed_and_unicode_passwords(client_for: ClientFor) -> None:
 # Form login ----------------------------------------------------------------------------------------------------
 
 
+def token_for(client: TestClient, mount: str = "/board") -> str:
+    """The CSRF token a browser would find on the login page (its cookie is kept by the client)."""
+    return csrf_of(client.get(f"{mount}/login").text)
+
+
 def login(
     client: TestClient, name: str, password: str, next_path: str | None = None, mount: str = "/board"
 ) -> httpx.Response:
-    data = {"username": name, "password": password}
+    data = {"username": name, "password": password, "csrf_token": token_for(client, mount)}
     if next_path is not None:
         data["next"] = next_path
     return client.post(f"{mount}/login", data=data)
+
+
+def logout(client: TestClient, mount: str = "/board") -> httpx.Response:
+    return client.post(f"{mount}/logout", data={"csrf_token": token_for(client, mount)})
 
 
 def cookie_attributes(response: httpx.Response) -> dict[str, str]:
@@ -276,7 +286,7 @@ def test_form_login_flow(client_for: ClientFor, users: UserList) -> None:
 
     assert client.get("/board/queues/email", headers=JSON).json() == {"name": "ada", "role": "admin"}
 
-    response = client.post("/board/logout")
+    response = logout(client)
     assert response.status_code == 303 and response.headers["location"] == "/board/login"
     cleared = cookie_attributes(response)
     assert cleared["value"] in ("", '""') and cleared["max-age"] == "0" and cleared["path"] == "/board"
@@ -316,10 +326,11 @@ def test_form_login_refuses_open_redirects(client_for: ClientFor, users: UserLis
 
 def test_form_login_next_from_the_page_url(client_for: ClientFor, users: UserList) -> None:
     client = client_for(FormLogin(users, SECRET), mount="/board")
-    response = client.post("/board/login?next=/queues/email", data={"username": "ada", "password": "pw-ada"})
+    fields = {"username": "ada", "password": "pw-ada", "csrf_token": token_for(client)}
+    response = client.post("/board/login?next=/queues/email", data=fields)
     assert response.headers["location"] == "/board/queues/email"
     # A failed attempt shows the form again, still pointing at the page asked for.
-    response = client.post("/board/login?next=/queues/email", data={"username": "ada", "password": "x"})
+    response = client.post("/board/login?next=/queues/email", data={**fields, "password": "x"})
     assert 'action="/board/login?next=%2Fqueues%2Femail"' in response.text
 
 
@@ -328,7 +339,7 @@ def test_form_cookie_secure_over_https(client_for: ClientFor, users: UserList) -
     response = login(client, "ada", "pw-ada")
     assert "secure" in cookie_attributes(response)
     assert client.get("/board/", headers=JSON).json()["name"] == "ada"
-    assert "secure" in cookie_attributes(client.post("/board/logout"))
+    assert "secure" in cookie_attributes(logout(client))
 
 
 def test_form_cookie_tampered_or_foreign(client_for: ClientFor, users: UserList) -> None:
@@ -344,8 +355,8 @@ def test_form_cookie_tampered_or_foreign(client_for: ClientFor, users: UserList)
     payload, _, signature = token.rpartition(".")
     assert status(f"{payload}.{signature[:-2]}{'AA' if signature[-2:] != 'AA' else 'BB'}") == 401
     # Claiming to be someone else with the same signature.
-    forged = URLSafeTimedSerializer("another-secret-key-0123456789", salt="board.web.auth.session")
-    assert status(forged.dumps({"u": "ada", "s": "x"})) == 401
+    forged = URLSafeTimedSerializer("another-secret-key-0123456789", salt=backend.sessions.serializer.salt)
+    assert status(forged.dumps({"u": "ada", "s": "x", "g": 0})) == 401
     assert status("garbage") == 401
     assert status("") == 401
 
@@ -360,8 +371,8 @@ def test_form_cookie_expires(client_for: ClientFor, users: UserList) -> None:
     client = client_for(backend, mount="/board")
     token = cookie_attributes(login(client, "ada", "pw-ada"))["value"]
     client.cookies.clear()
-    payload = backend.serializer.loads(token)
-    old = URLSafeTimedSerializer(SECRET, salt=backend.serializer.salt, signer=_OldSigner).dumps(payload)
+    payload = backend.sessions.serializer.loads(token)
+    old = URLSafeTimedSerializer(SECRET, salt=backend.sessions.serializer.salt, signer=_OldSigner).dumps(payload)
     assert client.get("/board/", headers={**JSON, "Cookie": f"board_session={token}"}).status_code == 200
     assert client.get("/board/", headers={**JSON, "Cookie": f"board_session={old}"}).status_code == 401
 
@@ -418,8 +429,8 @@ def test_login_throttle_memory_is_bounded() -> None:
     for i in range(1000):
         throttle.failed(f"user{i}")
     throttle.failed("x" * 10_000)
-    assert len(throttle._failures) <= 100
-    assert all(len(name) <= 256 for name in throttle._failures)
+    assert len(throttle._names.failures) <= 100
+    assert all(len(name) <= 256 for name in throttle._names.failures)
 
 
 # Trusted header -------------------------------------------------------------------------------------------------
@@ -492,3 +503,149 @@ def test_as_backend_and_no_auth(client_for: ClientFor) -> None:
     no_auth = NoAuth()
     assert no_auth.warns and isinstance(no_auth, AuthBackend) and no_auth.routes == []
     assert client_for(no_auth).get("/").json() == {"name": "anonymous", "role": "admin"}
+
+
+# Sessions end on the server --------------------------------------------------------------------------------------
+
+
+def test_logout_ends_a_copied_session_cookie(client_for: ClientFor, users: UserList, redis_url: str) -> None:
+    client = client_for(FormLogin(users, SECRET), mount="/board")
+    token = cookie_attributes(login(client, "ada", "pw-ada"))["value"]
+    copied = {**JSON, "Cookie": f"board_session={token}"}
+    other = client_for(FormLogin(users, SECRET), mount="/board")  # another process of the same deployment
+    assert other.get("/board/", headers=copied).json()["name"] == "ada"
+    assert logout(client).status_code == 303
+    # The cookie is still signed and unexpired, but the server has ended the session, in every process.
+    assert client.get("/board/", headers=copied).status_code == 401
+    assert other.get("/board/", headers=copied).status_code == 401
+    # A new login is a new session and works.
+    login(client, "ada", "pw-ada")
+    assert client.get("/board/", headers=JSON).json()["name"] == "ada"
+
+
+def test_revoke_sessions_of_a_user(client_for: ClientFor, users: UserList) -> None:
+    backend = FormLogin(users, SECRET)
+    client = client_for(backend, mount="/board")
+
+    def session_of(name: str, password: str) -> dict[str, str]:
+        client.cookies.clear()
+        token = cookie_attributes(login(client, name, password))["value"]
+        return {**JSON, "Cookie": f"board_session={token}"}
+
+    laptop, phone, bob = session_of("ada", "pw-ada"), session_of("ada", "pw-ada"), session_of("bob", "pw-bob")
+    client.cookies.clear()
+    assert client.get("/board/", headers=laptop).json()["name"] == "ada"
+    assert client.portal is not None
+    client.portal.call(backend.revoke_sessions, "ada")
+    assert client.get("/board/", headers=laptop).status_code == 401
+    assert client.get("/board/", headers=phone).status_code == 401
+    assert client.get("/board/", headers=bob).json()["name"] == "bob"  # only ada's sessions ended
+    assert client.get("/board/", headers=session_of("ada", "pw-ada")).json()["name"] == "ada"
+
+
+def test_session_store_down_answers_503(client_for: ClientFor, users: UserList, redis_server: Any) -> None:
+    client = client_for(FormLogin(users, SECRET), mount="/board")
+    login(client, "ada", "pw-ada")
+    redis_server.stop()
+    try:
+        response = client.get("/board/", headers=JSON)
+        assert response.status_code == 503 and "Redis is unavailable" in response.json()["error"]
+        assert "Connection" not in response.text  # Redis's own words stay in the log
+    finally:
+        redis_server.start()
+    assert client.get("/board/", headers=JSON).json()["name"] == "ada"
+
+
+# CSRF on the login and logout forms ------------------------------------------------------------------------------
+
+
+def test_login_needs_the_forms_csrf_token(client_for: ClientFor, users: UserList) -> None:
+    client = client_for(FormLogin(users, SECRET), mount="/board")
+    # A page elsewhere posting the victim's browser into the attacker's account: no token, or a made-up one.
+    for fields in ({}, {"csrf_token": "made-up"}):
+        response = client.post("/board/login", data={"username": "ada", "password": "pw-ada", **fields})
+        assert response.status_code == 403 and "came from elsewhere" in response.text
+        assert "board_session" not in response.headers.get("set-cookie", "")
+    # A token from another browser does not fit this browser's cookie either.
+    stranger = client_for(FormLogin(users, SECRET), mount="/board")
+    foreign = token_for(stranger)
+    token_for(client)
+    response = client.post("/board/login", data={"username": "ada", "password": "pw-ada", "csrf_token": foreign})
+    assert response.status_code == 403
+    # JSON is no way around it: the login form takes forms only.
+    response = client.post(
+        "/board/login", json={"username": "ada", "password": "pw-ada"}, headers={"Content-Type": "application/json"}
+    )
+    assert response.status_code == 403
+    assert login(client, "ada", "pw-ada").status_code == 303
+
+
+def test_logout_needs_the_forms_csrf_token(client_for: ClientFor, users: UserList) -> None:
+    client = client_for(FormLogin(users, SECRET), mount="/board")
+    login(client, "ada", "pw-ada")
+    response = client.post("/board/logout", data={}, headers=HTML)
+    assert response.status_code == 403
+    assert client.get("/board/", headers=JSON).json()["name"] == "ada"  # still logged in
+    assert logout(client).status_code == 303
+    assert client.get("/board/", headers=JSON).status_code == 401
+
+
+def test_login_page_is_the_boards(client_for: ClientFor, users: UserList) -> None:
+    client = client_for(FormLogin(users, SECRET), mount="/board")
+    page = client.get("/board/login").text
+    assert "<title>Log in · board</title>" in page
+    assert 'href="/board/static/board.css"' in page  # styled like the board
+    assert "<style>" not in page and "<script>" not in page  # nothing inline: the CSP allows none
+    assert 'name="csrf_token"' in page
+
+
+# Basic auth throttling -----------------------------------------------------------------------------------------------
+
+
+def test_basic_auth_is_throttled_per_name(client_for: ClientFor) -> None:
+    client = client_for(BasicAuth({"ada": ("pw-ada", "admin"), "bob": ("pw-bob", "viewer")}))
+    for _ in range(5):
+        assert client.get("/", headers=basic("ada", "guess")).status_code == 401
+    locked = client.get("/", headers={**basic("ada", "pw-ada"), **JSON})  # even the right password, for now
+    assert locked.status_code == 429 and "Too many failed attempts" in locked.json()["error"]
+    assert 0 < int(locked.headers["retry-after"]) <= 61
+    assert client.get("/", headers=basic("bob", "pw-bob")).status_code == 200  # other names go on
+    # A name that does not exist is counted and locked exactly like one that does.
+    answers = [client.get("/", headers=basic("eve", "guess")) for _ in range(6)]
+    assert [r.status_code for r in answers] == [401] * 5 + [429]
+    assert int(answers[-1].headers["retry-after"]) > 0 and "Too many failed attempts" in answers[-1].text
+
+
+def test_basic_auth_is_throttled_per_address(client_for: ClientFor) -> None:
+    backend = BasicAuth({"ada": ("pw-ada", "admin")}, throttle=LoginThrottle(max_failures=100, max_address_failures=3))
+    guesser = client_for(backend, client=("203.0.113.7", 5000))
+    for name in ("n1", "n2", "n3"):
+        assert guesser.get("/", headers=basic(name, "guess")).status_code == 401
+    # One guess per name does not get round it: the address itself is now refused, for every name.
+    response = guesser.get("/", headers=basic("ada", "pw-ada"))
+    assert response.status_code == 429 and int(response.headers["retry-after"]) > 0
+    elsewhere = client_for(backend, client=("198.51.100.9", 5000))
+    assert elsewhere.get("/", headers=basic("ada", "pw-ada")).status_code == 200
+
+
+def test_login_form_is_throttled_per_address(client_for: ClientFor, users: UserList) -> None:
+    backend = FormLogin(users, SECRET, throttle=LoginThrottle(max_failures=100, max_address_failures=3))
+    client = client_for(backend, mount="/board")
+    for name in ("n1", "n2", "n3"):
+        assert login(client, name, "guess").status_code == 401
+    response = login(client, "ada", "pw-ada")
+    assert response.status_code == 429 and response.headers["retry-after"]
+
+
+# Trusted header sent twice -----------------------------------------------------------------------------------------
+
+
+def test_trusted_header_sent_twice_is_refused(client_for: ClientFor) -> None:
+    client = client_for(TrustedHeader(trusted_proxies=("testclient",), roles={"ada": "admin"}))
+    for headers in (
+        [("X-Forwarded-User", "bob"), ("X-Forwarded-User", "ada")],
+        [("X-Forwarded-User", "bob"), ("X-Forwarded-Role", "viewer"), ("X-Forwarded-Role", "admin")],
+    ):
+        response = client.get("/", headers=[*headers, ("Accept", "application/json")])
+        assert response.status_code == 400 and "more than once" in response.json()["error"]
+    assert client.get("/", headers={"X-Forwarded-User": "ada"}).json()["role"] == "admin"

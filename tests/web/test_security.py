@@ -13,6 +13,7 @@ from starlette.applications import Starlette
 from starlette.routing import Mount
 
 from board import BasicAuth, FormLogin, SyncQueue, User
+from board.web.throttle import LoginThrottle
 
 from .conftest import (
     HTML,
@@ -157,7 +158,9 @@ def test_anonymous_is_challenged(
     make_client: ClientFactory, redis_url: str, sync_queues: Any, raw: redis.Redis
 ) -> None:
     ids = fill(redis_url, sync_queues("email"))
-    client = make_client(["email"], auth=BasicAuth(USERS))
+    # No lockout here: this test sends a wrong password many times on purpose.
+    unthrottled = LoginThrottle(max_failures=1000, max_address_failures=1000)
+    client = make_client(["email"], auth=BasicAuth(USERS, throttle=unthrottled))
     before = keys_of(raw, "email")
     wrong = basic("admin", "not-the-password")
     for url in (
@@ -343,11 +346,12 @@ def test_form_login_flow(make_client: ClientFactory, sq: SyncQueue, qname: str, 
     form = next(attrs for tag, attrs in tags_of(login.text) if tag == "form")
     assert form["action"] == f"{mount}/login?next=%2Fqueues%2F{qname}"
 
-    wrong = client.post(form["action"], data={"username": "admin", "password": "nope", "next": f"/queues/{qname}"})
+    fields = {"username": "admin", "password": "nope", "next": f"/queues/{qname}", "csrf_token": csrf_of(login.text)}
+    wrong = client.post(form["action"], data=fields)
     assert wrong.status_code == 401 and "Wrong user name or password." in wrong.text
     assert "board_session" not in client.cookies
 
-    ok = client.post(form["action"], data={"username": "admin", "password": "admin-pw", "next": f"/queues/{qname}"})
+    ok = client.post(form["action"], data={**fields, "password": "admin-pw"})
     assert ok.status_code == 303 and ok.headers["location"] == target
     assert "board_session" in client.cookies
 
@@ -363,7 +367,7 @@ def test_form_login_flow(make_client: ClientFactory, sq: SyncQueue, qname: str, 
     assert flash_of(client.get(done.headers["location"]).text) == f"Job {job.id} promoted: it runs now."
     assert raw.lrange(f"bull:{qname}:wait", 0, -1) == [job.id]
 
-    out = client.post(logout[0])
+    out = client.post(logout[0], data={"csrf_token": csrf_of(page.text)})
     assert out.status_code == 303 and out.headers["location"] == f"{mount}/login"
     assert "board_session" not in client.cookies
     again = client.get(target)
