@@ -26,6 +26,27 @@
       form.appendChild(input);
     }
   }, true);
+  // A poll that fails leaves the old numbers on the page: say so, and since when, until a poll succeeds.
+  var staleSince = null;
+  function markStale(event) {
+    var banner = document.getElementById("stale");
+    if (!banner) return;
+    var xhr = event.detail && event.detail.xhr;
+    var cause = xhr && xhr.status === 503 ? "Redis is unavailable" : "the board cannot be reached";
+    if (!staleSince) staleSince = new Date();
+    banner.textContent = "Not updated since " + staleSince.toLocaleTimeString() + ": " + cause + ". Retrying…";
+    banner.hidden = false;
+    document.body.classList.add("is-stale");
+  }
+  function markFresh() {
+    var banner = document.getElementById("stale");
+    staleSince = null;
+    if (banner) banner.hidden = true;
+    document.body.classList.remove("is-stale");
+  }
+  document.addEventListener("htmx:responseError", markStale);
+  document.addEventListener("htmx:sendError", markStale);
+  document.addEventListener("htmx:timeout", markStale);
   document.addEventListener("DOMContentLoaded", function () { localTimes(document); });
-  document.addEventListener("htmx:afterSwap", function (event) { localTimes(event.target); });
+  document.addEventListener("htmx:afterSwap", function (event) { markFresh(); localTimes(event.target); });
 })();

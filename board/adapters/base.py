@@ -190,8 +190,9 @@ class QueueAdapter(Protocol):
 
     async def job(self, queue: str, job_id: str, *, logs_start: int, logs_count: int) -> JobDetail | None: ...
 
-    async def raw_field(self, queue: str, job_id: str, name: str) -> str | None:
-        """A job's whole ``data`` or ``returnvalue`` text, for the raw view of large payloads."""
+    async def raw_field(self, queue: str, job_id: str, name: str, *, max_bytes: int | None = None) -> str | None:
+        """A job's whole ``data`` or ``returnvalue`` text, for the raw view of large payloads; with
+        ``max_bytes``, an ``AdapterError`` (413) instead of reading a larger one."""
         ...
 
     async def find(self, job_id: str, queues: list[str]) -> list[str]:
@@ -199,6 +200,10 @@ class QueueAdapter(Protocol):
         ...
 
     async def server_info(self) -> dict[str, str]: ...
+
+    async def ping(self) -> None:
+        """Returns when the store answers; raises ``AdapterError`` (503) when it does not."""
+        ...
 
     def session_store(self) -> SessionStore | None:
         """The shared store for login sessions, or None to keep them in each process's memory."""

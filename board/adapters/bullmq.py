@@ -353,13 +353,17 @@ class BullMQAdapter:
                 links.append(ChildLink(queue, child_id, done))
         return links
 
-    async def raw_field(self, queue: str, job_id: str, name: str) -> str | None:
+    async def raw_field(self, queue: str, job_id: str, name: str, *, max_bytes: int | None = None) -> str | None:
         if name not in ("data", "returnvalue"):
             raise AdapterError(f"no raw view of {name!r}", 400)
         job_id = self._job_id(queue, job_id)
-        value = await self._act(
-            self.inspector.runner.call(command("HGET", self.inspector.keys(queue).job(job_id), name))
-        )
+        key = self.inspector.keys(queue).job(job_id)
+        if max_bytes is not None:
+            # Sized first: reading a field of many megabytes holds Redis up for every other client.
+            size = await self._act(self.inspector.runner.call(command("HSTRLEN", key, name)))
+            if isinstance(size, int) and size > max_bytes:
+                raise AdapterError(f"the job's {name} is {size:,} bytes, more than the {max_bytes:,} shown here", 413)
+        value = await self._act(self.inspector.runner.call(command("HGET", key, name)))
         return None if value is None else str(value)
 
     async def find(self, job_id: str, queues: list[str]) -> list[str]:
@@ -373,6 +377,9 @@ class BullMQAdapter:
             self.inspector.runner.batch([command("TYPE", self.inspector.keys(q).job(job_id)) for q in queues])
         )
         return [q for q, kind in zip(queues, found, strict=True) if kind in ("hash", b"hash")]
+
+    async def ping(self) -> None:
+        await self._act(self.inspector.runner.call(command("PING")))
 
     async def server_info(self) -> dict[str, str]:
         return await self._act(self.inspector.server_info())  # type: ignore[no-any-return]

@@ -4,13 +4,14 @@ fragment, or JSON."""
 from __future__ import annotations
 
 import json
+from collections.abc import AsyncIterator
 from typing import Any
 
 from starlette.requests import Request
-from starlette.responses import JSONResponse, PlainTextResponse, RedirectResponse, Response
+from starlette.responses import JSONResponse, RedirectResponse, Response, StreamingResponse
 from starlette.routing import BaseRoute, Route
 
-from ..adapters import TABS, Field, JobDetail, JobSummary, QueueInfo
+from ..adapters import TABS, AdapterError, Field, JobDetail, JobSummary, QueueInfo
 from ..adapters.payload import loads_bounded
 from .app import Board
 from .editing import masked_for_edit
@@ -21,6 +22,8 @@ from .users import User
 PER_PAGE = (10, 25, 50, 100)
 # Far past any real queue, and well inside what Redis takes as a list index.
 MAX_PAGE = 10**9
+# Data larger than this is not put in a form (nor read from Redis for one).
+MAX_EDIT_BYTES = 1024 * 1024
 SORTS = ("name", "waiting", "active", "delayed", "prioritized", "completed", "failed")
 LOGS_PER_PAGE = 50
 REDIS_FIELDS = (
@@ -195,9 +198,22 @@ async def raw_field(request: Request, board: Board, user: User) -> Response:
         value = loads_bounded(text)
     except ValueError:
         shown = board.formatters.apply(field, text, user)
-        return PlainTextResponse(str(shown).encode("utf-8", "surrogateescape"))
+        return _streamed(str(shown).encode("utf-8", "surrogateescape"), "text/plain; charset=utf-8")
     shown = board.formatters.apply(field, value, user)
-    return JSONResponse(shown)
+    body = json.dumps(shown, ensure_ascii=False, separators=(",", ":"), default=str)
+    return _streamed(body.encode("utf-8", "surrogateescape"), "application/json")
+
+
+def _streamed(body: bytes, media_type: str, chunk: int = 64 * 1024) -> Response:
+    """A large payload goes out in pieces, so the server never holds a second copy of it for the socket."""
+    if len(body) <= chunk:
+        return Response(body, media_type=media_type)
+
+    async def pieces() -> AsyncIterator[bytes]:
+        for start in range(0, len(body), chunk):
+            yield body[start : start + chunk]
+
+    return StreamingResponse(pieces(), media_type=media_type, headers={"Content-Length": str(len(body))})
 
 
 @guarded("viewer")
@@ -243,7 +259,7 @@ async def edit_form(request: Request, board: Board, user: User) -> Response:
     if board.read_only:
         return board.error(request, 403, "This board is read-only.", user)
     name, job_id = request.path_params["queue"], request.path_params["job_id"]
-    raw = await board.adapter.raw_field(name, job_id, "data")
+    raw = await board.adapter.raw_field(name, job_id, "data", max_bytes=MAX_EDIT_BYTES)
     if raw is None:
         return board.error(request, 404, f"There is no job {job_id!r} in queue {name!r}.", user)
     try:
@@ -256,13 +272,19 @@ async def edit_form(request: Request, board: Board, user: User) -> Response:
 
 
 async def health(request: Request) -> Response:
-    return PlainTextResponse("ok")
+    """For load balancers and container health checks: no login, and nothing said beyond up or down."""
+    board: Board = request.app.state.board
+    try:
+        await board.adapter.ping()
+    except AdapterError as exc:
+        return JSONResponse({"status": "unavailable", "checks": {"redis": str(exc)}}, status_code=503)
+    return JSONResponse({"status": "ok", "checks": {"redis": "ok"}})
 
 
 def routes() -> list[BaseRoute]:
     return [
         Route("/", overview, name="overview"),
-        Route("/healthz", health, name="health"),
+        Route("/healthz", health, name="health", methods=["GET", "HEAD"]),
         Route("/redis", redis_page, name="redis"),
         Route("/find", find, name="find"),
         Route("/queues/{queue}", queue_page, name="queue"),

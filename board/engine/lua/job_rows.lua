@@ -5,7 +5,9 @@
 
   KEYS: the queue keys (see _lib.lua)
   ARGV[1] key base   ARGV[2] bytes to keep of data, returnvalue, opts, progress, failedReason,
-                     stacktrace (0 = keep all)
+                     stacktrace (0 = keep all). When it is not 0, such a field larger than MAX_READ
+                     (1 MB) is not even read: reading it would cost Redis time that every other client
+                     waits for. It comes back empty, with its "F.size".
   ARGV[3] "range":  ARGV[4] start, ARGV[5] end, ARGV[6] "1" for asc (oldest first), ARGV[7..] states;
                     the range applies to each state in turn
           "ids":    ARGV[4..] job ids (their state is looked up)
@@ -16,6 +18,7 @@
   the page shows it as a malformed job instead of failing.
 ]]
 local keep = tonumber(ARGV[2])
+local MAX_READ = 1048576
 local LARGE = {data = true, returnvalue = true, opts = true, progress = true, failedReason = true,
   stacktrace = true}
 local out = {}
@@ -32,7 +35,39 @@ local function row(id, state, listed)
     end
     return
   end
-  local hash = rcall("HGETALL", key)
+  local hash
+  local huge = nil
+  if keep > 0 then
+    for name in pairs(LARGE) do
+      local size = rcall("HSTRLEN", key, name)
+      if size > MAX_READ then
+        huge = huge or {}
+        huge[name] = size
+      end
+    end
+  end
+  if huge then
+    hash = {}
+    local wanted = {}
+    for _, name in ipairs(rcall("HKEYS", key)) do
+      if not huge[name] then wanted[#wanted + 1] = name end
+    end
+    if #wanted > 0 then
+      local values = rcall("HMGET", key, unpack(wanted))
+      for i, name in ipairs(wanted) do
+        hash[#hash + 1] = name
+        hash[#hash + 1] = values[i]
+      end
+    end
+    for name, size in pairs(huge) do
+      hash[#hash + 1] = name
+      hash[#hash + 1] = ""
+      hash[#hash + 1] = name .. ".size"
+      hash[#hash + 1] = tostring(size)
+    end
+  else
+    hash = rcall("HGETALL", key)
+  end
   if #hash == 0 then return end
   if keep > 0 then
     local extra = {}
