@@ -10,6 +10,7 @@ import json
 import os
 import signal
 import sys
+import threading
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
@@ -18,8 +19,11 @@ from typing import Any
 import pytest
 import redis
 
-from board import Job, Queue, RedisUnavailable, Worker
+from board import Job, Queue, RedisUnavailable, SyncJob, Worker
+from board.engine import OutcomeUnknown
+from board.engine import worker as worker_module
 from board.redis_server import RedisServer
+from tests.engine.helpers import running
 from tests.support import until as wait_until
 
 SLOW_WORKER = Path(__file__).parent / "workers" / "slow_worker.py"
@@ -42,6 +46,71 @@ async def test_sigterm_lets_running_jobs_finish_and_leaves_nothing_locked(
         assert raw.keys(f"bull:{qname}:*:lock") == []
     finally:
         await queue.close()
+
+
+@pytest.mark.timeout(60)
+async def test_sigterm_never_hands_back_a_job_whose_thread_still_runs(
+    redis_url: str, raw: redis.Redis, qname: str, caplog: pytest.LogCaptureFixture, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A plain function runs in a thread, which nothing can stop: before, its job was handed back at
+    shutdown_timeout while the thread went on, and another worker ran it at the same time."""
+    monkeypatch.setattr(worker_module, "_STILL_WAITING_EVERY", 0.2)
+    started, release = threading.Event(), threading.Event()
+
+    def slow(job: SyncJob) -> str:
+        started.set()
+        release.wait(30)
+        return "finished"
+
+    seen_by_other: list[str] = []
+
+    async def other(job: Job) -> None:
+        seen_by_other.append(job.id)
+
+    first = Worker(qname, slow, redis_url, lock_duration=0.5, stalled_interval=0.2, shutdown_timeout=0.1)
+    second = Worker(qname, other, redis_url, lock_duration=0.5, stalled_interval=0.2, handle_signals=False)
+    lock = f"bull:{qname}:1:lock"
+    async with Queue(qname, redis_url) as queue:
+        job = await queue.add("slow", {})
+        run = asyncio.create_task(first.run())
+        try:
+            await wait_until(started.is_set, 10, "the thread to start")
+            os.kill(os.getpid(), signal.SIGTERM)  # the worker's own handler: it starts closing
+
+            def waiting() -> list[str]:
+                return [r.getMessage() for r in caplog.records if "still waiting" in r.getMessage()]
+
+            await wait_until(waiting, 5, "the worker to say, past its timeout, what it waits for")
+            async with running(second):
+                # Past the shutdown timeout, and then over several lock lifetimes while another worker
+                # checks for stalled jobs every 0.2 s: the lock must be renewed, the job left alone.
+                renewals = 0
+                last = raw.pttl(lock)
+                while renewals < 4:
+                    ttl = raw.pttl(lock)
+                    assert ttl > 0, "the lock of a job whose thread still runs ran out"
+                    renewals += ttl > last
+                    last = ttl
+                    await asyncio.sleep(0.01)
+                assert str(raw.get(lock)).startswith(first.id + ":")
+                assert await queue.get_job_state(job.id) == "active"
+                assert raw.lrange(f"bull:{qname}:wait", 0, -1) == []
+                assert seen_by_other == []
+                waits = waiting()
+                assert len(waits) >= 2, waits  # at the timeout, then again
+                assert "1 job(s) whose code is running in threads" in waits[0] and waits[0].endswith(": 1")
+                release.set()
+                await asyncio.wait_for(run, 10)
+        finally:
+            release.set()
+            if not run.done():
+                await first.close()
+            await run
+        done = await queue.get_job(job.id)
+    assert done is not None and done.returnvalue == "finished"
+    assert done.attempts_started == 1 and done.stalled_counter == 0
+    assert seen_by_other == []
+    assert raw.exists(lock) == 0
 
 
 # a. A worker process is SIGKILLed in the middle of the run.
@@ -187,6 +256,7 @@ async def test_redis_restart_loses_no_acknowledged_job(qname: str) -> None:
 
         acked: list[str] = []
         outage_errors: list[RedisUnavailable] = []
+        unknown: list[int] = []
         stop = asyncio.Event()
 
         async def produce() -> None:
@@ -195,9 +265,14 @@ async def test_redis_restart_loses_no_acknowledged_job(qname: str) -> None:
                 try:
                     job = await queue.add("job", {"n": n})
                 except RedisUnavailable as exc:
-                    # The add was not acknowledged: retry it.
+                    # Promised not written: the same add is sent again, and must not make a second job.
                     outage_errors.append(exc)
                     await asyncio.sleep(0.05)
+                    continue
+                except OutcomeUnknown:
+                    # Sent while Redis went down: it may exist. Not retried, so n is used at most once.
+                    unknown.append(n)
+                    n += 1
                     continue
                 acked.append(job.id)
                 n += 1
@@ -241,6 +316,15 @@ async def test_redis_restart_loses_no_acknowledged_job(qname: str) -> None:
                 assert lost == [], f"{len(lost)} acknowledged jobs did not complete; states: {states}"
                 assert client.zcard(f"bull:{qname}:failed") == 0
                 assert set(acked) <= processed
+                # No add was written twice: every payload is in at most one job, the acknowledged ones
+                # in exactly one.
+                ids = [str(job_id) for job_id in client.zrange(f"bull:{qname}:completed", 0, -1)]
+                pipe = client.pipeline(transaction=False)
+                for job_id in ids:
+                    pipe.hget(f"bull:{qname}:{job_id}", "data")
+                payloads = [json.loads(data)["n"] for data in pipe.execute()]
+                assert len(payloads) == len(set(payloads)), "an add was written twice"
+                assert len(ids) <= len(acked) + len(unknown)
             finally:
                 client.close()
         finally:

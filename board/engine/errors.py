@@ -6,6 +6,8 @@ derives from ``BoardError``::
 
     BoardError
     ├── RedisUnavailable        Redis could not be reached or dropped the connection; safe to retry
+    ├── OutcomeUnknown          the connection dropped after a call that must not run twice was sent
+    ├── RedisRefused            Redis answered with an error (out of memory, read-only replica, ...)
     ├── JobNotFound             no job with that id in that queue
     ├── JobStateError           the job is not in a state that allows the operation
     │   └── JobLockedError      the job is active and locked by a worker
@@ -14,11 +16,29 @@ derives from ``BoardError``::
     ├── JobFailedError          a waited-for job failed (carries its failed reason)
     └── WaitTimeoutError        a wait ran out of time
 
+What each Redis error promises about the call that raised it:
+
+- ``RedisUnavailable``: retrying is safe. Either nothing reached Redis, or the call is one that leaves
+  the same result however often it runs (a read, a lock renewal, an add with a custom ``job_id``,
+  pause, clean, ...), and the engine already retried it for about a second.
+- ``OutcomeUnknown``: the request was sent and the connection failed before the reply, for a call
+  that must not run twice (an add without a custom ``job_id``, removing, promoting or retrying one job,
+  a log line): Redis may or may not have carried it out. The engine did not retry it.
+- ``RedisRefused``: Redis answered with an error reply (kept on ``reply``, its first word on ``code``).
+  When ``retryable`` is true (OOM, READONLY, NOREPLICAS, MISCONF, BUSY, MASTERDOWN, LOADING) Redis
+  refused before the call wrote anything, so it can be retried once the cause is gone.
+
+``OutcomeUnknown`` and ``RedisRefused`` are also redis-py errors (``redis.exceptions.RedisError``,
+and ``ResponseError`` for the refusal), so that code written for redis-py keeps catching them;
+``RedisUnavailable`` is the built-in ``ConnectionError``.
+
 ``UnrecoverableError`` is raised by a processor, not by the engine: it fails the job at once, without
 the retries its options would allow.
 """
 
 from __future__ import annotations
+
+from redis.exceptions import RedisError, ResponseError
 
 
 class BoardError(Exception):
@@ -26,7 +46,40 @@ class BoardError(Exception):
 
 
 class RedisUnavailable(BoardError, ConnectionError):
-    """Redis could not be reached. Nothing was acknowledged; the call may be retried."""
+    """Redis could not be reached, or the connection failed. The call may be retried: either it never
+    reached Redis, or running it again leaves the same result (see this module's docstring)."""
+
+
+class OutcomeUnknown(BoardError, RedisError):
+    """The connection failed after the request was sent and before its reply, for a call that must not
+    run twice: Redis may or may not have carried it out, so the engine did not send it again.
+
+    For an add, give the job a ``job_id``: an add whose id exists returns that job and writes nothing,
+    so such adds are retried by the engine itself and are always safe to retry.
+    """
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}({str(self)!r})"
+
+
+class RedisRefused(BoardError, ResponseError):
+    """Redis answered a call with an error reply instead of carrying it out.
+
+    ``reply`` is Redis's own text (``"OOM command not allowed when used memory > 'maxmemory'"``),
+    ``code`` its first word (``"OOM"``, ``"READONLY"``, ``"NOREPLICAS"``, ``"MISCONF"``, ``"BUSY"``,
+    ``"ERR"``, ...). ``retryable`` is true for refusals that Redis makes before a call writes anything
+    (a full memory, a read-only replica, missing replicas, a failed disk, a busy script, a replica
+    cut from its master, data still loading): such a call can be retried once the cause is gone.
+    """
+
+    def __init__(self, message: str, *, reply: str, code: str, retryable: bool) -> None:
+        super().__init__(message)
+        self.reply = reply
+        self.code = code
+        self.retryable = retryable
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}({str(self)!r})"
 
 
 class JobNotFound(BoardError, KeyError):

@@ -14,8 +14,12 @@ from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 from typing import Any
 
+from redis.exceptions import ConnectionError as RedisConnectionError
+from redis.exceptions import ResponseError
+from redis.exceptions import TimeoutError as RedisTimeoutError
+
 from . import ops
-from .connection import Connection, async_client, close_client, command, runner_for
+from .connection import Connection, async_client, close_client, command, refused, runner_for, unavailable
 from .errors import JobFailedError, WaitTimeoutError
 from .keys import QueueKeys, check_job_id
 from .options import to_ms
@@ -80,7 +84,12 @@ class QueueEvents:
         if self.last_id == "$":
             # Pin the position now, so that nothing written between two reads is missed.
             await self.read_position()
-        reply: Any = await self.client.xread({self.keys.events: self.last_id}, count=500, block=self.block_ms)
+        try:
+            reply: Any = await self.client.xread({self.keys.events: self.last_id}, count=500, block=self.block_ms)
+        except (RedisConnectionError, RedisTimeoutError, OSError) as exc:
+            raise unavailable(self.client, exc) from exc
+        except ResponseError as exc:
+            raise refused(self.client, exc) from exc
         out: list[QueueEvent] = []
         for _, entries in reply or []:
             for entry_id, fields in entries:

@@ -17,7 +17,7 @@ import redis.asyncio as aredis
 
 from .connection import Call, Connection, async_client, close_client, command, is_ours, runner_for, script_call
 from .job import key_type_problem
-from .keys import QueueKeys, check_job_id, queue_name_from_meta_key
+from .keys import QueueKeys, check_job_id, is_job_id, queue_name_from_meta_key
 from .ops import STATES, parse_client_list, state_name
 
 COUNT_STATES = ("wait", "active", "delayed", "prioritized", "waiting-children", "completed", "failed", "paused")
@@ -61,14 +61,6 @@ def _int_or_none(value: Any) -> int | None:
         return int(value) if value not in (None, "") else None
     except (TypeError, ValueError):
         return None
-
-
-def _is_job_id(job_id: str) -> bool:
-    try:
-        check_job_id(job_id)
-    except ValueError:
-        return False
-    return True
 
 
 def _rows(flat: list[Any]) -> list[JobRow]:
@@ -124,7 +116,7 @@ class Inspector:
     def rows_by_id_call(self, queue: str, job_ids: Sequence[str], preview: int) -> Call:
         """Ids that cannot name a job (``meta``, ``1:lock``: see ``check_job_id``) are not sent, so they
         come back as not found: a page asked for such an id answers 404 rather than failing."""
-        return script_call("job_rows", self.keys(queue), preview, "ids", *(i for i in job_ids if _is_job_id(i)))
+        return script_call("job_rows", self.keys(queue), preview, "ids", *(i for i in job_ids if is_job_id(i)))
 
     def parse_status(self, queue: str, reply: Any, exists: Any, clients: Any) -> QueueStatus:
         """``clients``: CLIENT LIST's text, or its rows already parsed (when many queues share it)."""

@@ -46,10 +46,10 @@ QUEUE_KEY_FAMILIES = frozenset({"metrics", "de", "dn"})
 def check_job_id(job_id: object, what: str = "job id") -> str:
     """``job_id`` as a string when it can only name a job of the queue; ``ValueError`` otherwise.
 
-    BullMQ writes ids with no ':' or with exactly three ':'-separated parts (a scheduler's runs are
-    ``repeat:<key>:<millis>``), so those are accepted; anything else (``1:lock``) would reach a job's
-    sub-keys. An id equal to a queue-level key name (``meta``, ``wait``, ...) or inside one of their
-    families (``metrics:...``, ``de:...``) is refused too.
+    Accepted: ids with no ':' that are not a queue-level key name (``meta``, ``wait``, ...), and a
+    scheduler's runs, ``repeat:<key>:<millis>``, the only ids with ':' BullMQ writes itself. Anything else
+    could reach a job's sub-keys (``1:lock``), a queue-level family (``metrics:...``, ``de:...``) or the
+    keys of a queue whose name holds ':' (``eu:1`` in queue ``billing`` is job 1 of ``billing:eu``).
     """
     if isinstance(job_id, int) and not isinstance(job_id, bool):
         job_id = str(job_id)
@@ -66,10 +66,21 @@ def check_job_id(job_id: object, what: str = "job id") -> str:
         )
     if parts[0] in QUEUE_KEY_FAMILIES:
         raise ValueError(f"{what}: {job_id!r} names one of the queue's own {parts[0]}:* keys, not a job id")
-    if parts[0] == "repeat" and not parts[2].isdigit():
-        # repeat:<key> is a scheduler's own hash: with a ':' in the key it has three parts too.
-        raise ValueError(f"{what}: {job_id!r} is not a job id (a repeat:<key>:<millis> id ends in digits)")
+    # The only ids with ':' that BullMQ writes itself are a scheduler's runs. Any other three-part id could
+    # name a key of a queue whose name holds ':' (queue "a:b" is under <prefix>:a:b:), which another
+    # program may have written even though BullMQ refuses such names.
+    if parts[0] != "repeat" or not parts[1] or not parts[2].isdigit():
+        raise ValueError(f"{what}: {job_id!r} is not a job id (the only ids with ':' are repeat:<key>:<millis>)")
     return job_id
+
+
+def is_job_id(job_id: object) -> bool:
+    """Whether ``check_job_id`` accepts ``job_id``."""
+    try:
+        check_job_id(job_id)
+    except ValueError:
+        return False
+    return True
 
 
 @dataclass(frozen=True)

@@ -12,7 +12,7 @@ from datetime import timedelta
 from typing import Any
 
 from .connection import Op, command, script_call
-from .errors import JobLockedError, JobNotFound, JobStateError, QueueStateError
+from .errors import JobLockedError, JobNotFound, JobStateError, OutcomeUnknown, QueueStateError
 from .keys import QueueKeys
 from .options import MAX_PRIORITY, AddSpec, dump_json, to_ms
 
@@ -40,6 +40,8 @@ def _pairs(flat: Sequence[str]) -> dict[str, str]:
 
 
 def _add_call(keys: QueueKeys, spec: AddSpec) -> Any:
+    # An add with a custom id is idempotent (an id that exists is returned, nothing is written), so it
+    # can be sent again after a lost reply; an add without one would create a second job.
     return script_call(
         "add_job",
         keys,
@@ -52,6 +54,7 @@ def _add_call(keys: QueueKeys, spec: AddSpec) -> Any:
         spec.priority,
         "1" if spec.lifo else "0",
         VERSION,
+        repeatable=bool(spec.job_id),
     )
 
 
@@ -63,6 +66,19 @@ def add(keys: QueueKeys, spec: AddSpec) -> Op[tuple[str, bool]]:
 def add_bulk(keys: QueueKeys, specs: Sequence[AddSpec]) -> Op[list[tuple[str, bool]]]:
     replies = yield [_add_call(keys, spec) for spec in specs]
     return [(str(job_id), bool(created)) for job_id, created in replies]
+
+
+def add_outcome_unknown(exc: OutcomeUnknown, specs: Sequence[AddSpec]) -> OutcomeUnknown:
+    """The error of an add whose reply was lost, naming the jobs and how to make such adds safe."""
+    names = ", ".join(repr(s.name) for s in specs[:3]) + (f" and {len(specs) - 3} more" if len(specs) > 3 else "")
+    what = f"the add of job {names}" if len(specs) == 1 else f"the add of {len(specs)} jobs ({names})"
+    cause = exc.__cause__ or exc
+    return OutcomeUnknown(
+        f"{what} may or may not have been written: the connection to Redis failed after the request "
+        f"was sent ({cause}). It was not sent again, because an add without a job_id would then create "
+        "a second job. Look for the job before adding it again, or give jobs a job_id: an add whose "
+        "job_id exists returns that job and writes nothing, so it is always safe to retry."
+    )
 
 
 def get_job(keys: QueueKeys, job_id: str) -> Op[dict[str, str] | None]:
@@ -160,7 +176,8 @@ def obliterate(keys: QueueKeys, force: bool) -> Op[None]:
 
 
 def remove(keys: QueueKeys, job_id: str) -> Op[bool]:
-    result = yield script_call("remove_job", keys, job_id)
+    # Not repeatable: a second run would report the job as not found.
+    result = yield script_call("remove_job", keys, job_id, repeatable=False)
     if result == -1:
         raise JobLockedError(f"job {job_id!r} is being processed by a worker and cannot be removed")
     return bool(result)
@@ -205,12 +222,13 @@ def _check(keys: QueueKeys, job_id: str, code: int, refused: str) -> None:
 def retry_job(keys: QueueKeys, job_id: str, state: str, reset_attempts: bool) -> Op[None]:
     if state not in ("failed", "completed"):
         raise ValueError(f"state: only 'failed' or 'completed' jobs can be retried, got {state!r}")
-    code = yield script_call("reprocess_job", keys, job_id, state, "1" if reset_attempts else "0")
+    # Not repeatable, as the next three: a second run would find the job moved and report it.
+    code = yield script_call("reprocess_job", keys, job_id, state, "1" if reset_attempts else "0", repeatable=False)
     _check(keys, job_id, code, f"is not {state}")
 
 
 def promote_job(keys: QueueKeys, job_id: str) -> Op[None]:
-    code = yield script_call("promote", keys, job_id, 1)
+    code = yield script_call("promote", keys, job_id, 1, repeatable=False)
     _check(keys, job_id, code, "is not delayed")
 
 
@@ -239,7 +257,8 @@ def update_progress(keys: QueueKeys, job_id: str, progress: Any) -> Op[None]:
 def add_log(keys: QueueKeys, job_id: str, line: str, keep: int) -> Op[int]:
     if not isinstance(line, str):
         raise TypeError(f"log line: expected a string, got {type(line).__name__}")
-    count = yield script_call("change_job", keys, job_id, "log", line, keep)
+    # A second run would log the line twice.
+    count = yield script_call("change_job", keys, job_id, "log", line, keep, repeatable=False)
     _check(keys, job_id, count, "")
     return int(count)
 

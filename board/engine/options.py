@@ -5,9 +5,10 @@ Times are seconds (or ``timedelta``) at the API and milliseconds in Redis.
 
 from __future__ import annotations
 
+import difflib
 import json
 import math
-from collections.abc import Mapping
+from collections.abc import Collection, Iterable, Mapping
 from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any, Literal, TypedDict
@@ -142,7 +143,37 @@ def keep_policy(value: Any, option: str) -> bool | int | dict[str, int]:
     raise ValueError(f"{option}: expected True/False, a count or {{'age', 'count'}}, got {value!r}")
 
 
-def backoff_option(value: Any) -> dict[str, Any]:
+def backoff_types_option(value: Iterable[str] | None) -> frozenset[str]:
+    """The custom backoff types a queue's adds may name (the keys of its workers' ``backoff_strategies``)."""
+    if value is None:
+        return frozenset()
+    if isinstance(value, str) or not isinstance(value, Iterable):
+        raise ValueError(f"backoff_types: expected a list of strategy names, got {value!r}")
+    names = list(value)
+    for name in names:
+        if not isinstance(name, str) or not name:
+            raise ValueError(f"backoff_types: a name must be a non-empty string, got {name!r}")
+        if name in BUILTIN_BACKOFFS:
+            raise ValueError(f"backoff_types: {name!r} is built in; list only custom types")
+    return frozenset(names)
+
+
+def _check_backoff_type(kind: str, declared: Collection[str]) -> None:
+    if kind in BUILTIN_BACKOFFS or kind in declared:
+        return
+    known = [*BUILTIN_BACKOFFS, *sorted(declared)]
+    close = difflib.get_close_matches(kind, known, n=1)
+    guess = f" (did you mean {close[0]!r}?)" if close else ""
+    declared_text = f"; this queue declares {', '.join(map(repr, sorted(declared)))}" if declared else ""
+    # A misspelled type would be stored as is, and the job would lose every retry at its first failure.
+    raise ValueError(
+        f"backoff: unknown type {kind!r}{guess}. The built-in types are 'fixed' and 'exponential'"
+        f"{declared_text}; a custom type must be declared on the queue, as "
+        f"Queue(..., backoff_types=[{kind!r}]), under the name its workers get in backoff_strategies"
+    )
+
+
+def backoff_option(value: Any, declared: Collection[str] = ()) -> dict[str, Any]:
     if callable(value) and not isinstance(value, Mapping):
         # A job names its strategy; it never carries code, which any program that writes jobs could pick.
         raise ValueError(
@@ -158,6 +189,7 @@ def backoff_option(value: Any) -> dict[str, Any]:
         kind = value.get("type")
         if not isinstance(kind, str) or not kind:
             raise ValueError("backoff: 'type' must be 'fixed', 'exponential' or a strategy name given to the Worker")
+        _check_backoff_type(kind, declared)
         out: dict[str, Any] = {"type": kind}
         if "delay" in value:
             out["delay"] = to_ms(value["delay"], "backoff.delay")
@@ -183,8 +215,11 @@ def validate_job_id(job_id: Any) -> str:
     return check_job_id(job_id, "job_id")
 
 
-def build_add(name: Any, data: Any, options: Mapping[str, Any], now_ms: int) -> AddSpec:
-    """Validate one add completely before anything is written."""
+def build_add(
+    name: Any, data: Any, options: Mapping[str, Any], now_ms: int, backoff_types: Collection[str] = ()
+) -> AddSpec:
+    """Validate one add completely before anything is written. ``backoff_types``: the custom backoff
+    types the queue declared (see ``backoff_types_option``)."""
     unknown = set(options) - OPTION_NAMES
     if unknown:
         raise ValueError(f"unknown job option(s): {', '.join(sorted(unknown))}")
@@ -220,7 +255,7 @@ def build_add(name: Any, data: Any, options: Mapping[str, Any], now_ms: int) -> 
     if options.get("attempts") is not None:
         opts["attempts"] = _int_option(options["attempts"], "attempts", 0)
     if options.get("backoff") is not None:
-        opts["backoff"] = backoff_option(options["backoff"])
+        opts["backoff"] = backoff_option(options["backoff"], backoff_types)
     for option, key in (("remove_on_complete", "removeOnComplete"), ("remove_on_fail", "removeOnFail")):
         if options.get(option) is not None:
             opts[key] = keep_policy(options[option], option)

@@ -10,18 +10,32 @@ import redis.asyncio as aredis
 
 from . import ops
 from .connection import Connection, async_client, close_client, is_ours, runner_for
+from .errors import OutcomeUnknown, RedisRefused, RedisUnavailable
 from .job import Job
 from .keys import QueueKeys, check_job_id
-from .options import JobOptions, build_add, to_ms
+from .options import JobOptions, backoff_types_option, build_add, to_ms
 
 
 class Queue:
-    """A BullMQ-format queue. ``connection`` is a redis URL or a redis client (its settings are used)."""
+    """A BullMQ-format queue. ``connection`` is a redis URL or a redis client (its settings are used).
 
-    def __init__(self, name: str, connection: Connection | None = None, *, prefix: str = "bull") -> None:
+    ``backoff_types``: the custom backoff types that adds may name, besides ``fixed`` and
+    ``exponential`` (the names the queue's workers get in ``backoff_strategies``); any other type is
+    refused at add time, so that a misspelled one cannot silently remove a job's retries.
+    """
+
+    def __init__(
+        self,
+        name: str,
+        connection: Connection | None = None,
+        *,
+        prefix: str = "bull",
+        backoff_types: Iterable[str] | None = None,
+    ) -> None:
         self.keys = QueueKeys(prefix, name)
         self.name = name
         self.prefix = prefix
+        self.backoff_types = backoff_types_option(backoff_types)
         # A client of ours (the worker's) is used as it is; any other is copied with our reply decoding.
         self.client = (
             connection if isinstance(connection, aredis.Redis) and is_ours(connection) else async_client(connection)
@@ -42,8 +56,11 @@ class Queue:
 
     # Adding
     async def add(self, name: str, data: Any = None, **options: Unpack[JobOptions]) -> Job:
-        spec = build_add(name, data, options, ops.now_ms())
-        job_id, created = await self._runner.run(ops.add(self.keys, spec))
+        spec = build_add(name, data, options, ops.now_ms(), self.backoff_types)
+        try:
+            job_id, created = await self._runner.run(ops.add(self.keys, spec))
+        except OutcomeUnknown as exc:
+            raise ops.add_outcome_unknown(exc, [spec]) from exc.__cause__
         if created:
             return self._job(job_id, ops.spec_fields(spec), spec.known_fields())
         existing = await self.get_job(job_id)
@@ -51,11 +68,19 @@ class Queue:
 
     async def add_bulk(self, jobs: Sequence[Mapping[str, Any]]) -> list[Job]:
         now = ops.now_ms()
-        specs = [build_add(*ops.split_bulk_entry(entry), now) for entry in jobs]
-        results = await self._runner.run(ops.add_bulk(self.keys, specs))
+        specs = [build_add(*ops.split_bulk_entry(entry), now, self.backoff_types) for entry in jobs]
+        try:
+            results = await self._runner.run(ops.add_bulk(self.keys, specs))
+        except OutcomeUnknown as exc:
+            raise ops.add_outcome_unknown(exc, specs) from exc.__cause__
         # Custom ids that existed already: read those jobs back, all in one more round trip.
         existing_ids = [job_id for job_id, created in results if not created]
-        found = await self._runner.run(ops.get_jobs_by_id(self.keys, existing_ids))
+        try:
+            found = await self._runner.run(ops.get_jobs_by_id(self.keys, existing_ids))
+        except (RedisUnavailable, RedisRefused):
+            # The adds are done: raising now would invite a retry that adds the new jobs twice. The
+            # existing jobs are then described by what this call asked for, not by what is stored.
+            found = [None] * len(existing_ids)
         existing = {job_id: fields for job_id, fields in zip(existing_ids, found, strict=True) if fields}
         out = []
         for spec, (job_id, created) in zip(specs, results, strict=True):

@@ -10,18 +10,27 @@ import redis
 
 from . import ops
 from .connection import Connection, SyncRunner, is_ours, sync_client
+from .errors import OutcomeUnknown, RedisRefused, RedisUnavailable
 from .job import SyncJob
 from .keys import QueueKeys, check_job_id
-from .options import JobOptions, build_add, to_ms
+from .options import JobOptions, backoff_types_option, build_add, to_ms
 
 
 class SyncQueue:
     """The same queue API as ``Queue``, without ``await``."""
 
-    def __init__(self, name: str, connection: Connection | None = None, *, prefix: str = "bull") -> None:
+    def __init__(
+        self,
+        name: str,
+        connection: Connection | None = None,
+        *,
+        prefix: str = "bull",
+        backoff_types: Iterable[str] | None = None,
+    ) -> None:
         self.keys = QueueKeys(prefix, name)
         self.name = name
         self.prefix = prefix
+        self.backoff_types = backoff_types_option(backoff_types)
         # A client of ours (the worker's) is used as it is; any other is copied with our reply decoding.
         self.client = (
             connection if isinstance(connection, redis.Redis) and is_ours(connection) else sync_client(connection)
@@ -42,8 +51,11 @@ class SyncQueue:
 
     # Adding
     def add(self, name: str, data: Any = None, **options: Unpack[JobOptions]) -> SyncJob:
-        spec = build_add(name, data, options, ops.now_ms())
-        job_id, created = self._runner.run(ops.add(self.keys, spec))
+        spec = build_add(name, data, options, ops.now_ms(), self.backoff_types)
+        try:
+            job_id, created = self._runner.run(ops.add(self.keys, spec))
+        except OutcomeUnknown as exc:
+            raise ops.add_outcome_unknown(exc, [spec]) from exc.__cause__
         if created:
             return self._job(job_id, ops.spec_fields(spec), spec.known_fields())
         existing = self.get_job(job_id)
@@ -51,11 +63,19 @@ class SyncQueue:
 
     def add_bulk(self, jobs: Sequence[Mapping[str, Any]]) -> list[SyncJob]:
         now = ops.now_ms()
-        specs = [build_add(*ops.split_bulk_entry(entry), now) for entry in jobs]
-        results = self._runner.run(ops.add_bulk(self.keys, specs))
+        specs = [build_add(*ops.split_bulk_entry(entry), now, self.backoff_types) for entry in jobs]
+        try:
+            results = self._runner.run(ops.add_bulk(self.keys, specs))
+        except OutcomeUnknown as exc:
+            raise ops.add_outcome_unknown(exc, specs) from exc.__cause__
         # Custom ids that existed already: read those jobs back, all in one more round trip.
         existing_ids = [job_id for job_id, created in results if not created]
-        found = self._runner.run(ops.get_jobs_by_id(self.keys, existing_ids))
+        try:
+            found = self._runner.run(ops.get_jobs_by_id(self.keys, existing_ids))
+        except (RedisUnavailable, RedisRefused):
+            # The adds are done: raising now would invite a retry that adds the new jobs twice. The
+            # existing jobs are then described by what this call asked for, not by what is stored.
+            found = [None] * len(existing_ids)
         existing = {job_id: fields for job_id, fields in zip(existing_ids, found, strict=True) if fields}
         out = []
         for spec, (job_id, created) in zip(specs, results, strict=True):

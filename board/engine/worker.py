@@ -3,6 +3,10 @@
 Jobs are fetched and finished in batches: every finished job is queued for the next finish call, and
 that call also fetches new jobs for the free slots, so a busy worker makes about one Redis call per
 batch instead of two per job. Each job still has its own lock, renewed at half its life.
+
+The worker's four loops (fetching, saving results, renewing locks, checking for stalled jobs) survive
+any error: each reports it (the ``error`` hook and a log line), waits a little longer each time (0.1 s
+doubling up to 2 s), and tries again. Results that could not be saved are kept and saved later.
 """
 
 from __future__ import annotations
@@ -27,8 +31,8 @@ from redis.exceptions import ResponseError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from .backoff import BackoffStrategy, NoRetry, Strategies, backoff_delay
-from .connection import Connection, async_client, close_client, script_call, sync_client, unavailable
-from .errors import LockLostError, RedisUnavailable, UnrecoverableError
+from .connection import Connection, async_client, close_client, refused, script_call, sync_client, unavailable
+from .errors import BoardError, LockLostError, OutcomeUnknown, RedisRefused, RedisUnavailable, UnrecoverableError
 from .job import Job, JobRecord, SyncJob
 from .keys import QueueKeys
 from .options import dump_json, parse_limiter, to_ms
@@ -53,7 +57,14 @@ HOOK_EVENTS = frozenset(
     }
 )
 _MALFORMED = ("name", "data", "opts")
+_RETRY_PAUSE_MIN = 0.1
 _RETRY_PAUSE_MAX = 2.0
+# A batch of results that fails for a reason other than Redis being away or refusing writes is retried
+# job by job, and a job whose result still cannot be saved after this many tries is given up on (its
+# lock runs out and it runs again), so that one bad result cannot hold up the others for ever.
+_SAVE_TRIES = 5
+# While a stopping worker waits for jobs whose code is still running, it says so this often.
+_STILL_WAITING_EVERY = 10.0
 # Two finish calls may be in flight at once, so that Redis runs one batch while Python handles the other.
 _MAX_FLUSHES = 2
 
@@ -63,6 +74,7 @@ class _Running:
     job: JobRecord
     token: str
     task: asyncio.Task[None] | None = None
+    # Set when a stopping worker cancels the job: it is handed back once its code has stopped.
     released: bool = False
 
 
@@ -75,6 +87,21 @@ class _Finish:
     outcome: Any = None
     exhausted: bool = False
     error: BaseException | None = field(default=None)
+    # Tries that failed for a reason other than Redis being away or refusing (see _SAVE_TRIES).
+    failures: int = 0
+    # A try may have saved it: the connection failed after the request was sent.
+    maybe_saved: bool = False
+
+
+def _next_pause(pause: float) -> float:
+    return min(_RETRY_PAUSE_MAX, pause * 2 or _RETRY_PAUSE_MIN)
+
+
+def _transient(exc: BaseException) -> bool:
+    """Errors that say nothing about the call itself: Redis is away, or refuses writes for now."""
+    if isinstance(exc, RedisRefused):
+        return exc.retryable
+    return isinstance(exc, RedisUnavailable | OutcomeUnknown)
 
 
 def _keep(policy: Any) -> tuple[int, float]:
@@ -166,6 +193,8 @@ class Worker:
         self._hooks: dict[str, list[Hook]] = {}
         self._running: dict[str, _Running] = {}
         self._pending: list[_Finish] = []
+        # Token serials (first, last) of fetches whose reply was lost: the jobs they took are handed back.
+        self._lost: list[tuple[int, int]] = []
         self._reserved = 0
         self._serial = 0
         self._flushes = 0
@@ -203,11 +232,13 @@ class Worker:
         if not task.cancelled() and task.exception() is not None:
             log.error("worker hook raised", exc_info=task.exception())
 
-    def _error(self, exc: BaseException) -> None:
-        if "error" in self._hooks:
-            self._emit("error", exc)
+    def _error(self, exc: BaseException, doing: str) -> None:
+        """Reports an error that a loop met and survives: to the ``error`` hooks, and in the log."""
+        if isinstance(exc, BoardError):
+            log.warning("worker of %s, %s: %s", self.keys.queue_key, doing, exc)
         else:
-            log.warning("worker of %s: %s", self.keys.queue_key, exc)
+            log.error("worker of %s, %s: %r", self.keys.queue_key, doing, exc, exc_info=exc)
+        self._emit("error", exc)
 
     # Running
     async def run(self) -> None:
@@ -242,8 +273,11 @@ class Worker:
         task.add_done_callback(self._hook_tasks.discard)
 
     async def close(self, timeout: float | None = None) -> None:
-        """Stops taking jobs, waits up to ``timeout`` (default ``shutdown_timeout``) for active jobs,
-        and hands any job still running back to the queue, so that nothing stays locked."""
+        """Stops taking jobs and waits up to ``timeout`` (default ``shutdown_timeout``) for active jobs.
+        Then async jobs still running are cancelled and handed back to the queue once their code has
+        stopped, so that nothing stays locked. A plain function running in a thread cannot be stopped:
+        its job keeps its lock, renewed, and the worker waits for it (saying so in the log), because
+        handing it back would let another worker run it at the same time."""
         if self._closing:
             await self._closed.wait()
             return
@@ -262,8 +296,13 @@ class Worker:
             self._slot_freed.clear()
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._slot_freed.wait(), max(0.0, deadline - time.monotonic()))
-        await self._drain_pending(deadline + 5)
-        await self._release_unfinished()
+        await self._stop_unfinished(deadline - wait_for)
+        await self._drain_pending(max(deadline, time.monotonic()) + 5)
+        if self._lost:
+            try:
+                await self._release_lost()
+            except Exception as exc:
+                self._error(exc, "handing back jobs taken by a fetch whose reply was lost")
         self._locks_released.set()
         for task in self._tasks[1:]:
             await self._settle(task, 10)
@@ -300,21 +339,62 @@ class Worker:
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._slot_freed.wait(), max(0.05, deadline - time.monotonic()))
 
-    async def _release_unfinished(self) -> None:
-        running = list(self._running.values())
-        if not running:
-            return
-        pairs: list[str] = []
-        for r in running:
-            r.released = True
-            if r.task is not None:
+    async def _stop_unfinished(self, stopped_at: float) -> None:
+        """Past the shutdown timeout: cancels async jobs and hands each back once its code has stopped;
+        waits for jobs running in threads, which finish (and are saved) as usual."""
+        for r in self._running.values():
+            if self._is_async and r.task is not None:
+                r.released = True
                 r.task.cancel()
+        # A cancelled coroutine normally stops at once: only a thread is reported straight away.
+        next_report = time.monotonic() + (1.0 if self._is_async else 0.0)
+        while self._running:
+            stopped = [r for r in self._running.values() if r.released and (r.task is None or r.task.done())]
+            if stopped:
+                await self._hand_back(stopped)
+                continue
+            if time.monotonic() >= next_report:
+                self._report_waiting(time.monotonic() - stopped_at)
+                next_report = time.monotonic() + _STILL_WAITING_EVERY
+            self._slot_freed.clear()
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._slot_freed.wait(), max(0.01, next_report - time.monotonic()))
+
+    def _report_waiting(self, waited: float) -> None:
+        ids = ", ".join(sorted(self._running))
+        if self._is_async:
+            what = "cancelled and not stopped yet"
+        else:
+            what = "running in threads, which cannot be interrupted; their locks are kept until they finish"
+        log.warning(
+            "worker of %s is stopping: %.1f s after the stop (shutdown_timeout %g s), still waiting for %d job(s) "
+            "whose code is %s: %s",
+            self.keys.queue_key,
+            waited,
+            self.shutdown_timeout,
+            len(self._running),
+            what,
+            ids,
+        )
+
+    async def _hand_back(self, stopped: list[_Running]) -> None:
+        pairs: list[str] = []
+        for r in stopped:
+            self._running.pop(r.job.id, None)
             pairs += [r.job.id, r.token]
-        self._running.clear()
         try:
             await self._runner.call(script_call("release_jobs", self.keys, *pairs))
-        except RedisUnavailable as exc:
-            self._error(exc)
+        except Exception as exc:
+            # Their locks run out and a stalled check puts them back.
+            self._error(exc, "handing back unfinished jobs")
+
+    async def _release_lost(self) -> None:
+        ranges, self._lost = self._lost, []
+        try:
+            await self._runner.call(script_call("release_lost", self.keys, self.id, *(n for r in ranges for n in r)))
+        except BaseException:
+            self._lost = ranges + self._lost
+            raise
 
     # Fetching
     def _free_slots(self) -> int:
@@ -338,37 +418,48 @@ class Worker:
         pause = 0.0
         next_due = 0
         while not self._closing:
-            free = self._free_slots()
-            if free <= 0:
-                self._slot_freed.clear()
-                await self._slot_freed.wait()
-                continue
-            if self._empty:
-                await self._wait_for_marker(next_due)
-                self._empty = False
+            try:
+                next_due = await self._fetch_step(next_due)
+                pause = 0.0
+            except Exception as exc:
                 if self._closing:
                     return
-            free = self._free_slots()
-            if free <= 0:
-                continue
-            self._reserved += free
-            try:
-                status, jobs, extra = await self._runner.call(
-                    script_call("fetch_jobs", self.keys, *self._fetch_args(free))
-                )
-                pause = 0.0
-            except (RedisUnavailable, ResponseError) as exc:
-                # A refused call (a read-only replica after a failover, a full memory) must not end
-                # fetching for good: report it and try again.
-                self._error(exc)
-                pause = min(_RETRY_PAUSE_MAX, pause * 2 or 0.1)
+                # Any error, not just a lost connection: a refused call (a full memory, a read-only
+                # replica during a failover) must not end fetching for good.
+                self._error(exc, "fetching jobs")
+                pause = _next_pause(pause)
                 await self._nap(pause)
-                continue
-            finally:
-                self._reserved -= free
-            next_due = self._handle_fetched(status, jobs, extra)
-            if status == 1:
-                await self._nap(int(extra) / 1000)
+
+    async def _fetch_step(self, next_due: int) -> int:
+        """One turn of the fetch loop; returns the due time (ms) of the next delayed job when the queue
+        had nothing to run."""
+        if self._free_slots() <= 0:
+            self._slot_freed.clear()
+            await self._slot_freed.wait()
+            return next_due
+        if self._empty:
+            await self._wait_for_marker(next_due)
+            self._empty = False
+            if self._closing:
+                return next_due
+        if self._lost:
+            await self._release_lost()
+        free = self._free_slots()
+        if free <= 0:
+            return next_due
+        self._reserved += free
+        args = self._fetch_args(free)
+        try:
+            status, jobs, extra = await self._runner.call(script_call("fetch_jobs", self.keys, *args, repeatable=False))
+        except OutcomeUnknown:
+            self._lost.append((args[4], args[4] + free - 1))
+            raise
+        finally:
+            self._reserved -= free
+        next_due = self._handle_fetched(status, jobs, extra)
+        if status == 1:
+            await self._nap(int(extra) / 1000)
+        return next_due
 
     def _handle_fetched(self, status: int, jobs: list[Any], extra: Any) -> int:
         """Starts fetched jobs; returns the next delayed due time (ms) when the queue had nothing."""
@@ -397,10 +488,14 @@ class Worker:
             # The client's read deadline can run out just before the server's own timeout answers.
             return
         except (RedisConnectionError, OSError) as exc:
-            if not self._closing:
-                self._error(unavailable(self._blocking, exc))
-                await self._nap(0.5)
-            return
+            if self._closing:
+                return
+            raise unavailable(self._blocking, exc) from exc
+        except ResponseError as exc:
+            # READONLY on a replica, UNBLOCKED when the server turns into one during a failover.
+            if self._closing:
+                return
+            raise refused(self._blocking, exc) from exc
         if popped:
             _, member, score = popped
             due = float(score)
@@ -408,7 +503,8 @@ class Worker:
                 # The earliest delayed job is not due yet: wait for it, or for new work.
                 remaining = min(self.block_timeout, due / 1000 - time.time())
                 if remaining > 0.001:
-                    with contextlib.suppress(RedisConnectionError, RedisTimeoutError, OSError):
+                    # An error here only ends the wait early: the fetch that follows reports it.
+                    with contextlib.suppress(RedisConnectionError, RedisTimeoutError, ResponseError, OSError):
                         await self._blocking.bzpopmin(self.keys.marker, remaining)
 
     # Processing
@@ -422,6 +518,8 @@ class Worker:
         running = _Running(job, token)
         self._running[job_id] = running
         running.task = asyncio.create_task(self._process(running))
+        # A stopping worker waits for cancelled jobs to stop: wake it when one does.
+        running.task.add_done_callback(lambda _: self._slot_freed.set())
         self._emit("active", job)
 
     async def _process(self, running: _Running) -> None:
@@ -486,39 +584,79 @@ class Worker:
         self._hook_tasks.add(task)
         task.add_done_callback(self._hook_tasks.discard)
 
+    def _next_batch(self) -> list[_Finish]:
+        # Half the slots a call: while Redis runs one batch, Python starts the jobs of the other.
+        size = max(1, self.concurrency // _MAX_FLUSHES)
+        if any(item.failures for item in self._pending[:size]):
+            # Retried alone, so that a result Redis cannot take holds up no other.
+            size = 1
+        batch, self._pending = self._pending[:size], self._pending[size:]
+        return batch
+
     async def _flush(self) -> None:
         pause = 0.0
         try:
-            while self._pending:
-                # Half the slots a call: while Redis runs one batch, Python starts the jobs of the other.
-                size = max(1, self.concurrency // _MAX_FLUSHES)
-                batch, self._pending = self._pending[:size], self._pending[size:]
+            # After close() gave up on them, unsaved results are left to the stalled check.
+            while self._pending and not self._closed.is_set():
+                batch = self._next_batch()
                 fetch = 0 if self._closing else max(0, self._free_slots())
                 args: list[Any] = [*self._fetch_args(fetch), len(batch)]
                 for item in batch:
                     args += [item.job.id, item.token, item.kind, *item.values]
                 self._reserved += fetch
                 try:
-                    codes, fetched = await self._runner.call(script_call("finish_jobs", self.keys, *args))
-                    pause = 0.0
-                except RedisUnavailable as exc:
-                    # Keep the results: the finish is retried once Redis answers again.
-                    self._pending = batch + self._pending
-                    self._error(exc)
-                    pause = min(_RETRY_PAUSE_MAX, pause * 2 or 0.1)
+                    if self._lost:
+                        await self._release_lost()
+                    codes, fetched = await self._runner.call(
+                        script_call("finish_jobs", self.keys, *args, repeatable=False)
+                    )
+                except Exception as exc:
+                    self._reserved -= fetch
+                    self._unsaved(batch, exc, fetch, args[4])
+                    # The slots are free again while this waits: the fetch loop may use them.
+                    self._slot_freed.set()
+                    pause = _next_pause(pause)
                     await asyncio.sleep(pause)  # not _nap: results must be saved even while stopping
                     continue
-                finally:
-                    self._reserved -= fetch
+                self._reserved -= fetch
+                pause = 0.0
                 self._settled(batch, codes)
                 self._handle_fetched(*fetched)
         finally:
             self._flushes -= 1
             self._slot_freed.set()
 
+    def _unsaved(self, batch: list[_Finish], exc: Exception, fetched: int, first_serial: int) -> None:
+        """A finish call failed: its results go back to the front of the queue, to be saved later."""
+        self._error(exc, "saving job results")
+        if isinstance(exc, OutcomeUnknown):
+            # The call may have run: the token check keeps a job from being finished twice, and what
+            # it fetched is handed back.
+            for item in batch:
+                item.maybe_saved = True
+            if fetched:
+                self._lost.append((first_serial, first_serial + fetched - 1))
+        elif not _transient(exc):
+            for item in batch:
+                item.failures += 1
+            if len(batch) == 1 and batch[0].failures >= _SAVE_TRIES:
+                job_id = batch[0].job.id
+                log.error(
+                    "worker of %s gave up saving the result of job %s after %d tries (%s); the job stays "
+                    "active until its lock runs out, then runs again",
+                    self.keys.queue_key,
+                    job_id,
+                    _SAVE_TRIES,
+                    exc,
+                )
+                return
+        self._pending = batch + self._pending
+
     def _settled(self, batch: list[_Finish], codes: list[int]) -> None:
         for item, code in zip(batch, codes, strict=True):
-            if code == 0:
+            # 1: an earlier try of this finish had saved it; so had one that lost its lock right after
+            # the reply was lost, since nothing else removes the lock of a job this worker holds.
+            if code == 0 or code == 1 or (code == -2 and item.maybe_saved):
                 if item.kind == "c":
                     self._emit("completed", item.job, item.outcome)
                 else:
@@ -526,27 +664,38 @@ class Worker:
                     if item.exhausted:
                         self._emit("retries-exhausted", item.job, item.error)
             elif code in (-2, -6):
-                self._error(LockLostError(f"lost the lock of job {item.job.id!r}; its result was not saved"))
+                self._error(
+                    LockLostError(f"lost the lock of job {item.job.id!r}; its result was not saved"),
+                    "saving job results",
+                )
 
     # Locks and stalled jobs
     async def _lock_loop(self) -> None:
-        while not await self._nap(self.lock_ms / 2000, self._locks_released):
-            running = list(self._running.values())
-            if not running:
+        interval = self.lock_ms / 2000
+        pause = 0.0
+        while not await self._nap(min(pause, interval) if pause else interval, self._locks_released):
+            # Results waiting to be saved keep their locks too, so that they outlast a short outage.
+            held: list[_Running | _Finish] = [*self._running.values(), *self._pending]
+            if not held:
                 continue
             pairs: list[str] = []
-            for r in running:
-                pairs += [r.job.id, r.token]
+            for h in held:
+                pairs += [h.job.id, h.token]
             try:
                 renewed = await self._runner.call(script_call("extend_locks", self.keys, self.lock_ms, *pairs))
-            except RedisUnavailable as exc:
-                self._error(exc)
+                pause = 0.0
+            except Exception as exc:
+                # Tried again well before the locks run out: they had half their life left.
+                self._error(exc, "renewing locks")
+                pause = _next_pause(pause)
                 continue
-            for r, ok in zip(running, renewed, strict=True):
-                if not ok and r.job.id in self._running:
-                    self._error(LockLostError(f"could not renew the lock of job {r.job.id!r}"))
+            for h, ok in zip(held, renewed, strict=True):
+                # A result whose lock is gone is reported when its save is refused.
+                if not ok and isinstance(h, _Running) and h.job.id in self._running:
+                    self._error(LockLostError(f"could not renew the lock of job {h.job.id!r}"), "renewing locks")
 
     async def _stalled_loop(self) -> None:
+        pause = 0.0
         while not self._stop.is_set():
             try:
                 result = await self._runner.call(
@@ -558,9 +707,12 @@ class Worker:
                         self.stalled_ms,
                     )
                 )
-            except (RedisUnavailable, ResponseError) as exc:
-                self._error(exc)
-                result = []
+                pause = 0.0
+            except Exception as exc:
+                self._error(exc, "checking for stalled jobs")
+                pause = _next_pause(pause)
+                await self._nap(min(pause, self.stalled_ms / 1000))
+                continue
             if result:
                 for job_id in [*result[0], *result[1]]:
                     self._emit("stalled", str(job_id))

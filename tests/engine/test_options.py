@@ -55,8 +55,36 @@ def test_options_are_written_in_bullmq_shape(options, expected):
 
 
 def test_a_custom_backoff_is_stored_by_name_in_bullmq_shape():
-    assert opts_of(attempts=2, backoff={"type": "linear", "delay": 0.5})["backoff"] == {"type": "linear", "delay": 500}
-    assert opts_of(attempts=2, backoff={"type": "linear"})["backoff"] == {"type": "linear"}
+    def stored(backoff):
+        return json.loads(build_add("job", {}, {"attempts": 2, "backoff": backoff}, 0, frozenset({"linear"})).opts)
+
+    assert stored({"type": "linear", "delay": 0.5})["backoff"] == {"type": "linear", "delay": 500}
+    assert stored({"type": "linear"})["backoff"] == {"type": "linear"}
+
+
+@pytest.mark.parametrize(
+    ("kind", "declared", "words"),
+    [
+        ("exponentail", (), ["'exponentail'", "did you mean 'exponential'", "backoff_types=['exponentail']"]),
+        ("Fixed", (), ["'Fixed'", "did you mean 'fixed'"]),
+        ("linaer", ("linear",), ["did you mean 'linear'", "this queue declares 'linear'"]),
+        ("linear", (), ["backoff_types=['linear']", "backoff_strategies"]),
+    ],
+)
+def test_an_undeclared_backoff_type_is_refused_at_add_with_a_hint(kind, declared, words):
+    """A misspelled type used to be stored, and the job then failed at its first error with no retry."""
+    with pytest.raises(ValueError, match=r"^backoff: unknown type") as refused:
+        build_add("job", {}, {"attempts": 3, "backoff": {"type": kind, "delay": 2}}, 0, frozenset(declared))
+    for word in words:
+        assert word in str(refused.value)
+
+
+@pytest.mark.parametrize("bad", ["linear", [""], ["fixed"], [3], 5])
+def test_backoff_types_must_be_custom_names(bad):
+    from board.engine.options import backoff_types_option
+
+    with pytest.raises(ValueError, match="backoff_types"):
+        backoff_types_option(bad)
 
 
 @pytest.mark.parametrize("fn", [backoff_fn, lambda a, e: 1, print])

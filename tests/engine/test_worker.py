@@ -180,7 +180,8 @@ async def test_a_strategy_given_to_the_worker_is_used_by_name(queue: Queue, redi
         return 0.01
 
     worker = Worker(qname, failing, redis_url, backoff_strategies={"linear": linear}, backoff_strategy=fallback)
-    await queue.add("named", {"n": 1}, attempts=3, backoff={"type": "linear", "delay": 1})
+    async with Queue(qname, redis_url, backoff_types=["linear"]) as declaring:
+        await declaring.add("named", {"n": 1}, attempts=3, backoff={"type": "linear", "delay": 1})
     add_raw(raw, qname, "old", {"attempts": 2, "backoff": {"type": "custom", "fn": "tests.engine.test_worker:trap"}})
     async with running(worker):
         await until(lambda: raw.zcard(f"bull:{qname}:failed") == 2)
@@ -204,7 +205,9 @@ async def test_an_unknown_backoff_type_fails_alone_and_the_next_job_runs(queue: 
         return "fine"
 
     worker = Worker(qname, work, redis_url, backoff_strategies={"linear": lambda attempts: 0.01})
-    await queue.add("bad", {}, attempts=5, backoff={"type": "quadratic", "delay": 1})
+    # Declared on this queue (or written by another program) but not given to the worker.
+    async with Queue(qname, redis_url, backoff_types=["quadratic"]) as declaring:
+        await declaring.add("bad", {}, attempts=5, backoff={"type": "quadratic", "delay": 1})
     add_raw(raw, qname, "malformed", {"attempts": 5, "backoff": "soon"})
     await queue.add("good", {})
     async with running(worker):

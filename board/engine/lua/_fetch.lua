@@ -7,7 +7,7 @@
     status 1: rate limited; extra = ms until the limiter window closes
     status 2: nothing to take (empty or paused); extra = due ms of the next delayed job, or 0
   An id taken whose key is gone or is not a hash (another program's doing) leaves active and is not
-  returned.
+  returned; a job whose counters (ats, atm, stc) are not integers is failed with a reason saying so.
 ]]
 
 local function promoteDueDelayed(now)
@@ -85,6 +85,10 @@ local function fetchJobs(now, count, lockMs, tokenPrefix, tokenStart, workerName
       rcall("LREM", Q.active, 1, id)
     else
       local deferred = rcall("HGET", jobKey, "defa")
+      if not deferred then
+        local problem = counterProblem(jobKey)
+        if problem then deferred = "job hash is malformed (" .. problem .. ")" end
+      end
       if deferred then
         rcall("LREM", Q.active, 1, id)
         local opts = rcall("HGET", jobKey, "opts")

@@ -109,7 +109,23 @@ local function jobIsLifo(jobKey)
   return opts ~= nil and string.find(opts, '"lifo":true', 1, true) ~= nil
 end
 
+-- The queue-level key names of keys.py (QUEUE_KEY_NAMES): an id listed in a state by another program may
+-- be one of them, and deleting "its" keys would delete the queue's own.
+local QUEUE_KEY_NAMES = {wait = true, active = true, paused = true, delayed = true, prioritized = true,
+  pc = true, marker = true, ["waiting-children"] = true, completed = true, failed = true, stalled = true,
+  ["stalled-check"] = true, id = true, meta = true, events = true, limiter = true, ["repeat"] = true,
+  metrics = true, de = true, dn = true, priority = true}
+
+-- keys.py's check_job_id, for ids read from Redis: no ':' and not a queue key, or repeat:<key>:<millis>.
+local function isJobId(jobId)
+  if QUEUE_KEY_NAMES[jobId] then return false end
+  if not string.find(jobId, ":", 1, true) then return true end
+  return string.match(jobId, "^repeat:[^:]+:%d+$") ~= nil
+end
+
+-- A listed id that cannot name a job of this queue leaves its list, but no key is deleted for it.
 local function removeJobKeys(jobId)
+  if not isJobId(jobId) then return end
   local jobKey = BASE .. jobId
   local dedup = jobField(jobKey, "deid")
   if dedup then
@@ -167,10 +183,30 @@ local function settleParent(jobKey, returnvalue)
     "prev", "waiting-children")
 end
 
+-- Adds to a job's counter field; nil when another program left something there that is not an integer.
+local function bump(jobKey, field, by)
+  local value = redis.pcall("HINCRBY", jobKey, field, by)
+  if type(value) == "number" then return value end
+  return nil
+end
+
+-- Why a counter field of a job cannot be counted on (text where BullMQ writes an integer), or nil.
+-- A script error there would stop the whole call, so such a job is failed alone instead.
+local function counterProblem(jobKey)
+  for _, field in ipairs({"ats", "atm", "stc"}) do
+    local value = jobField(jobKey, field)
+    if value ~= nil and (#value > 18 or not string.match(value, "^%-?%d+$")) then
+      return field .. " is not an integer: '" .. string.sub(value, 1, 40) .. "'"
+    end
+  end
+  return nil
+end
+
 -- Moves a job (already out of active) to failed for good.
 local function failJob(jobId, reason, now, keepCount, keepAge, attempts)
   local jobKey = BASE .. jobId
-  local atm = rcall("HINCRBY", jobKey, "atm", 1)
+  -- A broken attempts counter counts as every attempt used.
+  local atm = bump(jobKey, "atm", 1) or attempts
   rcall("HSET", jobKey, "failedReason", reason, "finishedOn", now)
   rcall("HDEL", jobKey, "defa")
   emit("failed", "jobId", jobId, "failedReason", reason, "prev", "active")
@@ -205,14 +241,20 @@ local function optAttempts(optsJson)
 end
 
 -- The state of a job, from the cheap lookups to the costly ones (LPOS scans a list).
+-- A state key that another program wrote with the wrong type holds no job, rather than failing the call.
+local function listedIn(command, key, jobId)
+  local found = redis.pcall(command, key, jobId)
+  return found and not (type(found) == "table" and found.err)
+end
+
 local function jobState(jobId)
-  if rcall("ZSCORE", Q.completed, jobId) then return "completed" end
-  if rcall("ZSCORE", Q.failed, jobId) then return "failed" end
-  if rcall("ZSCORE", Q.delayed, jobId) then return "delayed" end
-  if rcall("ZSCORE", Q.prioritized, jobId) then return "prioritized" end
-  if rcall("ZSCORE", Q.waitingChildren, jobId) then return "waiting-children" end
-  if rcall("LPOS", Q.active, jobId) then return "active" end
-  if rcall("LPOS", Q.wait, jobId) then return "waiting" end
-  if rcall("LPOS", Q.paused, jobId) then return "paused" end
+  if listedIn("ZSCORE", Q.completed, jobId) then return "completed" end
+  if listedIn("ZSCORE", Q.failed, jobId) then return "failed" end
+  if listedIn("ZSCORE", Q.delayed, jobId) then return "delayed" end
+  if listedIn("ZSCORE", Q.prioritized, jobId) then return "prioritized" end
+  if listedIn("ZSCORE", Q.waitingChildren, jobId) then return "waiting-children" end
+  if listedIn("LPOS", Q.active, jobId) then return "active" end
+  if listedIn("LPOS", Q.wait, jobId) then return "waiting" end
+  if listedIn("LPOS", Q.paused, jobId) then return "paused" end
   return "unknown"
 end

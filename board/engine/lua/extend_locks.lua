@@ -11,7 +11,9 @@ for i = 3, #ARGV, 2 do
   local jobId, token = ARGV[i], ARGV[i + 1]
   local lockKey = BASE .. jobId .. ":lock"
   if rcall("GET", lockKey) == token then
-    rcall("SET", lockKey, token, "PX", lockMs)
+    -- PEXPIRE, not SET: Redis refuses commands that may use memory when it is out of it, and a lock
+    -- must outlive a full memory.
+    rcall("PEXPIRE", lockKey, lockMs)
     rcall("SREM", Q.stalled, jobId)
     out[#out + 1] = 1
   else

@@ -11,9 +11,10 @@
              kind "f" failed:        a = reason, b = stacktrace JSON, c = keep count, d = keep age,
                                      e = attempts allowed
              kind "r" retry later:   a = reason, b = stacktrace JSON, c = delay ms (0 = wait at once)
-  Returns {codes, fetched}: codes[i] is 0 when job i was finished, -1 when its hash is gone (or its
-  key is no longer a hash),
-  -2 when its lock is missing, -6 when the lock belongs to another token;
+  Returns {codes, fetched}: codes[i] is 0 when job i was finished, 1 when it had already been finished
+  (its lock is gone and it is in completed, or failed, as this call would have left it), -1 when its
+  hash is gone (or its key is no longer a hash), -2 when its lock is missing, -6 when the lock belongs
+  to another token;
   fetched as fetchJobs in _fetch.lua.
 ]]
 --@include _fetch
@@ -32,7 +33,15 @@ for i = 0, n - 1 do
   if jobKeyType(jobKey) ~= "hash" then
     code = -1
   elseif not holder then
-    code = -2
+    -- Either the lock ran out, or an earlier try of this same call finished the job and its reply was
+    -- lost: a job already in the set this call would put it in is settled, not lost.
+    local settled = (kind == "c" and rcall("ZSCORE", Q.completed, jobId))
+      or (kind == "f" and rcall("ZSCORE", Q.failed, jobId))
+    if settled then
+      code = 1
+    else
+      code = -2
+    end
   elseif holder ~= token then
     code = -6
   end
@@ -42,7 +51,7 @@ for i = 0, n - 1 do
     rcall("SREM", Q.stalled, jobId)
     if kind == "c" then
       local returnvalue = ARGV[at + 3]
-      rcall("HINCRBY", jobKey, "atm", 1)
+      bump(jobKey, "atm", 1)
       rcall("HSET", jobKey, "returnvalue", returnvalue, "finishedOn", now)
       emit("completed", "jobId", jobId, "returnvalue", returnvalue, "prev", "active")
       settleParent(jobKey, returnvalue)
@@ -58,7 +67,7 @@ for i = 0, n - 1 do
       failJob(jobId, ARGV[at + 3], now, tonumber(ARGV[at + 5]), tonumber(ARGV[at + 6]), tonumber(ARGV[at + 7]))
     else
       local delay = tonumber(ARGV[at + 5])
-      rcall("HINCRBY", jobKey, "atm", 1)
+      bump(jobKey, "atm", 1)
       rcall("HSET", jobKey, "failedReason", ARGV[at + 3], "stacktrace", ARGV[at + 4])
       if delay > 0 then
         rcall("HSET", jobKey, "delay", delay)

@@ -124,7 +124,8 @@ local SOURCES = {wait = {Q.wait, true}, waiting = {Q.wait, true}, paused = {Q.pa
 for i = 7, #ARGV do
   local state = ARGV[i]
   local source = SOURCES[state]
-  if source then
+  -- A state key of the wrong type (another program's doing) lists nothing, rather than failing the page.
+  if source and rcall("TYPE", source[1])["ok"] == (source[2] and "list" or "zset") then
     local ids = source[2] and listRange(source[1]) or zsetRange(source[1])
     for _, id in ipairs(ids) do row(id, state, true) end
   end

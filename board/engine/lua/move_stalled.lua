@@ -21,8 +21,9 @@ for _, jobId in ipairs(suspects) do
   local jobKey = BASE .. jobId
   if rcall("EXISTS", jobKey .. ":lock") == 0 and rcall("LREM", Q.active, 1, jobId) > 0 then
     if jobKeyType(jobKey) == "hash" then
-      local stc = rcall("HINCRBY", jobKey, "stc", 1)
-      if stc > maxStalled then
+      -- A counter that is not a number is left for the fetch to fail the job with a reason.
+      local stc = bump(jobKey, "stc", 1)
+      if stc and stc > maxStalled then
         rcall("HSET", jobKey, "defa", "job stalled more than allowable limit")
         doomed[#doomed + 1] = jobId
       else

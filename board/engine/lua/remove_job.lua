@@ -1,7 +1,8 @@
 --[[
   Removes one job from whatever state it is in, with its logs and other sub-keys.
   A job whose lock is held (a worker is running it) is left alone. A key of another type that another
-  program left under a listed id is removed the same way, so that an operator can clear it.
+  program left under an id listed in one of the queue's states is removed the same way, so that an
+  operator can clear it; one that is listed nowhere is not this queue's to remove (0).
 
   KEYS: the queue keys (see _lib.lua)
   ARGV[1] key base   ARGV[2] jobId
@@ -10,7 +11,8 @@
 local jobId = ARGV[2]
 local jobKey = BASE .. jobId
 if rcall("EXISTS", jobKey .. ":lock") == 1 then return -1 end
-if jobKeyType(jobKey) == "none" then return 0 end
+local kind = jobKeyType(jobKey)
+if kind == "none" then return 0 end
 
 local prev = "unknown"
 if rcall("LREM", Q.wait, 0, jobId) > 0 then prev = "wait"
@@ -22,6 +24,7 @@ else
     if rcall("ZREM", pair[1], jobId) > 0 then prev = pair[2] break end
   end
 end
+if kind ~= "hash" and prev == "unknown" then return 0 end
 rcall("SREM", Q.stalled, jobId)
 -- A removed child must not hold its parent back.
 local parentKey = jobField(jobKey, "parentKey")
