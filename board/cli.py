@@ -1,30 +1,42 @@
-"""The ``board`` command: ``serve`` the dashboard, run a ``worker`` process, or run the ``demo``.
+"""The ``board`` command: ``serve`` the dashboard, run a ``worker`` process, run the ``demo``, or check a
+board's ``health``.
 
-Every flag of ``serve`` and ``worker`` can also come from the environment (``REDIS_URL``, ``BOARD_*``).
-Users and secrets come from the environment or a file, never from a flag that would show in ``ps``.
+Every flag can also come from the environment (``REDIS_URL``, ``BOARD_*``); a flag wins over its variable.
+Values are read and checked only once the command line is parsed, so a bad variable never breaks
+``--help``, and a bad value of either kind ends in one line on stderr naming it. Users and secrets come
+from the environment or a file, never from a flag that would show in ``ps``.
 
-Exit codes: 0 done, 1 failed while running, 2 bad usage or configuration, 3 Redis unreachable,
-4 address already in use.
+Exit codes: 0 done, 1 failed while running (or unhealthy), 2 bad usage or configuration, 3 Redis
+unreachable, 4 address already in use.
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import errno
 import importlib
 import ipaddress
+import json
 import logging
+import math
 import os
+import re
 import signal
 import socket
 import sys
+import urllib.parse
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, NoReturn
+from typing import Any, NoReturn, TypeVar
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_REDIS, EXIT_ADDRESS = 0, 1, 2, 3, 4
+LOG_LEVELS = ("debug", "info", "warning", "error")
+REDIS_URL_FORMS = "redis://host[:port][/db], rediss://host[:port][/db] or unix:///path/to/redis.sock"
 
 log = logging.getLogger("board")
+T = TypeVar("T")
 
 
 class CliError(Exception):
@@ -33,13 +45,143 @@ class CliError(Exception):
         self.code = code
 
 
+class Parser(argparse.ArgumentParser):
+    """argparse, with its errors in one line like every other error of the command."""
+
+    def error(self, message: str) -> NoReturn:
+        fail(f"{message} (see {self.prog} --help)", EXIT_USAGE)
+
+
 def env(name: str, default: str | None = None) -> str | None:
     value = os.environ.get(name)
     return value if value not in (None, "") else default
 
 
-def env_flag(name: str) -> bool:
-    return (env(name, "") or "").lower() in ("1", "true", "yes", "on")
+# Values: each parser raises ValueError saying what it expected; `setting` names where the value came from.
+
+
+def port_number(text: str) -> int:
+    value = text.strip()
+    if not (value.isascii() and value.isdigit() and 1 <= int(value) <= 65535):
+        raise ValueError(f"expected a port number from 1 to 65535, got {text!r}")
+    return int(value)
+
+
+def whole_number(minimum: int) -> Callable[[str], int]:
+    def parse(text: str) -> int:
+        value = text.strip()
+        if not (value.isascii() and value.isdigit() and int(value) >= minimum):
+            raise ValueError(f"expected a whole number of at least {minimum}, got {text!r}")
+        return int(value)
+
+    return parse
+
+
+def seconds(*, allow_zero: bool) -> Callable[[str], float]:
+    def parse(text: str) -> float:
+        try:
+            value = float(text)
+        except ValueError:
+            value = math.nan
+        if not math.isfinite(value) or value < 0 or (value == 0 and not allow_zero):
+            bound = "0 or more" if allow_zero else "more than 0"
+            raise ValueError(f"expected a number of seconds, {bound}, got {text!r}")
+        return value
+
+    return parse
+
+
+def boolean(text: str) -> bool:
+    value = text.strip().lower()
+    if value in ("1", "true", "yes", "on"):
+        return True
+    if value in ("0", "false", "no", "off"):
+        return False
+    # A typo must not quietly turn a setting like read-only off.
+    raise ValueError(f"expected 1, true, yes, on or 0, false, no, off, got {text!r}")
+
+
+def log_level(text: str) -> str:
+    if text.strip().lower() not in LOG_LEVELS:
+        raise ValueError(f"expected one of {', '.join(LOG_LEVELS)}, got {text!r}")
+    return text.strip().lower()
+
+
+def mount_path(text: str) -> str:
+    """``""`` for the root, else ``/a/b`` without a trailing slash."""
+    path = text.strip().strip("/")
+    # Braces would become route parameters in Starlette; '?', '#' and blanks cannot be in a path at all.
+    if re.search(r"[{}?#\s]", path):
+        raise ValueError(f"expected a URL path such as /admin/queues, got {text!r}")
+    return "/" + path if path else ""
+
+
+def shown_url(url: str) -> str:
+    """``url`` with its password, if any, replaced: error messages end up in logs."""
+    return re.sub(r"^([a-z][a-z0-9+.-]*://[^/@:]*:)[^/@]*@", r"\1***@", url, flags=re.IGNORECASE)
+
+
+def redis_url_check(url: str) -> str:
+    """``url`` if it names one Redis unambiguously; redis-py would otherwise guess (localhost, db 0) or
+    fail later with a traceback."""
+    try:
+        parts = urllib.parse.urlsplit(url)
+    except ValueError as exc:
+        raise ValueError(f"{exc} in {shown_url(url)!r}; expected {REDIS_URL_FORMS}") from None
+    try:
+        port = parts.port
+    except ValueError:
+        raise ValueError(f"the port in {shown_url(url)!r} is not a number from 1 to 65535") from None
+    scheme = parts.scheme.lower()
+    if scheme not in ("redis", "rediss", "unix"):
+        raise ValueError(f"expected {REDIS_URL_FORMS}, got {shown_url(url)!r}")
+    query = urllib.parse.parse_qs(parts.query)
+    databases = query.get("db", [])
+    if scheme == "unix":
+        if parts.hostname or not parts.path.strip("/"):
+            raise ValueError(f"expected unix:///path/to/redis.sock, got {shown_url(url)!r}")
+    else:
+        if not parts.hostname:
+            raise ValueError(f"no host in {shown_url(url)!r}; expected {REDIS_URL_FORMS}")
+        if port == 0:
+            raise ValueError(f"the port in {shown_url(url)!r} is not a number from 1 to 65535")
+        if parts.path.strip("/"):
+            databases.append(parts.path.strip("/"))
+    for database in databases:
+        if not (database.isascii() and database.isdigit()):
+            raise ValueError(f"database {database!r} in {shown_url(url)!r} is not a number")
+    import redis
+
+    try:
+        redis.Redis.from_url(url)  # builds a pool only: nothing connects
+    except (ValueError, TypeError) as exc:
+        raise ValueError(f"{str(exc).rstrip('.')} in {shown_url(url)!r}") from None
+    return url
+
+
+def flag_name(dest: str) -> str:
+    return "--" + dest.replace("_", "-")
+
+
+def setting(
+    args: argparse.Namespace, dest: str | None, env_name: str | None, default: T, parse: Callable[[str], T]
+) -> T:
+    """The flag ``dest``, else the variable ``env_name``, else ``default``; parsed, or a CliError naming it."""
+    given: str | None = None if dest is None else getattr(args, dest, None)
+    source = "" if dest is None else flag_name(dest)
+    if given is None and env_name is not None:
+        given, source = env(env_name), env_name
+    if given is None:
+        return default
+    try:
+        return parse(given)
+    except ValueError as exc:
+        raise CliError(f"{source}: {exc}") from None
+
+
+def switch(args: argparse.Namespace, dest: str, env_name: str) -> bool:
+    """An on/off flag, else its variable."""
+    return True if getattr(args, dest, None) else setting(args, None, env_name, False, boolean)
 
 
 def secret(name: str) -> str | None:
@@ -88,28 +230,28 @@ def build_auth(kind: str) -> Any:
     kind = kind.lower()
     if kind == "none":
         return None
-    if kind == "header":
-        proxies = env("BOARD_TRUSTED_PROXIES", "127.0.0.1,::1") or ""
-        return TrustedHeader(
-            user_header=env("BOARD_USER_HEADER", "X-Forwarded-User") or "X-Forwarded-User",
-            role_header=env("BOARD_ROLE_HEADER", "X-Forwarded-Role"),
-            default_role=env("BOARD_DEFAULT_ROLE", "viewer") or "viewer",
-            trusted_proxies=None if proxies == "*" else [p.strip() for p in proxies.split(",") if p.strip()],
-        )
-    users = load_users()
-    if users is None:
-        raise CliError(f"BOARD_AUTH={kind} needs users: set BOARD_USERS or BOARD_USERS_FILE (name:password:role)")
     try:
+        if kind == "header":
+            proxies = env("BOARD_TRUSTED_PROXIES", "127.0.0.1,::1") or ""
+            return TrustedHeader(
+                user_header=env("BOARD_USER_HEADER", "X-Forwarded-User") or "X-Forwarded-User",
+                role_header=env("BOARD_ROLE_HEADER", "X-Forwarded-Role"),
+                default_role=env("BOARD_DEFAULT_ROLE", "viewer") or "viewer",
+                trusted_proxies=None if proxies == "*" else [p.strip() for p in proxies.split(",") if p.strip()],
+            )
+        if kind not in ("basic", "form"):
+            raise CliError(f"BOARD_AUTH: expected basic, form, header or none, got {kind!r}")
+        users = load_users()
+        if users is None:
+            raise CliError(f"BOARD_AUTH={kind} needs users: set BOARD_USERS or BOARD_USERS_FILE (name:password:role)")
         if kind == "basic":
             return BasicAuth(users)
-        if kind == "form":
-            key = secret("BOARD_SECRET_KEY")
-            if not key:
-                raise CliError("BOARD_AUTH=form needs BOARD_SECRET_KEY (or BOARD_SECRET_KEY_FILE), 16+ characters")
-            return FormLogin(users, key)
+        key = secret("BOARD_SECRET_KEY")
+        if not key:
+            raise CliError("BOARD_AUTH=form needs BOARD_SECRET_KEY (or BOARD_SECRET_KEY_FILE), 16+ characters")
+        return FormLogin(users, key)
     except ValueError as exc:
         raise CliError(f"auth: {exc}") from None
-    raise CliError(f"BOARD_AUTH: expected basic, form, header or none, got {kind!r}")
 
 
 def is_loopback(host: str) -> bool:
@@ -121,14 +263,19 @@ def is_loopback(host: str) -> bool:
         return False
 
 
-def check_port_free(host: str, port: int) -> None:
+def check_port_free(host: str, port: int, how_to_change: str) -> None:
     family = socket.AF_INET6 if ":" in host else socket.AF_INET
     with socket.socket(family, socket.SOCK_STREAM) as sock:
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         try:
             sock.bind((host, port))
         except OSError as exc:
-            raise CliError(f"cannot listen on {host}:{port}: {exc.strerror}", EXIT_ADDRESS) from None
+            reason = exc.strerror or str(exc)
+            if exc.errno == errno.EADDRINUSE:
+                raise CliError(
+                    f"cannot listen on {host}:{port}: {reason}; pick another port with {how_to_change}", EXIT_ADDRESS
+                ) from None
+            raise CliError(f"cannot listen on {host}:{port}: {reason}") from None
 
 
 async def check_redis(url: str) -> None:
@@ -140,27 +287,100 @@ async def check_redis(url: str) -> None:
         await AsyncRunner(client).call(command("PING"))
     except RedisUnavailable as exc:
         raise CliError(
-            f"cannot reach Redis at {describe(client)} ({url}): {exc.__cause__ or exc}", EXIT_REDIS
+            f"cannot reach Redis at {describe(client)} ({shown_url(url)}): {exc.__cause__ or exc}", EXIT_REDIS
         ) from None
     except Exception as exc:
-        raise CliError(f"Redis at {url} refused the connection: {exc}", EXIT_REDIS) from None
+        raise CliError(f"Redis at {shown_url(url)} refused the connection: {exc}", EXIT_REDIS) from None
     finally:
         await client.aclose()
 
 
-def redis_url(args: argparse.Namespace) -> str:
-    url = args.redis_url or env("REDIS_URL") or env("BOARD_REDIS_URL")
-    if not url:
+def redis_url(args: argparse.Namespace, *, required: bool = True) -> str | None:
+    url = setting(args, "redis_url", "REDIS_URL", None, redis_url_check)
+    if url is None:
+        url = setting(args, None, "BOARD_REDIS_URL", None, redis_url_check)
+    if url is None and required:
         raise CliError("no Redis given: pass --redis-url or set REDIS_URL")
-    if not url.startswith(("redis://", "rediss://", "unix://")):
-        raise CliError(f"--redis-url: expected redis://host:port[/db], rediss:// or unix://, got {url!r}")
     return url
+
+
+def common_settings(args: argparse.Namespace) -> tuple[str, str]:
+    """The Redis URL and the key prefix that serve and worker share."""
+    url = redis_url(args)
+    assert url is not None
+    prefix = setting(args, "prefix", "BOARD_PREFIX", "bull", str.strip)
+    if not prefix or ":" in prefix:
+        raise CliError(f"--prefix: expected a name without ':', got {prefix!r}")
+    return url, prefix
 
 
 # serve
 
 
-def serve_app(args: argparse.Namespace) -> tuple[Any, str]:
+@dataclass(frozen=True)
+class Listen:
+    host: str
+    port: int
+    base_path: str
+
+
+def listen_settings(args: argparse.Namespace) -> Listen:
+    """Where the board listens: shared by ``serve`` and ``health``, so that the check finds the board."""
+    return Listen(
+        host=setting(args, "host", "BOARD_HOST", "127.0.0.1", str.strip) or "127.0.0.1",
+        port=setting(args, "port", "BOARD_PORT", 8000, port_number),
+        base_path=setting(args, "base_path", "BOARD_BASE_PATH", "", mount_path),
+    )
+
+
+@dataclass(frozen=True)
+class ServeSettings:
+    url: str
+    prefix: str
+    queues: list[str]
+    discover: bool
+    listen: Listen
+    read_only: bool
+    title: str
+    poll_interval: float
+    auth: str
+    allow_no_auth: bool
+    proxy_headers: bool
+    log_level: str
+
+
+def serve_settings(args: argparse.Namespace) -> ServeSettings:
+    url, prefix = common_settings(args)
+    queues = [q.strip() for q in setting(args, "queues", "BOARD_QUEUES", "", str).split(",") if q.strip()]
+    return ServeSettings(
+        url=url,
+        prefix=prefix,
+        queues=queues,
+        discover=switch(args, "discover", "BOARD_DISCOVER") or not queues,
+        listen=listen_settings(args),
+        read_only=switch(args, "read_only", "BOARD_READ_ONLY"),
+        title=setting(args, "title", "BOARD_TITLE", "board", str),
+        poll_interval=setting(args, "poll_interval", "BOARD_POLL_INTERVAL", 5.0, seconds(allow_zero=True)),
+        auth=setting(args, "auth", "BOARD_AUTH", "none", str),
+        allow_no_auth=switch(args, "allow_no_auth", "BOARD_ALLOW_NO_AUTH"),
+        proxy_headers=switch(args, "proxy_headers", "BOARD_PROXY_HEADERS"),
+        log_level=setting(args, "log_level", "BOARD_LOG_LEVEL", "info", log_level),
+    )
+
+
+def serve_auth(settings: ServeSettings) -> Any:
+    """The auth backend, or None where serving without one is allowed."""
+    auth = build_auth(settings.auth)
+    host = settings.listen.host
+    if auth is None and not is_loopback(host) and not settings.allow_no_auth:
+        raise CliError(
+            f"refusing to serve without auth on {host}, which is not a loopback address: set BOARD_AUTH "
+            "(basic, form or header) with BOARD_USERS, or pass --allow-no-auth if something in front guards it"
+        )
+    return auth
+
+
+def serve_app(settings: ServeSettings, auth: Any) -> tuple[Any, str]:
     """The ASGI app ``board serve`` runs, and the path it lives under."""
     from starlette.applications import Starlette
     from starlette.responses import RedirectResponse
@@ -168,32 +388,23 @@ def serve_app(args: argparse.Namespace) -> tuple[Any, str]:
 
     from .web.app import create_board
 
-    queues = [q.strip() for q in (args.queues or env("BOARD_QUEUES", "") or "").split(",") if q.strip()]
-    discover = args.discover or env_flag("BOARD_DISCOVER") or not queues
-    auth = build_auth(args.auth or env("BOARD_AUTH", "none") or "none")
-    host = args.host
-    if auth is None and not is_loopback(host) and not (args.allow_no_auth or env_flag("BOARD_ALLOW_NO_AUTH")):
-        raise CliError(
-            f"refusing to serve without auth on {host}, which is not a loopback address: set BOARD_AUTH "
-            "(basic, form or header) with BOARD_USERS, or pass --allow-no-auth if something in front guards it"
-        )
     try:
         board = create_board(
-            args.url,
-            queues=queues or None,
-            prefix=args.prefix,
-            discover=discover,
+            settings.url,
+            queues=settings.queues or None,
+            prefix=settings.prefix,
+            discover=settings.discover,
             auth=auth,
-            read_only=args.read_only or env_flag("BOARD_READ_ONLY"),
-            title=args.title,
-            poll_interval=args.poll_interval,
+            read_only=settings.read_only,
+            title=settings.title,
+            poll_interval=settings.poll_interval,
             secret_key=secret("BOARD_SECRET_KEY"),
             frame_ancestors=env("BOARD_FRAME_ANCESTORS") or None,
             redact_words=[w.strip() for w in (env("BOARD_REDACT_WORDS") or "").split(",") if w.strip()],
         )
     except ValueError as exc:
         raise CliError(str(exc)) from None
-    base = "/" + args.base_path.strip("/") if args.base_path.strip("/") else ""
+    base = settings.listen.base_path
     if not base:
         return board, "/"
 
@@ -207,18 +418,21 @@ def serve_app(args: argparse.Namespace) -> tuple[Any, str]:
 def cmd_serve(args: argparse.Namespace) -> int:
     import uvicorn
 
-    args.url = redis_url(args)
-    asyncio.run(check_redis(args.url))
-    app, path = serve_app(args)
-    check_port_free(args.host, args.port)
-    shown = f"[{args.host}]" if ":" in args.host else args.host
-    print(f"board serving on http://{shown}:{args.port}{path}", flush=True)
+    settings = serve_settings(args)
+    asyncio.run(check_redis(settings.url))
+    auth = serve_auth(settings)
+    host, port = settings.listen.host, settings.listen.port
+    # Before the board is built, so that its start-up warnings do not bury this error.
+    check_port_free(host, port, "--port N or BOARD_PORT=N")
+    app, path = serve_app(settings, auth)
+    shown = f"[{host}]" if ":" in host else host
+    print(f"board serving on http://{shown}:{port}{path}", flush=True)
     config = uvicorn.Config(
         app,
-        host=args.host,
-        port=args.port,
-        log_level=args.log_level,
-        proxy_headers=args.proxy_headers,
+        host=host,
+        port=port,
+        log_level=settings.log_level,
+        proxy_headers=settings.proxy_headers,
         forwarded_allow_ips=env("FORWARDED_ALLOW_IPS", "127.0.0.1"),
         server_header=False,
     )
@@ -257,137 +471,244 @@ def import_processor(spec: str) -> Callable[..., Any]:
 
 def parse_limiter(text: str) -> dict[str, float]:
     try:
-        max_jobs, seconds = text.split("/")
-        return {"max": int(max_jobs), "duration": float(seconds)}
+        max_jobs, duration = text.split("/")
+        return {"max": int(max_jobs), "duration": float(duration)}
     except ValueError:
-        raise CliError(f"--limiter: expected MAX/SECONDS such as 100/60, got {text!r}") from None
+        raise ValueError(f"expected MAX/SECONDS such as 100/60, got {text!r}") from None
 
 
-async def run_worker(args: argparse.Namespace, processor: Callable[..., Any]) -> int:
+@dataclass(frozen=True)
+class WorkerSettings:
+    url: str
+    prefix: str
+    processor: str
+    queue: str
+    concurrency: int
+    limiter: dict[str, float] | None
+    name: str | None
+    lock_duration: float
+    stalled_interval: float
+    shutdown_timeout: float
+    log_level: str
+
+
+def worker_settings(args: argparse.Namespace) -> WorkerSettings:
+    url, prefix = common_settings(args)
+    queue = setting(args, "queue", "BOARD_QUEUE", "", str.strip)
+    if not queue:
+        raise CliError("no queue given: pass --queue NAME or set BOARD_QUEUE")
+    return WorkerSettings(
+        url=url,
+        prefix=prefix,
+        processor=args.processor,
+        queue=queue,
+        concurrency=setting(args, "concurrency", "BOARD_CONCURRENCY", 1, whole_number(1)),
+        limiter=setting(args, "limiter", "BOARD_LIMITER", None, parse_limiter),
+        name=setting(args, "name", "BOARD_WORKER_NAME", None, str),
+        lock_duration=setting(args, "lock_duration", "BOARD_LOCK_DURATION", 30.0, seconds(allow_zero=False)),
+        stalled_interval=setting(args, "stalled_interval", "BOARD_STALLED_INTERVAL", 30.0, seconds(allow_zero=False)),
+        shutdown_timeout=setting(args, "shutdown_timeout", "BOARD_SHUTDOWN_TIMEOUT", 30.0, seconds(allow_zero=True)),
+        log_level=setting(args, "log_level", "BOARD_LOG_LEVEL", "info", log_level),
+    )
+
+
+async def run_worker(settings: WorkerSettings, processor: Callable[..., Any]) -> int:
     from .engine.worker import Worker
 
     try:
         worker = Worker(
-            args.queue,
+            settings.queue,
             processor,
-            args.url,
-            prefix=args.prefix,
-            concurrency=args.concurrency,
-            limiter=parse_limiter(args.limiter) if args.limiter else None,
-            lock_duration=args.lock_duration,
-            stalled_interval=args.stalled_interval,
-            name=args.name,
-            shutdown_timeout=args.shutdown_timeout,
+            settings.url,
+            prefix=settings.prefix,
+            concurrency=settings.concurrency,
+            limiter=settings.limiter,
+            lock_duration=settings.lock_duration,
+            stalled_interval=settings.stalled_interval,
+            name=settings.name,
+            shutdown_timeout=settings.shutdown_timeout,
         )
     except ValueError as exc:
         raise CliError(str(exc)) from None
     worker.on("failed", lambda job, error: log.info("job %s failed: %s", job.id, error))
     worker.on("error", lambda error: log.warning("%s", error))
-    print(f"worker for queue {args.queue!r} running {args.processor} (concurrency {args.concurrency})", flush=True)
+    print(
+        f"worker for queue {settings.queue!r} running {settings.processor} (concurrency {settings.concurrency})",
+        flush=True,
+    )
     await worker.run()
     print("worker stopped", flush=True)
     return EXIT_OK
 
 
 def cmd_worker(args: argparse.Namespace) -> int:
-    args.url = redis_url(args)
-    processor = import_processor(args.processor)
-    asyncio.run(check_redis(args.url))
-    return asyncio.run(run_worker(args, processor))
+    settings = worker_settings(args)
+    processor = import_processor(settings.processor)
+    asyncio.run(check_redis(settings.url))
+    return asyncio.run(run_worker(settings, processor))
 
 
 # health
 
 
+def health_url(args: argparse.Namespace) -> str:
+    url = setting(args, "url", None, None, str.strip)
+    if url is not None:
+        parts = urllib.parse.urlsplit(url)
+        if parts.scheme not in ("http", "https") or not parts.netloc:
+            raise CliError(f"--url: expected http://host:port/path/healthz, got {url!r}")
+        return url
+    listen = listen_settings(args)
+    # The address a server listens on for every interface is not one to connect to everywhere.
+    host = {"0.0.0.0": "127.0.0.1", "::": "::1", "[::]": "::1"}.get(listen.host, listen.host)
+    shown = f"[{host}]" if ":" in host and not host.startswith("[") else host
+    return f"http://{shown}:{listen.port}{listen.base_path}/healthz"
+
+
+def one_line(text: str, limit: int = 300) -> str:
+    text = " ".join(text.split())
+    return text if len(text) <= limit else text[: limit - 3] + "..."
+
+
+def unhealthy_reason(status: int, body: bytes) -> str:
+    """What the board's answer says is wrong: its failed checks, else its body, else the status."""
+    try:
+        answer = json.loads(body)
+    except ValueError:
+        answer = None
+    if isinstance(answer, dict):
+        checks = answer.get("checks")
+        failed = (
+            [f"{name}: {state}" for name, state in checks.items() if state != "ok"] if isinstance(checks, dict) else []
+        )
+        if failed:
+            return "; ".join(failed)
+        if answer.get("status"):
+            return str(answer["status"])
+    text = body.decode("utf-8", "replace").strip()
+    if status == 404:
+        return "not found (does --base-path or BOARD_BASE_PATH match the board's?)"
+    return text if text and "<" not in text else f"HTTP {status}"
+
+
 def cmd_health(args: argparse.Namespace) -> int:
+    import urllib.error
     import urllib.request
 
-    url = (
-        args.url
-        or f"http://127.0.0.1:{env('BOARD_PORT', '8000')}{(env('BOARD_BASE_PATH', '') or '').rstrip('/')}/healthz"
-    )
+    url = health_url(args)
+    timeout = setting(args, "timeout", None, 3.0, seconds(allow_zero=False))
     # No proxy: a container's HTTP_PROXY must not carry a check meant for this very host.
     opener = urllib.request.build_opener(urllib.request.ProxyHandler({}))
     try:
-        with opener.open(url, timeout=args.timeout) as response:
-            ok = response.status == 200
-    except OSError as exc:
-        print(f"unhealthy: {url}: {exc}", file=sys.stderr)
+        with opener.open(url, timeout=timeout) as response:
+            status, body = response.status, response.read(65536)
+    except urllib.error.HTTPError as exc:
+        status, body = exc.code, exc.read(65536)
+    except (OSError, urllib.error.URLError) as exc:
+        reason = getattr(exc, "reason", None) or exc
+        if isinstance(reason, TimeoutError):
+            reason = f"no answer within {timeout:g} s"
+        print(f"unhealthy: cannot connect to {url}: {one_line(str(reason))}", file=sys.stderr)
         return EXIT_FAILED
-    print("healthy" if ok else f"unhealthy: {url}", file=sys.stdout if ok else sys.stderr)
-    return EXIT_OK if ok else EXIT_FAILED
+    if status == 200:
+        print("healthy")
+        return EXIT_OK
+    print(f"unhealthy: {url} answered {status}: {one_line(unhealthy_reason(status, body))}", file=sys.stderr)
+    return EXIT_FAILED
+
+
+# demo
 
 
 def cmd_demo(args: argparse.Namespace) -> int:
     from .demo import run_demo
 
-    return run_demo(args)
+    return run_demo(
+        redis_url(args, required=False),
+        host=setting(args, "host", None, "127.0.0.1", str.strip) or "127.0.0.1",
+        port=setting(args, "port", "BOARD_PORT", 8000, port_number),
+        reset=bool(args.reset),
+        log_level=setting(args, "log_level", "BOARD_LOG_LEVEL", "warning", log_level),
+    )
 
 
 def parser() -> argparse.ArgumentParser:
-    top = argparse.ArgumentParser(
-        prog="board", description="Job queues on Redis in BullMQ's format, and their dashboard."
-    )
+    """The command line. Defaults are described, not computed: nothing here reads the environment."""
+    top = Parser(prog="board", description="Job queues on Redis in BullMQ's format, and their dashboard.")
     sub = top.add_subparsers(dest="command", required=True)
 
-    def common(p: argparse.ArgumentParser) -> None:
-        p.add_argument("--redis-url", help="redis://host:port/db (env REDIS_URL)")
-        p.add_argument(
-            "--prefix", default=env("BOARD_PREFIX", "bull"), help="key prefix (env BOARD_PREFIX; default bull)"
-        )
-        p.add_argument(
-            "--log-level", default=env("BOARD_LOG_LEVEL", "info"), choices=["debug", "info", "warning", "error"]
-        )
+    def redis_flags(p: argparse.ArgumentParser) -> None:
+        p.add_argument("--redis-url", help=f"{REDIS_URL_FORMS} (env REDIS_URL)")
+        p.add_argument("--prefix", help="key prefix (env BOARD_PREFIX; default bull)")
+        p.add_argument("--log-level", help=f"{', '.join(LOG_LEVELS)} (env BOARD_LOG_LEVEL; default info)")
+
+    def listen_flags(p: argparse.ArgumentParser) -> None:
+        p.add_argument("--host", help="env BOARD_HOST; default 127.0.0.1")
+        p.add_argument("--port", help="env BOARD_PORT; default 8000")
+        p.add_argument("--base-path", help="e.g. /admin/queues (env BOARD_BASE_PATH; default /)")
 
     serve = sub.add_parser("serve", help="serve the dashboard", description="Serve the board on uvicorn.")
-    common(serve)
+    redis_flags(serve)
     which = serve.add_mutually_exclusive_group()
     which.add_argument("--queues", help="comma-separated queue names (env BOARD_QUEUES)")
-    which.add_argument("--discover", action="store_true", help="find every queue under the prefix (env BOARD_DISCOVER)")
-    serve.add_argument("--host", default=env("BOARD_HOST", "127.0.0.1"), help="env BOARD_HOST; default 127.0.0.1")
-    serve.add_argument("--port", type=int, default=int(env("BOARD_PORT", "8000") or 8000), help="env BOARD_PORT")
-    serve.add_argument(
-        "--base-path", default=env("BOARD_BASE_PATH", "") or "", help="e.g. /admin/queues (env BOARD_BASE_PATH)"
+    which.add_argument(
+        "--discover", action="store_true", default=None, help="find every queue under the prefix (env BOARD_DISCOVER)"
     )
-    serve.add_argument("--read-only", action="store_true", help="no actions at all (env BOARD_READ_ONLY)")
-    serve.add_argument("--title", default=env("BOARD_TITLE", "board") or "board", help="env BOARD_TITLE")
-    serve.add_argument("--poll-interval", type=float, default=float(env("BOARD_POLL_INTERVAL", "5") or 5))
+    listen_flags(serve)
+    serve.add_argument("--read-only", action="store_true", default=None, help="no actions at all (env BOARD_READ_ONLY)")
+    serve.add_argument("--title", help="env BOARD_TITLE; default board")
+    serve.add_argument("--poll-interval", help="seconds between refreshes, 0 for none (env BOARD_POLL_INTERVAL; 5)")
     serve.add_argument(
         "--auth", choices=["none", "basic", "form", "header"], help="env BOARD_AUTH; users from BOARD_USERS(_FILE)"
     )
-    serve.add_argument("--allow-no-auth", action="store_true", help="serve without auth on a non-loopback address")
+    serve.add_argument(
+        "--allow-no-auth",
+        action="store_true",
+        default=None,
+        help="serve without auth on a non-loopback address (env BOARD_ALLOW_NO_AUTH)",
+    )
     serve.add_argument(
         "--proxy-headers",
         action="store_true",
-        default=env_flag("BOARD_PROXY_HEADERS"),
+        default=None,
         help="trust X-Forwarded-* from FORWARDED_ALLOW_IPS (env BOARD_PROXY_HEADERS)",
     )
     serve.set_defaults(run=cmd_serve)
 
     worker = sub.add_parser("worker", help="run a worker process", description="Run a worker until SIGTERM/SIGINT.")
-    common(worker)
+    redis_flags(worker)
     worker.add_argument("processor", help="module:function that processes a job")
-    worker.add_argument(
-        "--queue", required=env("BOARD_QUEUE") is None, default=env("BOARD_QUEUE"), help="env BOARD_QUEUE"
-    )
-    worker.add_argument("--concurrency", type=int, default=int(env("BOARD_CONCURRENCY", "1") or 1))
-    worker.add_argument("--limiter", default=env("BOARD_LIMITER"), help="MAX/SECONDS, e.g. 100/60 (env BOARD_LIMITER)")
-    worker.add_argument("--name", default=env("BOARD_WORKER_NAME"), help="shown on the board (env BOARD_WORKER_NAME)")
-    worker.add_argument("--lock-duration", type=float, default=30)
-    worker.add_argument("--stalled-interval", type=float, default=30)
-    worker.add_argument("--shutdown-timeout", type=float, default=30)
+    worker.add_argument("--queue", help="env BOARD_QUEUE")
+    worker.add_argument("--concurrency", help="jobs at once (env BOARD_CONCURRENCY; default 1)")
+    worker.add_argument("--limiter", help="MAX/SECONDS, e.g. 100/60 (env BOARD_LIMITER)")
+    worker.add_argument("--name", help="shown on the board (env BOARD_WORKER_NAME)")
+    worker.add_argument("--lock-duration", help="seconds (env BOARD_LOCK_DURATION; default 30)")
+    worker.add_argument("--stalled-interval", help="seconds (env BOARD_STALLED_INTERVAL; default 30)")
+    worker.add_argument("--shutdown-timeout", help="seconds (env BOARD_SHUTDOWN_TIMEOUT; default 30)")
     worker.set_defaults(run=cmd_worker)
 
-    demo = sub.add_parser("demo", help="the board on demo queues that keep moving")
-    demo.add_argument("--redis-url", help="use this Redis instead of an embedded one (its demo queues are replaced)")
-    demo.add_argument("--host", default="127.0.0.1")
-    demo.add_argument("--port", type=int, default=8000)
-    demo.add_argument("--log-level", default="warning", choices=["debug", "info", "warning", "error"])
+    demo = sub.add_parser(
+        "demo",
+        help="the board on demo queues that keep moving",
+        description="Demo queues under the key prefix board-demo, removed on exit, and the board on them.",
+    )
+    demo.add_argument("--redis-url", help="use this Redis instead of an embedded one (env REDIS_URL is not read)")
+    demo.add_argument("--host", help="default 127.0.0.1")
+    demo.add_argument("--port", help="env BOARD_PORT; default 8000")
+    demo.add_argument(
+        "--reset", action="store_true", help="delete keys under board-demo: that an earlier demo left behind"
+    )
+    demo.add_argument("--log-level", help=f"{', '.join(LOG_LEVELS)} (env BOARD_LOG_LEVEL; default warning)")
     demo.set_defaults(run=cmd_demo)
 
-    health = sub.add_parser("health", help="check a running board (for container health checks)")
-    health.add_argument("--url", help="default http://127.0.0.1:$BOARD_PORT$BOARD_BASE_PATH/healthz")
-    health.add_argument("--timeout", type=float, default=3)
+    health = sub.add_parser(
+        "health",
+        help="check a running board (for container health checks)",
+        description="Exit 0 if the board answers its /healthz with 200, 1 if not (Redis down, nothing listening).",
+    )
+    health.add_argument("--url", help="the /healthz to ask; default from the settings below, as for serve")
+    listen_flags(health)
+    health.add_argument("--timeout", help="seconds (default 3)")
     health.set_defaults(run=cmd_health)
     return top
 
@@ -399,8 +720,11 @@ def fail(message: str, code: int) -> NoReturn:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = parser().parse_args(argv)
-    logging.basicConfig(level=getattr(args, "log_level", "info").upper(), format="%(levelname)s %(name)s: %(message)s")
     try:
+        if hasattr(args, "log_level"):
+            default = "warning" if args.command == "demo" else "info"
+            level = setting(args, "log_level", "BOARD_LOG_LEVEL", default, log_level)
+            logging.basicConfig(level=level.upper(), format="%(levelname)s %(name)s: %(message)s")
         return int(args.run(args))
     except CliError as exc:
         fail(str(exc), exc.code)

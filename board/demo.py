@@ -2,24 +2,31 @@
 
 Producers and workers of the engine run in this process: e-mails (fast, some retried), reports (slow,
 with progress and logs, prioritized and delayed), billing (retries with exponential backoff, some final
-failures), images (a paused queue that fills up). Ctrl-C stops everything and removes the embedded
+failures), images (a paused queue that fills up).
+
+A given Redis may hold real queues of the same names: the demo keeps to its own key prefix, starts only
+on a Redis that holds nothing under it (or deletes what is there when told to with ``--reset``), and
+deletes every key under it when it stops. Ctrl-C or SIGTERM stops everything, and removes the embedded
 Redis and its folder.
 """
 
 from __future__ import annotations
 
-import argparse
 import asyncio
 import contextlib
 import random
 import secrets
 import signal
+import sys
 from collections.abc import Iterator
 from typing import Any
 
-from .engine import Job, Queue, UnrecoverableError, Worker
+import redis.asyncio as aredis
+
+from .engine import Job, Queue, RedisUnavailable, UnrecoverableError, Worker
 from .redis_server import RedisServer
 
+PREFIX = "board-demo"
 QUEUES = ("email", "reports", "billing", "images")
 USERS = {"admin": ("demo", "admin"), "operator": ("demo", "operator"), "viewer": ("demo", "viewer")}
 
@@ -113,31 +120,93 @@ def embedded_redis(url: str | None) -> Iterator[str]:
         server.close()
 
 
-async def demo(url: str, host: str, port: int, log_level: str) -> None:
+async def demo_keys(client: aredis.Redis) -> list[bytes]:
+    return [key async for key in client.scan_iter(match=f"{PREFIX}:*", count=1000)]
+
+
+async def remove_demo_keys(client: aredis.Redis) -> int:
+    """Deletes every key under the demo's prefix; returns how many."""
+    removed = 0
+    # A later pass catches a write that was in flight during the one before; by the time the demo
+    # sweeps, all of it has stopped, so none is expected.
+    for _ in range(3):
+        keys = await demo_keys(client)
+        if not keys:
+            break
+        for start in range(0, len(keys), 1000):
+            removed += int(await client.unlink(*keys[start : start + 1000]))
+    return removed
+
+
+async def claim_prefix(client: aredis.Redis, url: str, reset: bool) -> None:
+    """Refuses a Redis that already holds keys under the demo's prefix, unless told to delete them."""
+    from .cli import CliError, shown_url
+
+    left = await demo_keys(client)
+    if left and not reset:
+        raise CliError(
+            f"Redis at {shown_url(url)} already holds {len(left)} keys under {PREFIX}: that this demo did not "
+            "create (another demo running, or one that was killed): stop that one, or pass --reset "
+            "(make demo RESET=1) to delete them"
+        )
+    if left:
+        await remove_demo_keys(client)
+
+
+async def demo(url: str, host: str, port: int, reset: bool, log_level: str) -> None:
+    from .cli import shown_url
+
+    client = aredis.Redis.from_url(url)
+    try:
+        await claim_prefix(client, url, reset)
+        # From here on, every key under the prefix is this demo's own: all of them go when it stops.
+        try:
+            await run(url, host, port, log_level)
+        finally:
+            try:
+                removed = await remove_demo_keys(client)
+                print(f"board demo: removed its {removed} keys under {PREFIX}:", flush=True)
+            except Exception as exc:
+                print(
+                    f"board demo: could not remove its keys under {PREFIX}: in {shown_url(url)}: {exc}; "
+                    "`board demo --reset` removes them",
+                    file=sys.stderr,
+                    flush=True,
+                )
+    finally:
+        await client.aclose()
+
+
+async def run(url: str, host: str, port: int, log_level: str) -> None:
+    """Seeds the queues, runs producers, workers and the board until SIGINT or SIGTERM, then stops them."""
     import uvicorn
 
+    from .cli import EXIT_ADDRESS, CliError
     from .web.app import create_board
     from .web.auth import FormLogin
 
-    queues = {name: Queue(name, url) for name in QUEUES}
-    for q in queues.values():
-        # Start from a clean slate, so the demo looks the same every time.
-        await q.pause()
-        await q.obliterate(force=True)
-    await seed(queues)
+    queues = {name: Queue(name, url, prefix=PREFIX) for name in QUEUES}
+    processors = {"email": send_email, "reports": build_report, "billing": charge, "images": send_email}
+    names = {"email": "mailer-1", "reports": "reporter-1", "billing": "billing-1", "images": "thumbnailer-1"}
+    concurrency = {"email": 5, "reports": 2, "billing": 2, "images": 1}
     workers = [
-        # The demo stops its workers itself on Ctrl-C, after the web server.
-        Worker("email", send_email, url, concurrency=5, name="mailer-1", handle_signals=False),
-        Worker("reports", build_report, url, concurrency=2, name="reporter-1", handle_signals=False),
-        Worker("billing", charge, url, concurrency=2, name="billing-1", handle_signals=False),
-        Worker("images", send_email, url, name="thumbnailer-1", handle_signals=False),
+        # The demo stops its workers itself, after the web server.
+        Worker(
+            name,
+            processors[name],
+            url,
+            prefix=PREFIX,
+            concurrency=concurrency[name],
+            name=names[name],
+            handle_signals=False,
+        )
+        for name in QUEUES
     ]
-    stop = asyncio.Event()
-    tasks = [asyncio.create_task(w.run()) for w in workers]
-    producer = asyncio.create_task(produce(queues, stop))
-
-    app = create_board(url, queues=list(QUEUES), auth=FormLogin(USERS, secrets.token_urlsafe(32)), title="board demo")
+    app = create_board(
+        url, queues=list(QUEUES), prefix=PREFIX, auth=FormLogin(USERS, secrets.token_urlsafe(32)), title="board demo"
+    )
     server = _Server(uvicorn.Config(app, host=host, port=port, log_level=log_level))
+    stop = asyncio.Event()
     loop = asyncio.get_running_loop()
 
     def shut_down() -> None:
@@ -146,18 +215,24 @@ async def demo(url: str, host: str, port: int, log_level: str) -> None:
 
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, shut_down)
-    print(f"board demo: http://{host}:{port}/", flush=True)
-    print("log in as admin / demo (also operator / demo and viewer / demo)", flush=True)
-    print("Ctrl-C stops it all.", flush=True)
+    tasks: list[asyncio.Task[Any]] = []
     try:
-        await server.serve()
-        if not server.started:
-            raise OSError(f"could not serve on {host}:{port}")
+        await seed(queues)
+        tasks = [asyncio.create_task(w.run()) for w in workers]
+        tasks.append(asyncio.create_task(produce(queues, stop)))
+        shown = f"[{host}]" if ":" in host else host
+        print(f"board demo: http://{shown}:{port}/", flush=True)
+        print("log in as admin / demo (also operator / demo and viewer / demo)", flush=True)
+        print(f"demo queues under the key prefix {PREFIX}: (removed on exit); Ctrl-C stops it all.", flush=True)
+        if not stop.is_set():
+            await server.serve()
+            if not server.started:
+                raise CliError(f"could not serve on {host}:{port}", EXIT_ADDRESS)
     finally:
         stop.set()
-        await producer
         for w in workers:
-            await w.close(timeout=5)
+            # Its keys are deleted right after: a running job has nothing to finish for.
+            await w.close(timeout=1)
         await asyncio.gather(*tasks, return_exceptions=True)
         for q in queues.values():
             await q.close()
@@ -194,14 +269,16 @@ class _Server:
         await self._server.serve()
 
 
-def run_demo(args: argparse.Namespace) -> int:
-    from .cli import EXIT_ADDRESS, CliError, check_port_free
+def run_demo(url: str | None, *, host: str, port: int, reset: bool, log_level: str) -> int:
+    from .cli import EXIT_REDIS, CliError, check_port_free, check_redis
 
-    check_port_free(args.host, args.port)
-    with embedded_redis(args.redis_url) as url:
+    check_port_free(host, port, "--port N (or BOARD_PORT=N, or make demo PORT=N)")
+    if url:
+        asyncio.run(check_redis(url))
+    with embedded_redis(url) as used:
         try:
-            asyncio.run(demo(url, args.host, args.port, args.log_level))
-        except OSError as exc:
-            raise CliError(str(exc), EXIT_ADDRESS) from None
+            asyncio.run(demo(used, host, port, reset, log_level))
+        except RedisUnavailable as exc:
+            raise CliError(f"the demo lost Redis: {exc}", EXIT_REDIS) from None
     print("board demo stopped", flush=True)
     return 0

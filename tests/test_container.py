@@ -2,9 +2,10 @@
 
 The Dockerfile is parsed, and its final stage held to what an image for production needs. Then its two
 stages are played out here: the builder's ``pip wheel --wheel-dir /wheels .`` on exactly the files its COPY
-lines name, and the final stage's ``pip install --no-index --find-links=/wheels board`` into a fresh
-virtual environment. The installed ``board`` then runs as the image runs it (ENTRYPOINT + CMD with the
-image's ENV, HEALTHCHECK's command), with the host set to loopback for the test.
+lines name, and the final stage's ``pip install --no-index --find-links=/wheels board-queues`` into a fresh
+virtual environment (the distribution is board-queues: ``board`` on PyPI is another project). The
+installed ``board`` then runs as the image runs it (ENTRYPOINT + CMD with the image's ENV, HEALTHCHECK's
+command), with the host set to loopback for the test.
 """
 
 from __future__ import annotations
@@ -141,7 +142,7 @@ def test_dockerfile_builds_wheels_then_installs_only_them(stages: list[list[Inst
     assert re.search(r"pip wheel --wheel-dir[ =]/wheels \.(\s|$)", builder_runs), builder_runs
 
     final_runs = " && ".join(i.args for i in only(final, "RUN"))
-    assert re.search(r"pip install --no-index --find-links[ =]/wheels board(\s|$)", final_runs), final_runs
+    assert re.search(r"pip install --no-index --find-links[ =]/wheels board-queues(\s|$)", final_runs), final_runs
     assert "from=builder" in final_runs and "/wheels" in final_runs
     for tool in ("gcc", "g++", "build-essential", "make ", "apt-get install", "apk add", "pip wheel"):
         assert tool not in final_runs, f"the final stage installs or runs {tool.strip()!r}: {final_runs}"
@@ -239,14 +240,14 @@ def image(tmp_path_factory: pytest.TempPathFactory) -> Image:
     wheels = tmp / "wheels"
     built = run([sys.executable, "-m", "pip", "wheel", "--wheel-dir", wheels, "."], 240, cwd=context, env=clean_env())
     assert built.returncode == 0, f"pip wheel failed:\n{built.stdout}\n{built.stderr}"
-    assert any(wheels.glob("board-*.whl")), sorted(p.name for p in wheels.iterdir())
+    assert any(wheels.glob("board_queues-*.whl")), sorted(p.name for p in wheels.iterdir())
 
     # The final stage: a fresh environment, installed from the wheels alone.
     venv = tmp / "venv"
     made = run([sys.executable, "-m", "venv", venv], 120, env=clean_env())
     assert made.returncode == 0, made.stderr
     installed = run(
-        [venv / "bin" / "python", "-m", "pip", "install", "--no-index", f"--find-links={wheels}", "board"],
+        [venv / "bin" / "python", "-m", "pip", "install", "--no-index", f"--find-links={wheels}", "board-queues"],
         240,
         env=clean_env(),
     )
@@ -292,6 +293,37 @@ def test_the_installed_package_ships_templates_static_files_and_scripts(image: I
     )
     assert found.returncode == 0, found.stderr
     assert found.stdout.split() == [str(image.package / "templates"), str(image.package / "static")]
+
+
+def test_the_distribution_is_board_queues_and_its_hints_say_so(image: Image) -> None:
+    """``board`` on PyPI is an unrelated project: what is installed, and what a user is told to install,
+    is board-queues; the package and the command keep the name board."""
+    python = str(image.bin / "python")
+    shown = run(
+        [
+            python,
+            "-c",
+            "import importlib.metadata as m; d = m.distribution('board-queues'); print(d.metadata['Name']); "
+            "print([e.value for e in d.entry_points if e.group == 'console_scripts' and e.name == 'board'])",
+        ],
+        60,
+        cwd=image.root,
+        env=clean_env(),
+    )
+    assert shown.returncode == 0, shown.stderr
+    assert shown.stdout.splitlines() == ["board-queues", "['board.cli:main']"]
+    other = run([python, "-c", "import importlib.metadata as m; m.distribution('board')"], 60, cwd=image.root)
+    assert other.returncode == 1 and "PackageNotFoundError" in other.stderr, other
+
+    # No redis-server on this PATH and no embedded extra in this environment: the hint names what to install.
+    hint = run(
+        [python, "-c", "from board.redis_server import find_redis_server; find_redis_server()"],
+        60,
+        cwd=image.root,
+        env=clean_env(PATH=str(image.bin)),
+    )
+    assert hint.returncode == 1, hint
+    assert "pip install 'board-queues[embedded]'" in hint.stderr.splitlines()[-1], hint.stderr
 
 
 def free_port() -> int:
