@@ -17,15 +17,17 @@ from ..engine import (
     JobLockedError,
     JobNotFound,
     JobStateError,
+    OutcomeUnknown,
     Queue,
     QueueStateError,
+    RedisRefused,
     RedisUnavailable,
     ops,
 )
-from ..engine.connection import Connection, command
+from ..engine.connection import REFUSALS, Connection, command
 from ..engine.inspector import Inspector, JobRow, QueueStatus
 from ..engine.job import JobRecord
-from ..engine.keys import check_job_id
+from ..engine.keys import is_job_id
 from .base import (
     COUNTED,
     RETRYABLE,
@@ -39,11 +41,13 @@ from .base import (
     QueueInfo,
     WorkerInfo,
 )
-from .payload import loads_bounded
+from .payload import MAX_DEPTH, loads_bounded, nested_deeper_than
 from .store import RedisSessionStore
 
 log = logging.getLogger("board.adapters")
 UNREADABLE = "unreadable"
+UNANSWERED = "Redis could not answer this request; the reason is in the board's log."
+LOST = "The connection to Redis dropped before it answered: this may or may not have been done. Reload to see."
 
 _ENGINE_STATE = {"waiting": "wait"}
 _SHOWN_STATE = {"wait": "waiting"}
@@ -107,8 +111,17 @@ def _record(queue: str, row: JobRow) -> JobRecord:
     return record
 
 
-def _summary(queue: str, row: JobRow) -> JobSummary:
-    record = _record(queue, row)
+def _bounded(record: JobRecord, name: str, value: Any, instead: Any) -> Any:
+    """Parsed JSON another program stored too deep to print or walk in a request: shown as a marker."""
+    if isinstance(value, dict | list) and nested_deeper_than(value):
+        record.problems.setdefault(name, f"nested deeper than {MAX_DEPTH} levels")
+        return instead
+    return value
+
+
+def _summary(queue: str, row: JobRow, record: JobRecord | None = None) -> JobSummary:
+    record = record or _record(queue, row)
+    record.progress = _bounded(record, "progress", record.progress, "[nested too deep to show]")
     fields = row.fields
     state = _SHOWN_STATE.get(row.state, row.state)
     run_at = record.timestamp + record.delay if state == "delayed" and record.timestamp else None
@@ -232,13 +245,18 @@ class BullMQAdapter:
     def session_store(self) -> RedisSessionStore:
         return RedisSessionStore(self.inspector.runner, self.prefix)
 
-    @staticmethod
-    def _job_id(queue: str, job_id: str) -> str:
-        """``job_id`` if it can only name a job hash of ``queue``; else the job is not there."""
-        try:
-            return check_job_id(job_id)
-        except ValueError:
-            raise AdapterError(f"job {job_id!r} not found in queue {queue!r}", 404) from None
+    async def _own_job_id(self, queue: str, job_id: str) -> str:
+        """``job_id`` if it names a job of ``queue`` and nothing else; else the job is not there.
+
+        An id with ':' (a scheduler's run, ``repeat:<key>:<millis>``) could still be the key of a queue
+        whose name holds ':' that another program wrote: it counts only when listed in one of this
+        queue's states."""
+        missing = AdapterError(f"job {job_id!r} not found in queue {queue!r}", 404)
+        if not is_job_id(job_id):
+            raise missing
+        if ":" in job_id and await self._act(self.queue(queue).get_job_state(job_id)) == "unknown":
+            raise missing
+        return job_id
 
     async def queue_names(self) -> list[str]:
         if not self.discover:
@@ -272,7 +290,10 @@ class BullMQAdapter:
             ins.runner.batch([ins.status_call(queue), ins.exists_call(queue), ins.client_list_call(), rows_call])
         )
         info = _status_info(ins.parse_status(queue, status, exists, clients), ins.keys(queue).client_name())
-        jobs = [_summary(queue, row) for row in ins.parse_rows(rows)]
+        parsed = self._parsed_rows(queue, rows)
+        if parsed is None:
+            info.error = UNREADABLE
+        jobs = [_summary(queue, row) for row in parsed or []]
         if state == "latest":
             jobs.sort(key=lambda j: j.added_ms or 0, reverse=True)
             jobs = jobs[:per_page]
@@ -282,9 +303,7 @@ class BullMQAdapter:
         return JobPage(info, state, jobs, page, per_page, total)
 
     async def job(self, queue: str, job_id: str, *, logs_start: int = 0, logs_count: int = 50) -> JobDetail | None:
-        try:
-            check_job_id(job_id)
-        except ValueError:
+        if not is_job_id(job_id):
             return None
         ins = self.inspector
         keys = ins.keys(queue)
@@ -301,19 +320,22 @@ class BullMQAdapter:
                 ]
             )
         )
-        found = ins.parse_rows(rows)
-        if not found:
+        found = self._parsed_rows(queue, rows)
+        if found is None:
+            raise AdapterError(f"Job {job_id!r} of queue {queue!r} could not be read: {UNREADABLE}.", 409)
+        if not found or (":" in job_id and found[0].state == "unknown"):
             return None
         row = found[0]
-        summary = _summary(queue, row)
         record = _record(queue, row)
+        opts = _bounded(record, "opts", record.opts, {})
+        summary = _summary(queue, row, record)
         parent = record.parent or {}
         parent_queue = self._queue_of(str(parent.get("queueKey", "")))
         detail = JobDetail(
             **{f: getattr(summary, f) for f in summary.__dataclass_fields__},
             data=_field(row, "data", summary.problems),
             returnvalue=_field(row, "returnvalue", summary.problems) if "returnvalue" in row.fields else None,
-            opts=record.opts,
+            opts=opts,
             stacktrace=record.stacktrace,
             processed_by=record.processed_by,
             stalled_counter=record.stalled_counter,
@@ -335,6 +357,14 @@ class BullMQAdapter:
         detail.timeline = _timeline(summary, record)
         return detail
 
+    @staticmethod
+    def _parsed_rows(queue: str, reply: Any) -> list[JobRow] | None:
+        """The rows of a ``job_rows`` reply; None, logged, when Redis refused it (Redis's words stay in the log)."""
+        if isinstance(reply, Exception):
+            log.warning("board: jobs of queue %r could not be read: %s", queue, reply)
+            return None
+        return Inspector.parse_rows(reply)
+
     def _queue_of(self, queue_key: str) -> str | None:
         """``<prefix>:<queue>`` -> the queue; None for another prefix or a name BullMQ would refuse."""
         head = self.prefix + ":"
@@ -349,29 +379,27 @@ class BullMQAdapter:
             text = str(key)
             # Queue names hold no ':', so the first one after the prefix ends the name; the id may hold more.
             queue, _, child_id = text[len(head) :].partition(":") if text.startswith(head) else ("", "", "")
-            if queue and child_id:
+            if queue and child_id and is_job_id(child_id):
                 links.append(ChildLink(queue, child_id, done))
         return links
 
     async def raw_field(self, queue: str, job_id: str, name: str, *, max_bytes: int | None = None) -> str | None:
         if name not in ("data", "returnvalue"):
             raise AdapterError(f"no raw view of {name!r}", 400)
-        job_id = self._job_id(queue, job_id)
+        job_id = await self._own_job_id(queue, job_id)
         key = self.inspector.keys(queue).job(job_id)
-        if max_bytes is not None:
-            # Sized first: reading a field of many megabytes holds Redis up for every other client.
-            size = await self._act(self.inspector.runner.call(command("HSTRLEN", key, name)))
-            if isinstance(size, int) and size > max_bytes:
-                raise AdapterError(f"the job's {name} is {size:,} bytes, more than the {max_bytes:,} shown here", 413)
+        # Typed and sized first: a key that is not a job hash is no job, and reading a field of many
+        # megabytes for a form would hold Redis up for every other client.
+        kind, size = await self._act(self.inspector.runner.batch([command("TYPE", key), command("HSTRLEN", key, name)]))
+        if str(kind) != "hash":
+            return None
+        if max_bytes is not None and isinstance(size, int) and size > max_bytes:
+            raise AdapterError(f"the job's {name} is {size:,} bytes, more than the {max_bytes:,} shown here", 413)
         value = await self._act(self.inspector.runner.call(command("HGET", key, name)))
         return None if value is None else str(value)
 
     async def find(self, job_id: str, queues: list[str]) -> list[str]:
-        try:
-            check_job_id(job_id)
-        except ValueError:
-            return []
-        if not queues:
+        if not queues or not is_job_id(job_id):
             return []
         found = await self._act(
             self.inspector.runner.batch([command("TYPE", self.inspector.keys(q).job(job_id)) for q in queues])
@@ -399,49 +427,66 @@ class BullMQAdapter:
         except RedisUnavailable as exc:
             log.warning("board: Redis unavailable: %s", exc)
             raise AdapterError("Redis is unavailable right now; try again shortly.", 503) from None
+        except OutcomeUnknown as exc:
+            log.warning("board: Redis's answer was lost: %s", exc)
+            raise AdapterError(LOST, 503) from None
+        except RedisRefused as exc:
+            log.warning("board: Redis refused a call: %s", exc)
+            # The cause in our words; Redis's own reply stays in the log.
+            cause = REFUSALS.get(exc.code)
+            message = f"Not done: Redis refused it because {cause}. Retry when it is fixed." if cause else UNANSWERED
+            raise AdapterError(message, 503) from None
         except RedisError as exc:
             # Redis's own words stay in the log: they can name keys, scripts and internals.
             log.warning("board: Redis refused a request: %s", exc)
-            raise AdapterError("Redis could not answer this request; the reason is in the board's log.", 503) from None
+            raise AdapterError(UNANSWERED, 503) from None
 
     async def retry_job(self, queue: str, job_id: str) -> ActionResult:
-        job_id = self._job_id(queue, job_id)
+        job_id = await self._own_job_id(queue, job_id)
         state = await self._act(self.queue(queue).get_job_state(job_id))
+        if state == "unknown":
+            raise AdapterError(f"job {job_id!r} not found in queue {queue!r}", 404)
         if state not in RETRYABLE:
             raise AdapterError(f"job {job_id} is {state}: only failed or completed jobs can be retried", 409)
         await self._act(self.queue(queue).retry_job(job_id, state))
         return ActionResult(f"Job {job_id} moved from {state} back to waiting.", 1, job_id)
 
     async def promote_job(self, queue: str, job_id: str) -> ActionResult:
-        job_id = self._job_id(queue, job_id)
+        job_id = await self._own_job_id(queue, job_id)
         await self._act(self.queue(queue).promote_job(job_id))
         return ActionResult(f"Job {job_id} promoted: it runs now.", 1, job_id)
 
     async def remove_job(self, queue: str, job_id: str) -> ActionResult:
-        job_id = self._job_id(queue, job_id)
+        job_id = await self._own_job_id(queue, job_id)
         removed = await self._act(self.queue(queue).remove(job_id))
         if not removed:
             raise AdapterError(f"job {job_id!r} not found in queue {queue!r}", 404)
         return ActionResult(f"Job {job_id} removed.", 1, job_id)
 
     async def update_job_data(self, queue: str, job_id: str, data: Any) -> ActionResult:
-        job_id = self._job_id(queue, job_id)
+        job_id = await self._own_job_id(queue, job_id)
         await self._act(self.queue(queue).update_job_data(job_id, data))
         return ActionResult(f"Data of job {job_id} replaced.", 1, job_id)
 
     async def change_job_priority(self, queue: str, job_id: str, priority: int) -> ActionResult:
-        job_id = self._job_id(queue, job_id)
+        job_id = await self._own_job_id(queue, job_id)
         await self._act(self.queue(queue).change_job_priority(job_id, priority))
         return ActionResult(f"Priority of job {job_id} set to {priority}.", 1, job_id)
 
     async def duplicate_job(self, queue: str, job_id: str) -> ActionResult:
-        job_id = self._job_id(queue, job_id)
+        job_id = await self._own_job_id(queue, job_id)
         job = await self._act(self.queue(queue).get_job(job_id))
         if job is None:
             raise AdapterError(f"job {job_id!r} not found in queue {queue!r}", 404)
         if job.problems.get("data"):
             raise AdapterError(f"job {job_id} cannot be duplicated: its data is {job.problems['data']}", 409)
-        copy = await self._act(self.queue(queue).add(job.name, job.data, **_options_from_opts(job.opts)))
+        options = _options_from_opts(job.opts)
+        kind = options.get("backoff", {}).get("type") if isinstance(options.get("backoff"), dict) else None
+        # The copy names the same backoff strategy as the original, whatever workers resolve it to.
+        adder = self.queue(queue)
+        if kind not in (None, "fixed", "exponential"):
+            adder = Queue(queue, self.inspector.client, prefix=self.prefix, backoff_types=[str(kind)])
+        copy = await self._act(adder.add(job.name, job.data, **options))
         return ActionResult(f"Job {job_id} duplicated as job {copy.id}.", 1, copy.id)
 
     async def add_job(self, queue: str, name: str, data: Any, options: dict[str, Any]) -> ActionResult:

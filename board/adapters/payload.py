@@ -11,7 +11,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
-__all__ = ["MAX_DEPTH", "deeper_than", "loads_bounded"]
+__all__ = ["MAX_DEPTH", "deeper_than", "loads_bounded", "nested_deeper_than"]
 
 MAX_DEPTH = 100
 
@@ -40,6 +40,18 @@ def deeper_than(text: str, limit: int = MAX_DEPTH) -> bool:
                 return True
         elif char in "]}":
             depth -= 1
+    return False
+
+
+def nested_deeper_than(value: Any, limit: int = MAX_DEPTH) -> bool:
+    """Whether parsed ``value`` nests lists and dicts more than ``limit`` deep (walked without recursion)."""
+    stack = [(value, 0)]
+    while stack:
+        item, depth = stack.pop()
+        if isinstance(item, dict | list):
+            if depth >= limit:
+                return True
+            stack.extend((child, depth + 1) for child in (item.values() if isinstance(item, dict) else item))
     return False
 
 

@@ -213,7 +213,8 @@ async def add_job(request: Request, board: Board, user: User) -> Response:
     except AdapterError as exc:
         if exc.status != 400:
             raise
-        field = "data" if "data" in str(exc) else "options"
+        # The engine says "job data is not JSON-serialisable"; every other refusal is about an option.
+        field = "data" if str(exc).startswith("job data") else "options"
         return _form_errors(request, board, user, "add.html", {field: str(exc)})
     return _done(request, board, result, _job_url(request, queue, result.job_id or ""))
 

@@ -24,7 +24,8 @@ from ..adapters import BullMQAdapter, QueueAdapter
 from .auth import AuthBackend, AuthRefused, FormLogin, NoAuth, as_backend
 from .csrf import Csrf
 from .formatters import Formatter, Formatters
-from .headers import SecurityHeaders, frame_origins
+from .headers import SecurityHeaders, frame_origins, security_headers
+from .paths import mount_path
 from .render import Renderer, asset_dir, wants_json
 from .sessions import SessionStoreError
 from .throttle import Throttled
@@ -73,7 +74,7 @@ class Board:
         name never win, and ids are percent-encoded (a custom job id may hold '/', '?', '#' or '%')."""
         assert self.router is not None
         quoted = {k: (v if k == "path" else quote(str(v), safe="")) for k, v in params.items()}
-        root = str(request.scope.get("root_path", "")).removesuffix("/static")
+        root = str(request.scope.get("root_path", ""))
         # Straight to the named route: Router.url_path_for tries every route in turn, raising as it goes.
         route = self._named.get(name)
         if route is None:
@@ -116,7 +117,7 @@ class Board:
             httponly=True,
             samesite="lax",
             secure=request.url.scheme == "https",
-            path=request.scope.get("root_path") or "/",
+            path=mount_path(request) or "/",
         )
 
     def pop_flash(self, request: Request) -> tuple[str, str] | None:
@@ -133,7 +134,7 @@ class Board:
     def finish(self, request: Request, response: Response) -> Response:
         self.csrf.ensure_cookie(request, response)
         if getattr(request.state, "clear_flash", False) and FLASH_COOKIE not in response.headers.get("set-cookie", ""):
-            response.delete_cookie(FLASH_COOKIE, path=request.scope.get("root_path") or "/")
+            response.delete_cookie(FLASH_COOKIE, path=mount_path(request) or "/")
         return response
 
     def context(self, request: Request, user: User, **extra: Any) -> dict[str, Any]:
@@ -272,7 +273,18 @@ def create_board(
             "board: no auth configured: everyone who can reach it is an admin. "
             "Pass auth=BasicAuth(...), FormLogin(...), TrustedHeader(...) or a callable."
         )
-    app = Starlette(routes=routes, middleware=[Middleware(SecurityHeaders, frame_ancestors=ancestors)])
+
+    async def on_error(request: Request, exc: Exception) -> Response:
+        # Starlette answers unhandled errors outside every middleware: the page gets its headers here.
+        log.exception("board: error while answering %s %s", request.method, request.url.path, exc_info=exc)
+        message = "Something went wrong on the board; the details are in its log."
+        return board.error(request, 500, message, headers={**security_headers(ancestors), "Vary": "Accept, HX-Request"})
+
+    app = Starlette(
+        routes=routes,
+        middleware=[Middleware(SecurityHeaders, frame_ancestors=ancestors)],
+        exception_handlers={Exception: on_error},
+    )
     app.state.board = board
     board.router = app.router
     return app

@@ -20,6 +20,8 @@ so that every process of a deployment agrees; ``None`` leaves it to ``create_boa
 from __future__ import annotations
 
 import base64
+import hashlib
+import hmac
 import inspect
 import ipaddress
 import logging
@@ -32,9 +34,10 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, PlainTextResponse, RedirectResponse, Response
 from starlette.routing import BaseRoute, Route
 
+from .bodies import BodyTooLarge, read_bounded
 from .paths import mount_path, path_in_mount, safe_next
 from .render import wants_json
-from .sessions import Sessions, SessionStore
+from .sessions import Sessions, SessionStore, SessionStoreError
 from .throttle import LoginThrottle
 from .users import ROLES, User, Users, UserTable, check_role
 
@@ -51,6 +54,8 @@ __all__ = [
 ]
 
 log = logging.getLogger("board.web")
+# The login and logout forms hold a few short fields.
+MAX_FORM = 16 * 1024
 
 AuthFunction: TypeAlias = Callable[[Request], User | Awaitable[User | None] | None]
 
@@ -80,7 +85,17 @@ def _refusal(request: Request, message: str, headers: Mapping[str, str] | None =
 
 
 def _client(request: Request) -> str | None:
-    return request.client.host if request.client else None
+    """The client, as the throttle counts it: an IPv6 client by its /64, which one host usually holds whole."""
+    if request.client is None:
+        return None
+    host = request.client.host
+    try:
+        address = ipaddress.ip_address(host)
+    except ValueError:
+        return host
+    if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped is None:
+        return str(ipaddress.IPv6Network((address, 64), strict=False))
+    return host
 
 
 class BasicAuth(AuthBackend):
@@ -121,8 +136,8 @@ class BasicAuth(AuthBackend):
         user = await self.users.check(name, password)
         if user is None:
             self.throttle.failed(name, address)
-            return None
-        self.throttle.succeeded(name, address)
+        # A success does not clear the name's count: Basic auth succeeds on every request of the real user
+        # (every poll), which would otherwise reset a guessing run spread over other addresses.
         return user
 
     def challenge(self, request: Request) -> Response:
@@ -178,8 +193,15 @@ class FormLogin(AuthBackend):
         token = request.cookies.get(self.cookie_name)
         if not token:
             return None
-        name = await self.sessions.check(token)
+        name = await self.sessions.check(token, self._password_mark)
         return self.users.get(name) if name is not None else None
+
+    def _password_mark(self, name: str) -> str | None:
+        """A keyed digest of the user's configured password: a session bound to it ends when it changes."""
+        stored = self.users.stored(name)
+        if stored is None or self.secret_key is None:
+            return None
+        return hmac.new(self.secret_key.encode(), stored.encode(), hashlib.sha256).hexdigest()[:32]
 
     async def revoke_sessions(self, name: str) -> None:
         """End every session of user ``name``, in every process."""
@@ -213,6 +235,10 @@ class FormLogin(AuthBackend):
         if request.method != "POST":
             return self.render_login(request, None)
         board: Any = request.app.state.board
+        try:
+            await read_bounded(request, MAX_FORM)
+        except BodyTooLarge as exc:
+            return self.render_login(request, f"Not sent: {exc}.", 413)
         form = await request.form()
         fields = {key: value if isinstance(value, str) else "" for key, value in form.items()}
         # A page elsewhere must not log a browser in under the attacker's account.
@@ -234,19 +260,35 @@ class FormLogin(AuthBackend):
         self.throttle.succeeded(name, address)
         next_path = safe_next(fields.get("next") or request.query_params.get("next")) or "/"
         response = RedirectResponse(mount_path(request) + next_path, status_code=303)
-        token = await self.sessions.issue(user.name)
+        try:
+            token = await self.sessions.issue(user.name, self._password_mark(user.name) or "")
+        except SessionStoreError as exc:
+            log.warning("board: the session store is unavailable: %s", exc)
+            return self.render_login(
+                request, "Sign-in is unavailable: Redis cannot be reached; try again shortly.", 503
+            )
         response.set_cookie(self.cookie_name, token, max_age=self.sessions.max_age, **self._cookie_flags(request))
         return response
 
     async def _logout(self, request: Request) -> Response:
         board: Any = request.app.state.board
+        try:
+            await read_bounded(request, MAX_FORM)
+        except BodyTooLarge as exc:
+            return board.error(request, 413, f"Not sent: {exc}.")  # type: ignore[no-any-return]
         form = await request.form()
         token_field = form.get("csrf_token")
         if not await board.csrf.check(request, token_field if isinstance(token_field, str) else None):
             return board.error(request, 403, "The form expired or came from elsewhere: reload and retry.")  # type: ignore[no-any-return]
         token = request.cookies.get(self.cookie_name)
         if token:
-            await self.sessions.end(token)
+            try:
+                await self.sessions.end(token)
+            except SessionStoreError as exc:
+                # Not logged out on the server: say so rather than pretend.
+                log.warning("board: the session store is unavailable: %s", exc)
+                message = "Logout could not be recorded: Redis is unavailable; try again shortly."
+                return board.error(request, 503, message)  # type: ignore[no-any-return]
         response = RedirectResponse(mount_path(request) + self.login_path, status_code=303)
         response.delete_cookie(self.cookie_name, **self._cookie_flags(request))
         return response

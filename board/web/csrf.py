@@ -14,6 +14,8 @@ from itsdangerous import BadSignature, Signer
 from starlette.requests import Request
 from starlette.responses import Response
 
+from .paths import mount_path
+
 COOKIE = "board_csrf"
 FIELD = "csrf_token"
 HEADER = "x-csrf-token"
@@ -47,7 +49,7 @@ class Csrf:
                 httponly=True,
                 samesite="strict",
                 secure=request.url.scheme == "https",
-                path=request.scope.get("root_path") or "/",
+                path=mount_path(request) or "/",
             )
 
     async def check(self, request: Request, form_token: str | None, *, allow_json: bool = True) -> bool:

@@ -157,7 +157,7 @@ def is_secret_key(key: str, words: Iterable[str] = SECRET_WORDS) -> bool:
 
 # Every pattern below either has no nested repetition or makes it possessive (``*+``, ``++``), and each
 # match attempt stops at the next quote, separator or word end: no input can make one backtrack at length.
-_SEP = r"[ \t]*+(?:=++>?|:(?!:))"
+_SEP = r"[ \t]*+(?:=++>?|:=|:(?!:)|->)"
 _SCAN = re.compile(
     # A quoted key: JSON (escapes allowed, but not \" - else every quote of `\"\"\"...` would rescan the rest),
     # a Python repr, or JSON encoded inside a JSON string.
@@ -170,7 +170,7 @@ _SCAN = re.compile(
     # The last @ before the host ends the user info, since people paste passwords with a raw @ in them.
     r"|://(?P<userinfo>[^\s/?#\"'<>\\]*)@"
 )
-_TRIGGER = re.compile(r"[:=]|(?i:bearer)")
+_TRIGGER = re.compile(r"[:=]|->|(?i:bearer)")
 _SEP_AFTER = re.compile(_SEP + r"[ \t]*+")
 _DQ_VALUE = re.compile(r'"(?:[^"\\\n]|\\.)*+"?')
 _SQ_VALUE = re.compile(r"'(?:[^'\\\n]|\\.)*+'?")

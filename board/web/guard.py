@@ -12,15 +12,21 @@ from starlette.responses import Response
 from ..adapters import AdapterError
 from ..adapters.payload import loads_bounded
 from .app import Board
+from .bodies import BodyTooLarge, read_bounded
 from .users import User
 
 Handler = Callable[[Request, Board, User], Awaitable[Response]]
 ROLE_NAMES = {"viewer": "a viewer", "operator": "an operator", "admin": "an admin"}
 
 
+# Job data arrives in actions (add, edit): room for large payloads, but not for any amount.
+MAX_BODY = 16 * 1024 * 1024
+
+
 async def read_body(request: Request) -> dict[str, Any]:
     """Form fields or a JSON object, as one dict; raises ValueError with the reason when malformed."""
     kind = request.headers.get("content-type", "").split(";")[0].strip()
+    await read_bounded(request, MAX_BODY)
     if kind == "application/json":
         raw = await request.body() or b"{}"
         try:
@@ -59,6 +65,8 @@ def guarded(role: str, *, action: bool = False) -> Callable[[Handler], Callable[
                     return board.error(request, 403, "This board is read-only.", user)
                 try:
                     request.state.body = await read_body(request)
+                except BodyTooLarge as exc:
+                    return board.error(request, 413, f"Not done: {exc}.", user)
                 except ValueError as exc:
                     return board.error(request, 400, str(exc), user)
                 if not await board.csrf.check(request, request.state.body.get("csrf_token")):

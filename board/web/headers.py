@@ -13,7 +13,7 @@ from collections.abc import Iterable
 from starlette.datastructures import MutableHeaders
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-__all__ = ["SecurityHeaders", "frame_origins"]
+__all__ = ["SecurityHeaders", "frame_origins", "security_headers"]
 
 _ORIGIN = re.compile(r"(https?)://[A-Za-z0-9.-]+(:[0-9]{1,5})?|'self'")
 
@@ -34,19 +34,31 @@ def frame_origins(origins: Iterable[str] | str | None) -> tuple[str, ...]:
     return tuple(checked)
 
 
+def security_headers(frame_ancestors: tuple[str, ...] = ()) -> dict[str, str]:
+    """The headers every response of the board carries (caching and Vary aside)."""
+    ancestors = " ".join(frame_ancestors) if frame_ancestors else "'none'"
+    headers = {
+        "Content-Security-Policy": (
+            "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
+            f"connect-src 'self'; form-action 'self'; base-uri 'none'; frame-ancestors {ancestors}"
+        ),
+        "X-Content-Type-Options": "nosniff",
+        "Referrer-Policy": "same-origin",
+        "Cache-Control": "no-store",
+    }
+    # X-Frame-Options can only deny or allow the same origin; with named origins CSP alone decides.
+    if not frame_ancestors:
+        headers["X-Frame-Options"] = "DENY"
+    return headers
+
+
 class SecurityHeaders:
     """Adds the headers below to each response; ``static_path`` marks the files that may be cached."""
 
     def __init__(self, app: ASGIApp, frame_ancestors: tuple[str, ...] = (), static_path: str = "/static/") -> None:
         self.app = app
         self.static_path = static_path
-        ancestors = " ".join(frame_ancestors) if frame_ancestors else "'none'"
-        self.policy = (
-            "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
-            f"connect-src 'self'; form-action 'self'; base-uri 'none'; frame-ancestors {ancestors}"
-        )
-        # X-Frame-Options can only deny or allow the same origin; with named origins CSP alone decides.
-        self.frame_options = None if frame_ancestors else "DENY"
+        self.headers = security_headers(frame_ancestors)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -59,11 +71,7 @@ class SecurityHeaders:
         async def send_with_headers(message: Message) -> None:
             if message["type"] == "http.response.start":
                 headers = MutableHeaders(scope=message)
-                headers["Content-Security-Policy"] = self.policy
-                if self.frame_options:
-                    headers["X-Frame-Options"] = self.frame_options
-                headers["X-Content-Type-Options"] = "nosniff"
-                headers["Referrer-Policy"] = "same-origin"
+                headers.update(self.headers)
                 # Pages show job payloads: no shared or disk cache may keep them. Static files hold nothing
                 # private and are served to signed-in users only, so the browser alone may keep them.
                 cacheable = static and message["status"] in (200, 304)

@@ -55,6 +55,7 @@ class Session:
     id: str
     generation: int
     issued_at: float
+    bound: str = ""
 
 
 class Sessions:
@@ -66,9 +67,10 @@ class Sessions:
         self.max_age = max(1, int(max_age))
         self.store: SessionStore = store if store is not None else MemorySessionStore()
 
-    async def issue(self, user: str) -> str:
+    async def issue(self, user: str, bound: str = "") -> str:
+        """A token for ``user``; ``bound`` (a fingerprint of their password, say) must match at each check."""
         generation, _ = await self._state(user, "")
-        return self.serializer.dumps({"u": user, "s": secrets.token_urlsafe(16), "g": generation})
+        return self.serializer.dumps({"u": user, "s": secrets.token_urlsafe(16), "g": generation, "b": bound})
 
     def _decode(self, token: str) -> Session | None:
         try:
@@ -80,12 +82,14 @@ class Sessions:
         user, session_id, generation = payload.get("u"), payload.get("s"), payload.get("g")
         if not isinstance(user, str) or not isinstance(session_id, str) or not isinstance(generation, int):
             return None
-        return Session(user, session_id, generation, signed_at.timestamp())
+        bound = payload.get("b", "")
+        return Session(user, session_id, generation, signed_at.timestamp(), bound if isinstance(bound, str) else "")
 
-    async def check(self, token: str) -> str | None:
-        """The user a token stands for, if it is signed, unexpired, and not ended on the server."""
+    async def check(self, token: str, bound: Callable[[str], str | None] | None = None) -> str | None:
+        """The user a token stands for, if it is signed, unexpired, not ended on the server, and (with
+        ``bound``) still bound to what ``bound(user)`` gives now."""
         session = self._decode(token)
-        if session is None:
+        if session is None or (bound is not None and bound(session.user) != session.bound):
             return None
         generation, revoked = await self._state(session.user, session.id)
         if revoked or generation != session.generation:

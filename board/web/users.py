@@ -174,6 +174,11 @@ class UserTable:
         entry = self._users.get(name)
         return None if entry is None else self._parse(name, entry)[1]
 
+    def stored(self, name: str) -> str | None:
+        """The user's password as configured (a hash, or clear text); None for no such user."""
+        entry = self._users.get(name)
+        return None if entry is None else self._parse(name, entry)[0]
+
     async def check(self, name: str, password: str) -> User | None:
         """The user if ``password`` is theirs, else ``None``."""
         entry = self._users.get(name)

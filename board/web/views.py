@@ -78,6 +78,8 @@ def _format_summary(board: Board, user: User, job: JobSummary) -> JobSummary:
     if job.failed_reason:
         job.failed_reason = str(board.formatters.apply("failed_reason", job.failed_reason, user))
     job.progress = board.formatters.apply("progress", job.progress, user)
+    # A problem may quote what was stored (a field that is not a number, say): it is text like a reason.
+    job.problems = {k: str(board.formatters.apply("failed_reason", v, user)) for k, v in job.problems.items()}
     return job
 
 
@@ -96,6 +98,8 @@ def _format_detail(board: Board, user: User, job: JobDetail) -> JobDetail:
     job.opts = board.formatters.apply("opts", job.opts, user)
     job.logs = [str(board.formatters.apply("logs", line, user)) for line in job.logs]
     job.stacktrace = [str(board.formatters.apply("failed_reason", s, user)) for s in job.stacktrace]
+    if job.deferred_failure:
+        job.deferred_failure = str(board.formatters.apply("failed_reason", job.deferred_failure, user))
     return job
 
 
@@ -259,6 +263,9 @@ async def edit_form(request: Request, board: Board, user: User) -> Response:
     if board.read_only:
         return board.error(request, 403, "This board is read-only.", user)
     name, job_id = request.path_params["queue"], request.path_params["job_id"]
+    if "data" in board.formatters.custom:
+        # A custom formatter decides what of the data may be shown; the form would show all of it.
+        return board.error(request, 409, "This board shows job data through a custom formatter: edit it by API.", user)
     raw = await board.adapter.raw_field(name, job_id, "data", max_bytes=MAX_EDIT_BYTES)
     if raw is None:
         return board.error(request, 404, f"There is no job {job_id!r} in queue {name!r}.", user)

@@ -649,3 +649,60 @@ def test_trusted_header_sent_twice_is_refused(client_for: ClientFor) -> None:
         response = client.get("/", headers=[*headers, ("Accept", "application/json")])
         assert response.status_code == 400 and "more than once" in response.json()["error"]
     assert client.get("/", headers={"X-Forwarded-User": "ada"}).json()["role"] == "admin"
+
+
+def test_login_and_logout_answer_503_when_the_store_is_down(
+    client_for: ClientFor, users: UserList, redis_server: Any
+) -> None:
+    client = client_for(FormLogin(users, SECRET), mount="/board")
+    login(client, "ada", "pw-ada")
+    token = token_for(client)
+    redis_server.stop()
+    try:
+        out = client.post("/board/logout", data={"csrf_token": token})
+        assert out.status_code == 503 and "Logout could not be recorded" in out.text
+        fields = {"username": "bob", "password": "pw-bob", "csrf_token": token}
+        response = client.post("/board/login", data=fields)
+        assert response.status_code == 503 and "Sign-in is unavailable" in response.text
+        assert "board_session" not in response.headers.get("set-cookie", "")
+    finally:
+        redis_server.start()
+
+
+def test_a_changed_password_ends_the_users_sessions(client_for: ClientFor, users: UserList) -> None:
+    client = client_for(FormLogin(users, SECRET), mount="/board")
+    login(client, "ada", "pw-ada")
+    never_logged_in = client_for(FormLogin(users, SECRET), mount="/board")
+    assert client.get("/board/", headers=JSON).json()["name"] == "ada"
+    users["ada"] = ("new-password", "admin")
+    assert client.get("/board/", headers=JSON).status_code == 401
+    users["ada"] = ("pw-ada", "admin")  # the old one back: the old session is valid again, as it should be
+    assert client.get("/board/", headers=JSON).json()["name"] == "ada"
+    assert never_logged_in.get("/board/", headers=JSON).status_code == 401
+
+
+def test_basic_successes_do_not_reset_a_guessing_run(client_for: ClientFor) -> None:
+    client = client_for(BasicAuth({"ada": ("pw-ada", "admin")}))
+    for _ in range(4):
+        assert client.get("/", headers=basic("ada", "guess")).status_code == 401
+    # The real user's browser keeps polling with the right password meanwhile.
+    assert client.get("/", headers=basic("ada", "pw-ada")).status_code == 200
+    assert client.get("/", headers=basic("ada", "guess")).status_code == 401
+    assert client.get("/", headers=basic("ada", "pw-ada")).status_code == 429
+
+
+def test_ipv6_clients_are_counted_by_their_64(client_for: ClientFor) -> None:
+    backend = BasicAuth({"ada": ("pw-ada", "admin")}, throttle=LoginThrottle(max_failures=100, max_address_failures=3))
+    for host in ("2001:db8:1:2::10", "2001:db8:1:2::11", "2001:db8:1:2:ffff::1"):
+        guesser = client_for(backend, client=(host, 5000))
+        assert guesser.get("/", headers=basic(f"n-{host}", "guess")).status_code == 401
+    same_64 = client_for(backend, client=("2001:db8:1:2::99", 5000))
+    assert same_64.get("/", headers=basic("ada", "pw-ada")).status_code == 429
+    other_64 = client_for(backend, client=("2001:db8:1:3::1", 5000))
+    assert other_64.get("/", headers=basic("ada", "pw-ada")).status_code == 200
+
+
+def test_login_bodies_are_bounded(client_for: ClientFor, users: UserList) -> None:
+    client = client_for(FormLogin(users, SECRET), mount="/board")
+    fields = {"username": "ada", "password": "x" * 100_000, "csrf_token": token_for(client)}
+    assert client.post("/board/login", data=fields).status_code == 413

@@ -4,6 +4,7 @@ a "malformed" marker for bad stored data) and writes nothing."""
 from __future__ import annotations
 
 import json
+import re
 from typing import Any
 
 import pytest
@@ -148,3 +149,35 @@ def test_one_rule_for_json_signed_in_or_not(make_client: ClientFactory, sq: Sync
         for response in (anonymous, signed_in):
             is_json = response.headers["content-type"].startswith("application/json")
             assert is_json is wants, (accept, response.status_code)
+
+
+def test_deep_progress_without_redaction(
+    make_client: ClientFactory, sq: SyncQueue, qname: str, raw: redis.Redis
+) -> None:
+    job = sq.add("j", {})
+    raw.hset(f"bull:{qname}:{job.id}", "progress", json.dumps(deep(900)))
+    client = make_client([qname], redact=False, client={"raise_server_exceptions": False})
+    for headers in (HTML, JSON):
+        assert client.get(f"/queues/{qname}/jobs/{job.id}", headers=headers).status_code == 200
+        assert client.get(f"/queues/{qname}?state=waiting", headers=headers).status_code == 200
+    detail = client.get(f"/queues/{qname}/jobs/{job.id}", headers=JSON).json()
+    assert "nested deeper than" in detail["problems"]["progress"]
+
+
+def test_action_bodies_are_bounded(make_client: ClientFactory, sq: SyncQueue, qname: str, raw: redis.Redis) -> None:
+    sq.add("j", {})
+    client = make_client([qname])
+    before = keys_of(raw, qname)
+    huge = json.dumps({"name": "x", "data": {"blob": "z" * (17 * 1024 * 1024)}})
+    response = client.post(f"/queues/{qname}/add", content=huge, headers=JSON_POST)
+    assert response.status_code == 413 and "larger than" in response.json()["error"]
+    assert keys_of(raw, qname) == before
+
+
+def test_the_logs_pager_is_windowed(make_client: ClientFactory, sq: SyncQueue, qname: str, raw: redis.Redis) -> None:
+    job = sq.add("j", {})
+    raw.rpush(f"bull:{qname}:{job.id}:logs", *[f"line {i}" for i in range(50 * 400)])
+    client = make_client([qname])
+    page = client.get(f"/queues/{qname}/jobs/{job.id}?logs_page=200").text
+    numbers = [int(n) for n in re.findall(r'class="page(?: current)?"[^>]*>(\d+)<', page)]
+    assert numbers == [1, 2, 199, 200, 201, 399, 400]

@@ -84,3 +84,11 @@ def test_saving_over_a_changed_job_is_refused(
     )
     assert response.status_code == 200
     assert stored(raw, qname, job.id) == {"password": "hunter2", "to": "x@example.com"}
+
+
+def test_no_edit_form_behind_a_custom_data_formatter(make_client: ClientFactory, sq: SyncQueue, qname: str) -> None:
+    job = sq.add("mail", DATA)
+    client = make_client([qname], redact=False, formatters={"data": lambda value, user: {"shown": "summary"}})
+    assert "Edit data" not in client.get(f"/queues/{qname}/jobs/{job.id}").text
+    response = client.get(f"/queues/{qname}/jobs/{job.id}/edit")
+    assert response.status_code == 409 and "hunter2" not in response.text

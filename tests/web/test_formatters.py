@@ -445,3 +445,16 @@ def test_a_custom_formatter_replaces_redaction_for_its_field() -> None:
 def test_bad_custom_formatters_are_refused(custom: Any, message: str) -> None:
     with pytest.raises(ValueError, match=message):
         Formatters(custom)
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("password := hunter2", "password := ***"),
+        ("password -> hunter2 then", "password -> *** then"),
+        ("x -> y", "x -> y"),
+        ("Auth::login failed", "Auth::login failed"),
+    ],
+)
+def test_assignment_and_arrow_separators(text: str, expected: str) -> None:
+    assert redact_text(text) == expected

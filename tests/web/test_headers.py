@@ -190,3 +190,20 @@ def test_secret_key_sources(redis_url: str, monkeypatch: pytest.MonkeyPatch) -> 
     with pytest.raises(ValueError, match="too short"):
         create_board(redis_url, queues=["q"], secret_key="short")
     assert re.fullmatch(r"[\w-]+", key_of(create_board(redis_url, queues=["q"])))
+
+
+def _broken_formatter(value: Any, user: Any) -> Any:
+    raise RuntimeError("formatter exploded with secret s3cr3t")
+
+
+def test_an_unexpected_error_keeps_the_headers_and_says_nothing_inside(
+    make_client: ClientFactory, sq: SyncQueue, qname: str
+) -> None:
+    sq.add("j", {})
+    client = make_client([qname], formatters={"name": _broken_formatter}, client={"raise_server_exceptions": False})
+    for headers in (HTML, JSON):
+        response = client.get(f"/queues/{qname}", headers=headers)
+        assert response.status_code == 500
+        check_headers(response, f"500 {headers}")
+        assert "Something went wrong on the board" in response.text
+        assert "s3cr3t" not in response.text and "Traceback" not in response.text

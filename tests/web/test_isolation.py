@@ -42,7 +42,21 @@ def every_key(raw: redis.Redis) -> dict[str, Any]:
 # Job ids that name other keys ----------------------------------------------------------------------------------
 
 
-HOSTILE_IDS = ["eu:1", "meta", "wait", "events", "id", "1:lock", "1:logs", "stalled-check", "metrics:completed:data"]
+HOSTILE_IDS = [
+    "eu:1",
+    "eu:repeat:nightly",
+    "eu:7:lock",
+    "eu:metrics:completed",
+    "meta",
+    "wait",
+    "events",
+    "id",
+    "1:lock",
+    "1:logs",
+    "stalled-check",
+    "metrics:completed:data",
+    "stray",
+]
 
 
 @pytest.mark.parametrize("job_id", HOSTILE_IDS)
@@ -55,8 +69,13 @@ def test_ids_never_reach_other_keys(
     # Queue "billing:eu" (a name BullMQ refuses, written here by hand) holds job 1: its key is
     # bull:billing:eu:1, exactly what queue "billing" with job id "eu:1" would build.
     write_job(raw, "billing:eu", "1")
+    raw.hset("bull:billing:eu:repeat:nightly", mapping={"name": "nightly", "every": "60000"})
+    raw.set("bull:billing:eu:7:lock", "token")
+    raw.lpush("bull:billing:eu:metrics:completed", "5")
     raw.lpush("bull:billing:metrics:completed:data", "3")
     raw.set(f"bull:billing:{one.id}:lock", "token")
+    # Under this queue's base, but listed in none of its states: not this queue's to show or remove.
+    raw.set("bull:billing:stray", "a string")
     client = make_client(["billing"], auth=BasicAuth(USERS), client={"raise_server_exceptions": False})
     before = every_key(raw)
     path = f"/queues/billing/jobs/{quote(job_id, safe='')}"
@@ -64,7 +83,7 @@ def test_ids_never_reach_other_keys(
         for headers in (HTML, JSON):
             response = client.get(url, headers={**BILLING, **headers})
             assert response.status_code == 404, (url, response.status_code)
-            assert "owner" not in response.text and "billing:eu" not in response.text
+            assert "owner" not in response.text and "billing:eu" not in response.text and "60000" not in response.text
     for action, body in (
         ("remove", {"confirm": True}),
         ("retry", {}),
@@ -207,3 +226,51 @@ def test_redirect_back_stays_inside_the_board(make_client: ClientFactory, sq: Sy
         )
         assert response.status_code == 303 and response.headers["location"] == f"/queues/{qname}", target
         client.post(f"/queues/{qname}/resume", data={"csrf_token": token}, follow_redirects=False)
+
+
+def test_a_scheduler_id_counts_only_when_listed_in_the_queue(
+    make_client: ClientFactory, raw: redis.Redis, sync_queues: Any
+) -> None:
+    """``repeat:x:123`` of queue ``billing`` is also job ``123`` of a queue ``billing:repeat:x``, which
+    another program could write: the board takes it as billing's only when billing lists it."""
+    sync_queues("billing").add("seed", {})
+    write_job(raw, "billing:repeat:x", "123")
+    client = make_client(["billing"], auth=BasicAuth(USERS), client={"raise_server_exceptions": False})
+    before = every_key(raw) | keys_of(raw, "billing:repeat:x")
+    path = "/queues/billing/jobs/" + quote("repeat:x:123", safe="")
+    for url in (path, f"{path}/raw/data", f"{path}/edit"):
+        assert client.get(url, headers={**BILLING, **JSON}).status_code == 404, url
+    for action, body in (("remove", {"confirm": True}), ("data", {"data": {}}), ("retry", {})):
+        response = client.post(f"{path}/{action}", json=body, headers={**BILLING, **JSON})
+        assert response.status_code == 404, (action, response.text)
+    assert every_key(raw) | keys_of(raw, "billing:repeat:x") == before
+
+
+def test_a_state_key_of_the_wrong_type_leaves_the_queue_readable(
+    make_client: ClientFactory, raw: redis.Redis, sq: SyncQueue, qname: str
+) -> None:
+    job = sq.add("good", {"ok": 1})
+    raw.set(f"bull:{qname}:completed", "not a sorted set")
+    client = make_client([qname], client={"raise_server_exceptions": False})
+    for state in ("latest", "waiting", "completed"):
+        assert client.get(f"/queues/{qname}?state={state}", headers=HTML).status_code == 200, state
+        assert client.get(f"/queues/{qname}?state={state}", headers=JSON).status_code == 200, state
+    detail = client.get(f"/queues/{qname}/jobs/{job.id}", headers=JSON)
+    assert detail.status_code == 200 and detail.json()["state"] == "waiting"
+    assert client.get("/", headers=JSON).status_code == 200
+
+
+def test_bulk_actions_never_delete_queue_keys_for_foreign_ids(
+    make_client: ClientFactory, raw: redis.Redis, sq: SyncQueue, qname: str
+) -> None:
+    sq.add("j", {})
+    raw.hset(f"bull:{qname}:meta", "opts.maxLenEvents", "10000")
+    # Another program listed ids that name the queue's own keys, and another queue's job, as failed.
+    raw.zadd(f"bull:{qname}:failed", {"meta": 1, "events": 2, "eu:1": 3})
+    write_job(raw, f"{qname}:eu", "1")
+    client = make_client([qname])
+    body = {"state": "failed", "grace": 0, "limit": 100, "confirm": True}
+    assert client.post(f"/queues/{qname}/clean", json=body, headers=JSON).status_code == 200
+    assert raw.zcard(f"bull:{qname}:failed") == 0  # the ids left the list...
+    assert raw.exists(f"bull:{qname}:meta") and raw.exists(f"bull:{qname}:eu:1")  # ...their "keys" stay
+    assert raw.exists(f"bull:{qname}:id")

@@ -564,3 +564,19 @@ def test_custom_data_formatter_applies_to_list_previews(make_client: ClientFacto
         assert "078-05-1120" not in listing.text
     assert job_ids_in(client.get("/queues/people").text, "people") == ["1"]
     assert json.loads(client.get("/queues/people/jobs/1/raw/data").text) == {"who": "ada"}
+
+
+def test_secrets_in_stored_problems_and_deferred_failures_are_masked(
+    make_client: ClientFactory, sync_queues: Any, raw: redis.Redis
+) -> None:
+    vault = sync_queues("vault")
+    job = vault.add("login", {})
+    key = f"bull:vault:{job.id}"
+    raw.hset(key, mapping={"timestamp": "password=SUPERSECRET2", "defa": "token=SUPERSECRET1 expired"})
+    client = make_client(["vault"])
+    for url in ("/queues/vault", "/queues/vault?state=waiting", f"/queues/vault/jobs/{job.id}"):
+        for headers in (HTML, JSON):
+            text = client.get(url, headers=headers).text
+            assert "SUPERSECRET" not in text, (url, headers)
+    detail = client.get(f"/queues/vault/jobs/{job.id}", headers=JSON).json()
+    assert "timestamp" in detail["problems"] and detail["deferred_failure"]
