@@ -37,7 +37,8 @@ local function row(id, state, listed)
   end
   local hash
   local huge = nil
-  if keep > 0 then
+  -- One cheap look at the whole hash first: below MAX_READ in all, no field can be too large to read.
+  if keep > 0 and rcall("MEMORY", "USAGE", key, "SAMPLES", "0") > MAX_READ then
     for name in pairs(LARGE) do
       local size = rcall("HSTRLEN", key, name)
       if size > MAX_READ then
