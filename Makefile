@@ -36,7 +36,7 @@ interop:
 # The board on demo queues that keep moving, with an embedded Redis or a given one, whose other keys it
 # never touches: make demo [PORT=8001] [REDIS_URL=redis://...] [RESET=1]
 demo: $(VENV)/.installed-demo
-	$(VENV)/bin/board demo $(if $(REDIS_URL),--redis-url '$(REDIS_URL)') $(if $(PORT),--port '$(PORT)') $(if $(RESET),--reset)
+	$(VENV)/bin/board demo $(if $(REDIS_URL),--redis-url '$(REDIS_URL)') $(if $(PORT),--port '$(PORT)') $(if $(filter 1 yes true,$(RESET)),--reset)
 
 # Debian's Chromium for the browser tests (Playwright drives it; it downloads no browser of its own).
 browser:

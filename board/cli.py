@@ -31,9 +31,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, NoReturn, TypeVar
 
+from .engine.urls import REDIS_URL_FORMS, check_url, shown_url
+
 EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_REDIS, EXIT_ADDRESS = 0, 1, 2, 3, 4
 LOG_LEVELS = ("debug", "info", "warning", "error")
-REDIS_URL_FORMS = "redis://host[:port][/db], rediss://host[:port][/db] or unix:///path/to/redis.sock"
 
 log = logging.getLogger("board")
 T = TypeVar("T")
@@ -114,49 +115,6 @@ def mount_path(text: str) -> str:
     if re.search(r"[{}?#\s]", path):
         raise ValueError(f"expected a URL path such as /admin/queues, got {text!r}")
     return "/" + path if path else ""
-
-
-def shown_url(url: str) -> str:
-    """``url`` with its password, if any, replaced: error messages end up in logs."""
-    return re.sub(r"^([a-z][a-z0-9+.-]*://[^/@:]*:)[^/@]*@", r"\1***@", url, flags=re.IGNORECASE)
-
-
-def redis_url_check(url: str) -> str:
-    """``url`` if it names one Redis unambiguously; redis-py would otherwise guess (localhost, db 0) or
-    fail later with a traceback."""
-    try:
-        parts = urllib.parse.urlsplit(url)
-    except ValueError as exc:
-        raise ValueError(f"{exc} in {shown_url(url)!r}; expected {REDIS_URL_FORMS}") from None
-    try:
-        port = parts.port
-    except ValueError:
-        raise ValueError(f"the port in {shown_url(url)!r} is not a number from 1 to 65535") from None
-    scheme = parts.scheme.lower()
-    if scheme not in ("redis", "rediss", "unix"):
-        raise ValueError(f"expected {REDIS_URL_FORMS}, got {shown_url(url)!r}")
-    query = urllib.parse.parse_qs(parts.query)
-    databases = query.get("db", [])
-    if scheme == "unix":
-        if parts.hostname or not parts.path.strip("/"):
-            raise ValueError(f"expected unix:///path/to/redis.sock, got {shown_url(url)!r}")
-    else:
-        if not parts.hostname:
-            raise ValueError(f"no host in {shown_url(url)!r}; expected {REDIS_URL_FORMS}")
-        if port == 0:
-            raise ValueError(f"the port in {shown_url(url)!r} is not a number from 1 to 65535")
-        if parts.path.strip("/"):
-            databases.append(parts.path.strip("/"))
-    for database in databases:
-        if not (database.isascii() and database.isdigit()):
-            raise ValueError(f"database {database!r} in {shown_url(url)!r} is not a number")
-    import redis
-
-    try:
-        redis.Redis.from_url(url)  # builds a pool only: nothing connects
-    except (ValueError, TypeError) as exc:
-        raise ValueError(f"{str(exc).rstrip('.')} in {shown_url(url)!r}") from None
-    return url
 
 
 def flag_name(dest: str) -> str:
@@ -296,9 +254,9 @@ async def check_redis(url: str) -> None:
 
 
 def redis_url(args: argparse.Namespace, *, required: bool = True) -> str | None:
-    url = setting(args, "redis_url", "REDIS_URL", None, redis_url_check)
+    url = setting(args, "redis_url", "REDIS_URL", None, check_url)
     if url is None:
-        url = setting(args, None, "BOARD_REDIS_URL", None, redis_url_check)
+        url = setting(args, None, "BOARD_REDIS_URL", None, check_url)
     if url is None and required:
         raise CliError("no Redis given: pass --redis-url or set REDIS_URL")
     return url

@@ -24,6 +24,7 @@ from typing import Any
 import redis.asyncio as aredis
 
 from .engine import Job, Queue, RedisUnavailable, UnrecoverableError, Worker
+from .engine.urls import shown_url
 from .redis_server import RedisServer
 
 PREFIX = "board-demo"
@@ -140,7 +141,7 @@ async def remove_demo_keys(client: aredis.Redis) -> int:
 
 async def claim_prefix(client: aredis.Redis, url: str, reset: bool) -> None:
     """Refuses a Redis that already holds keys under the demo's prefix, unless told to delete them."""
-    from .cli import CliError, shown_url
+    from .cli import CliError
 
     left = await demo_keys(client)
     if left and not reset:
@@ -154,7 +155,6 @@ async def claim_prefix(client: aredis.Redis, url: str, reset: bool) -> None:
 
 
 async def demo(url: str, host: str, port: int, reset: bool, log_level: str) -> None:
-    from .cli import shown_url
 
     client = aredis.Redis.from_url(url)
     try:

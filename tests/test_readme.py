@@ -203,7 +203,8 @@ def run_queue_events_script(block: Block, ctx: Context) -> None:
         # It returned only once the job had finished, so the job is there, completed.
         done = emails.get_jobs("completed")
     assert len(done) == 1, done
-    assert waited.stdout.strip() in ("", repr(done[0].returnvalue)), waited.stdout
+    # The snippet prints the job's return value: the worker snippet's {'sent': True}.
+    assert waited.stdout.strip() == repr(done[0].returnvalue) == "{'sent': True}", waited.stdout
 
 
 def run_sync_queue_script(block: Block, ctx: Context) -> None:

@@ -12,6 +12,7 @@ reply was lost, because only the first is always safe to send again: see ``error
 from __future__ import annotations
 
 import asyncio
+import re
 import select
 import time
 import weakref
@@ -32,6 +33,7 @@ from redis.retry import Retry
 from .errors import OutcomeUnknown, RedisRefused, RedisUnavailable
 from .keys import QueueKeys
 from .scripts import Script, script
+from .urls import check_url
 
 T = TypeVar("T")
 
@@ -118,7 +120,7 @@ def async_client(connection: Connection | None, *, retries: int = 2, **extra: An
         connection = "redis://localhost:6379"
     retry = _aretry(retries)
     if isinstance(connection, str):
-        return _mark(aredis.Redis.from_url(connection, retry=retry, **_DECODE, **extra))  # type: ignore[no-any-return]
+        return _mark(aredis.Redis.from_url(check_url(connection), retry=retry, **_DECODE, **extra))  # type: ignore[no-any-return]
     if isinstance(connection, aredis.Redis | redis.Redis):
         return _mark(aredis.Redis(**{**_kwargs_of(connection), **_DECODE, **extra}, retry=retry))  # type: ignore[no-any-return]
     raise ValueError(f"connection: expected a redis URL or a redis client, got {connection!r}")
@@ -129,7 +131,7 @@ def sync_client(connection: Connection | None, **extra: Any) -> redis.Redis:
     if connection is None:
         connection = "redis://localhost:6379"
     if isinstance(connection, str):
-        return _mark(redis.Redis.from_url(connection, retry=_retry(), **_DECODE, **extra))  # type: ignore[no-any-return]
+        return _mark(redis.Redis.from_url(check_url(connection), retry=_retry(), **_DECODE, **extra))  # type: ignore[no-any-return]
     if isinstance(connection, aredis.Redis | redis.Redis):
         return _mark(redis.Redis(**{**_kwargs_of(connection), **_DECODE, **extra}, retry=_retry()))  # type: ignore[no-any-return]
     raise ValueError(f"connection: expected a redis URL or a redis client, got {connection!r}")
@@ -154,11 +156,19 @@ def outcome_unknown(client: aredis.Redis | redis.Redis, exc: BaseException) -> O
     )
 
 
+_WRAPPED_CODE = re.compile(r"(?:^|[\s:])-([A-Z]{3,})\b")
+
+
 def reply_text(exc: Exception) -> tuple[str, str]:
     """(code, Redis's whole error line). redis-py strips the code of the errors it has a class for
     ("OOM ..." becomes OutOfMemoryError("...")) and keeps it on ``status_code``."""
     text = str(exc)
     code = getattr(exc, "status_code", None)
+    # Before Redis 7 a refusal inside a script comes wrapped in an ERR: "Error running script (call to
+    # f_...): @user_script:12: @user_script: 12: -READONLY You can't write against a read only replica."
+    wrapped = _WRAPPED_CODE.search(text) if code in (None, "", "ERR") else None
+    if wrapped and wrapped.group(1) in REFUSALS:
+        return wrapped.group(1), f"{code} {text}" if code else text
     if isinstance(code, str) and code:
         return code, f"{code} {text}"
     first = text.split(" ", 1)[0]

@@ -87,7 +87,7 @@ async def test_a_write_refused_for_lack_of_memory_names_the_cause_and_writes_not
     refusal = caught.value
     assert isinstance(refusal, BoardError)
     assert refusal.code == "OOM" and refusal.retryable
-    assert refusal.reply.startswith("OOM command not allowed when used memory > 'maxmemory'")
+    assert "OOM command not allowed when used memory > 'maxmemory'" in refusal.reply  # wrapped before Redis 7
     assert str(refusal).startswith("Redis at 127.0.0.1:")
     assert "refused the call because it is out of memory" in str(refusal)
     assert raw.get(f"bull:{qname}:id") == counter
@@ -516,3 +516,30 @@ async def test_an_undeclared_backoff_type_is_refused_before_anything_is_written(
     with SyncQueue(qname, redis_url, backoff_types=("linear",)) as sync:
         sync.add("y", {}, backoff={"type": "linear", "delay": 1})
     assert json.loads(raw.hget(f"bull:{qname}:{job.id}", "opts") or "")["backoff"] == {"type": "linear", "delay": 1000}
+
+
+@pytest.mark.parametrize(
+    ("reply", "code"),
+    [
+        # Redis 6.2 wraps a refusal met inside a script; Redis 7 sends it as it is.
+        (
+            "Error running script (call to f_ab12): @user_script:12: @user_script: 12: -READONLY You can't write "
+            "against a read only replica.",
+            "READONLY",
+        ),
+        (
+            "Error running script (call to f_ab12): @user_script:13: @user_script: 13: -OOM command not allowed "
+            "when used memory > 'maxmemory'.",
+            "OOM",
+        ),
+        ("NOREPLICAS Not enough good replicas to write.", "NOREPLICAS"),
+        ("WRONGTYPE Operation against a key holding the wrong kind of value", "WRONGTYPE"),
+        ("Error running script (call to f_ab12): @user_script:1: user_script:1: attempt to compare -x", "ERR"),
+    ],
+)
+def test_refusals_are_named_whichever_redis_version_wrapped_them(reply: str, code: str) -> None:
+    from redis.exceptions import ResponseError
+
+    from board.engine.connection import reply_text
+
+    assert reply_text(ResponseError(reply))[0] == code

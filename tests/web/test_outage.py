@@ -143,3 +143,15 @@ def test_write_refusals_are_answered_with_their_cause(
         raw.config_set("maxmemory-policy", policy)
     assert keys_of(raw, qname) == before
     assert client.post(f"/queues/{qname}/add", json={"name": "x", "data": {}}, headers=JSON).status_code == 200
+
+
+def test_a_huge_field_of_any_name_is_not_read(
+    make_client: ClientFactory, sq: SyncQueue, qname: str, raw: redis.Redis
+) -> None:
+    job = sq.add("fine", {"a": 1})
+    raw.hset(f"bull:{qname}:{job.id}", mapping={"name": "n" * (2 * 1024 * 1024), "custom": "c" * (2 * 1024 * 1024)})
+    client = make_client([qname], client={"raise_server_exceptions": False})
+    for url in (f"/queues/{qname}/jobs/{job.id}", f"/queues/{qname}?state=waiting"):
+        response = client.get(url, headers=JSON)
+        assert response.status_code == 200 and "nnnnnnnn" not in response.text and "cccccccc" not in response.text
+    assert client.get(f"/queues/{qname}/jobs/{job.id}", headers=JSON).json()["data"]["value"] == {"a": 1}

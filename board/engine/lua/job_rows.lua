@@ -5,9 +5,9 @@
 
   KEYS: the queue keys (see _lib.lua)
   ARGV[1] key base   ARGV[2] bytes to keep of data, returnvalue, opts, progress, failedReason,
-                     stacktrace (0 = keep all). When it is not 0, such a field larger than MAX_READ
-                     (1 MB) is not even read: reading it would cost Redis time that every other client
-                     waits for. It comes back empty, with its "F.size".
+                     stacktrace (0 = keep all). When it is not 0, no field larger than MAX_READ
+                     (1 MB), of any name, is even read: reading it would cost Redis time that every
+                     other client waits for. It comes back empty, with its "F.size".
   ARGV[3] "range":  ARGV[4] start, ARGV[5] end, ARGV[6] "1" for asc (oldest first), ARGV[7..] states;
                     the range applies to each state in turn
           "ids":    ARGV[4..] job ids (their state is looked up)
@@ -38,8 +38,11 @@ local function row(id, state, listed)
   local hash
   local huge = nil
   -- One cheap look at the whole hash first: below MAX_READ in all, no field can be too large to read.
+  local names = nil
   if keep > 0 and rcall("MEMORY", "USAGE", key, "SAMPLES", "0") > MAX_READ then
-    for name in pairs(LARGE) do
+    -- Every field, not only the payloads: another program may have put megabytes anywhere (a name).
+    names = rcall("HKEYS", key)
+    for _, name in ipairs(names) do
       local size = rcall("HSTRLEN", key, name)
       if size > MAX_READ then
         huge = huge or {}
@@ -50,7 +53,7 @@ local function row(id, state, listed)
   if huge then
     hash = {}
     local wanted = {}
-    for _, name in ipairs(rcall("HKEYS", key)) do
+    for _, name in ipairs(names) do
       if not huge[name] then wanted[#wanted + 1] = name end
     end
     if #wanted > 0 then
