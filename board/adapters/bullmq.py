@@ -215,6 +215,7 @@ class BullMQAdapter:
         discover_ttl: float = 30,
         preview_bytes: int = 300,
         detail_bytes: int = 64 * 1024,
+        max_read_bytes: int = 1024 * 1024,
     ) -> None:
         self.prefix = prefix
         self.inspector = Inspector(connection, prefix=prefix)
@@ -228,6 +229,8 @@ class BullMQAdapter:
         self.discover_ttl = discover_ttl
         self.preview_bytes = preview_bytes
         self.detail_bytes = detail_bytes
+        # What one page may make Redis read of one field (or of a job's whole log list).
+        self.max_read_bytes = max_read_bytes
         self._discovered: list[str] = []
         self._discovered_at = 0.0
         self._queues: dict[str, Queue] = {}
@@ -307,12 +310,11 @@ class BullMQAdapter:
             return None
         ins = self.inspector
         keys = ins.keys(queue)
-        rows, logs, logs_total, pending, done, pending_keys, done_keys = await self._act(
+        rows, logs_reply, pending, done, pending_keys, done_keys = await self._act(
             ins.runner.batch(
                 [
                     ins.rows_by_id_call(queue, [job_id], self.detail_bytes),
-                    command("LRANGE", keys.logs(job_id), logs_start, logs_start + max(0, logs_count - 1)),
-                    command("LLEN", keys.logs(job_id)),
+                    ins.logs_call(queue, job_id, logs_start, logs_count, self.max_read_bytes),
                     command("SCARD", keys.dependencies(job_id)),
                     command("HLEN", keys.processed(job_id)),
                     command("SRANDMEMBER", keys.dependencies(job_id), _CHILDREN_SHOWN),
@@ -328,6 +330,10 @@ class BullMQAdapter:
         row = found[0]
         record = _record(queue, row)
         opts = _bounded(record, "opts", record.opts, {})
+        lines, logs_total, logs_bytes = logs_reply if isinstance(logs_reply, list) else ([], 0, 0)
+        if lines is False or lines is None:
+            # Too much to read for a page (see job_logs.lua): said, not shown.
+            record.problems["logs"] = f"{logs_total:,} log lines holding {logs_bytes:,} bytes: too large to show here"
         summary = _summary(queue, row, record)
         parent = record.parent or {}
         parent_queue = self._queue_of(str(parent.get("queueKey", "")))
@@ -348,8 +354,8 @@ class BullMQAdapter:
             ],
             children_pending=pending if isinstance(pending, int) else 0,
             children_done=done if isinstance(done, int) else 0,
-            logs=[str(line) for line in logs] if isinstance(logs, list) else [],
-            logs_total=int(logs_total) if isinstance(logs_total, int) else 0,
+            logs=[str(line) for line in lines] if isinstance(lines, list) else [],
+            logs_total=logs_total,
             logs_start=logs_start,
         )
         if "opts" in row.sizes:

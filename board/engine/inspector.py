@@ -101,6 +101,10 @@ class Inspector:
     def status_call(self, queue: str) -> Call:
         return script_call("get_counts", self.keys(queue), *COUNT_STATES)
 
+    def logs_call(self, queue: str, job_id: str, start: int, count: int, max_bytes: int) -> Call:
+        """A page of a job's log lines, none read when the whole list holds more than ``max_bytes``."""
+        return script_call("job_logs", self.keys(queue), job_id, start, start + max(0, count - 1), max_bytes)
+
     def exists_call(self, queue: str) -> Call:
         keys = self.keys(queue)
         return command("EXISTS", keys.meta, keys.id, keys.wait, keys.completed, keys.failed, keys.delayed)

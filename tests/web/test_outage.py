@@ -155,3 +155,17 @@ def test_a_huge_field_of_any_name_is_not_read(
         response = client.get(url, headers=JSON)
         assert response.status_code == 200 and "nnnnnnnn" not in response.text and "cccccccc" not in response.text
     assert client.get(f"/queues/{qname}/jobs/{job.id}", headers=JSON).json()["data"]["value"] == {"a": 1}
+
+
+def test_huge_logs_are_sized_not_read(make_client: ClientFactory, sq: SyncQueue, qname: str, raw: redis.Redis) -> None:
+    job = sq.add("chatty", {})
+    raw.rpush(f"bull:{qname}:{job.id}:logs", "first line", "L" * (3 * 1024 * 1024), "last line")
+    client = make_client([qname])
+    detail = client.get(f"/queues/{qname}/jobs/{job.id}", headers=JSON).json()
+    assert detail["logs"] == [] and detail["logs_total"] == 3
+    assert "too large to show here" in detail["problems"]["logs"]
+    page = client.get(f"/queues/{qname}/jobs/{job.id}").text
+    assert "LLLLLLLL" not in page and "too large to show here" in page
+    other = sq.add("quiet", {})
+    sq.add_job_log(other.id, "just one line")
+    assert client.get(f"/queues/{qname}/jobs/{other.id}", headers=JSON).json()["logs"] == ["just one line"]
