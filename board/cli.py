@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import errno
 import importlib
 import ipaddress
 import json
@@ -23,7 +22,6 @@ import math
 import os
 import re
 import signal
-import socket
 import sys
 import urllib.parse
 from collections.abc import Callable, Sequence
@@ -31,19 +29,21 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, NoReturn, TypeVar
 
-from .engine.urls import REDIS_URL_FORMS, check_url, shown_url
+from .demo import run_demo
+from .engine.urls import REDIS_URL_FORMS, check_url
+from .preflight import (
+    EXIT_FAILED,
+    EXIT_OK,
+    EXIT_USAGE,
+    CliError,
+    check_port_free,
+    check_redis,
+)
 
-EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_REDIS, EXIT_ADDRESS = 0, 1, 2, 3, 4
 LOG_LEVELS = ("debug", "info", "warning", "error")
 
 log = logging.getLogger("board")
 T = TypeVar("T")
-
-
-class CliError(Exception):
-    def __init__(self, message: str, code: int = EXIT_USAGE) -> None:
-        super().__init__(message)
-        self.code = code
 
 
 class Parser(argparse.ArgumentParser):
@@ -219,38 +219,6 @@ def is_loopback(host: str) -> bool:
         return ipaddress.ip_address(host).is_loopback
     except ValueError:
         return False
-
-
-def check_port_free(host: str, port: int, how_to_change: str) -> None:
-    family = socket.AF_INET6 if ":" in host else socket.AF_INET
-    with socket.socket(family, socket.SOCK_STREAM) as sock:
-        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        try:
-            sock.bind((host, port))
-        except OSError as exc:
-            reason = exc.strerror or str(exc)
-            if exc.errno == errno.EADDRINUSE:
-                raise CliError(
-                    f"cannot listen on {host}:{port}: {reason}; pick another port with {how_to_change}", EXIT_ADDRESS
-                ) from None
-            raise CliError(f"cannot listen on {host}:{port}: {reason}") from None
-
-
-async def check_redis(url: str) -> None:
-    from .engine.connection import AsyncRunner, async_client, command, describe
-    from .engine.errors import RedisUnavailable
-
-    client = async_client(url, retries=0)
-    try:
-        await AsyncRunner(client).call(command("PING"))
-    except RedisUnavailable as exc:
-        raise CliError(
-            f"cannot reach Redis at {describe(client)} ({shown_url(url)}): {exc.__cause__ or exc}", EXIT_REDIS
-        ) from None
-    except Exception as exc:
-        raise CliError(f"Redis at {shown_url(url)} refused the connection: {exc}", EXIT_REDIS) from None
-    finally:
-        await client.aclose()
 
 
 def redis_url(args: argparse.Namespace, *, required: bool = True) -> str | None:
@@ -579,8 +547,6 @@ def cmd_health(args: argparse.Namespace) -> int:
 
 
 def cmd_demo(args: argparse.Namespace) -> int:
-    from .demo import run_demo
-
     return run_demo(
         redis_url(args, required=False),
         host=setting(args, "host", None, "127.0.0.1", str.strip) or "127.0.0.1",

@@ -25,6 +25,7 @@ import redis.asyncio as aredis
 
 from .engine import Job, Queue, RedisUnavailable, UnrecoverableError, Worker
 from .engine.urls import shown_url
+from .preflight import EXIT_ADDRESS, EXIT_REDIS, CliError, check_port_free, check_redis
 from .redis_server import RedisServer
 
 PREFIX = "board-demo"
@@ -141,7 +142,6 @@ async def remove_demo_keys(client: aredis.Redis) -> int:
 
 async def claim_prefix(client: aredis.Redis, url: str, reset: bool) -> None:
     """Refuses a Redis that already holds keys under the demo's prefix, unless told to delete them."""
-    from .cli import CliError
 
     left = await demo_keys(client)
     if left and not reset:
@@ -181,7 +181,6 @@ async def run(url: str, host: str, port: int, log_level: str) -> None:
     """Seeds the queues, runs producers, workers and the board until SIGINT or SIGTERM, then stops them."""
     import uvicorn
 
-    from .cli import EXIT_ADDRESS, CliError
     from .web.app import create_board
     from .web.auth import FormLogin
 
@@ -270,7 +269,6 @@ class _Server:
 
 
 def run_demo(url: str | None, *, host: str, port: int, reset: bool, log_level: str) -> int:
-    from .cli import EXIT_REDIS, CliError, check_port_free, check_redis
 
     check_port_free(host, port, "--port N (or BOARD_PORT=N, or make demo PORT=N)")
     if url:

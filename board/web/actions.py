@@ -12,11 +12,10 @@ from typing import Any
 
 from starlette.requests import Request
 from starlette.responses import JSONResponse, RedirectResponse, Response
-from starlette.routing import BaseRoute, Route
 
 from ..adapters import CLEANABLE_STATES, ActionResult, AdapterError
 from ..adapters.payload import loads_bounded
-from .app import Board
+from .board import Board
 from .editing import EditConflict, apply_edit
 from .guard import guarded
 from .paths import safe_next
@@ -304,23 +303,3 @@ async def obliterate(request: Request, board: Board, user: User) -> Response:
         return asking
     result = await board.adapter.obliterate(queue, force=force)
     return _done(request, board, result, board.url(request, "overview"))
-
-
-def routes() -> list[BaseRoute]:
-    job = "/queues/{queue}/jobs/{job_id:path}"
-    return [
-        Route(f"{job}/retry", retry_job, methods=["POST"], name="retry_job"),
-        Route(f"{job}/promote", promote_job, methods=["POST"], name="promote_job"),
-        Route(f"{job}/remove", remove_job, methods=["POST"], name="remove_job"),
-        Route(f"{job}/data", update_data, methods=["POST"], name="update_data"),
-        Route(f"{job}/priority", change_priority, methods=["POST"], name="change_priority"),
-        Route(f"{job}/duplicate", duplicate_job, methods=["POST"], name="duplicate_job"),
-        Route("/queues/{queue}/add", add_job, methods=["POST"], name="add_job"),
-        Route("/queues/{queue}/retry", retry_all, methods=["POST"], name="retry_all"),
-        Route("/queues/{queue}/promote", promote_all, methods=["POST"], name="promote_all"),
-        Route("/queues/{queue}/clean", clean, methods=["POST"], name="clean"),
-        Route("/queues/{queue}/pause", pause, methods=["POST"], name="pause"),
-        Route("/queues/{queue}/resume", resume, methods=["POST"], name="resume"),
-        Route("/queues/{queue}/empty", empty, methods=["POST"], name="empty"),
-        Route("/queues/{queue}/obliterate", obliterate, methods=["POST"], name="obliterate"),
-    ]

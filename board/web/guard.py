@@ -11,7 +11,7 @@ from starlette.responses import Response
 
 from ..adapters import AdapterError
 from ..adapters.payload import loads_bounded
-from .app import Board
+from .board import Board
 from .bodies import BodyTooLarge, read_bounded
 from .users import User
 

@@ -9,11 +9,10 @@ from typing import Any
 
 from starlette.requests import Request
 from starlette.responses import JSONResponse, RedirectResponse, Response, StreamingResponse
-from starlette.routing import BaseRoute, Route
 
 from ..adapters import TABS, AdapterError, Field, JobDetail, JobSummary, QueueInfo
 from ..adapters.payload import loads_bounded
-from .app import Board
+from .board import Board
 from .editing import masked_for_edit
 from .guard import guarded
 from .render import pretty, query, wants_json
@@ -286,22 +285,3 @@ async def health(request: Request) -> Response:
     except AdapterError as exc:
         return JSONResponse({"status": "unavailable", "checks": {"redis": str(exc)}}, status_code=503)
     return JSONResponse({"status": "ok", "checks": {"redis": "ok"}})
-
-
-def routes() -> list[BaseRoute]:
-    return [
-        Route("/", overview, name="overview"),
-        Route("/healthz", health, name="health", methods=["GET", "HEAD"]),
-        Route("/redis", redis_page, name="redis"),
-        Route("/find", find, name="find"),
-        Route("/queues/{queue}", queue_page, name="queue"),
-        Route("/queues/{queue}/add", add_form, name="add_form"),
-        # Job ids may hold '/': the job routes take the rest of the path, suffixed ones first.
-        Route("/queues/{queue}/jobs/{job_id:path}/edit", edit_form, name="edit_form"),
-        Route("/queues/{queue}/jobs/{job_id:path}/raw/{field}", raw_field, name="raw"),
-    ]
-
-
-def job_route() -> BaseRoute:
-    """The job page; mounted after every other job route, since its id takes the rest of the path."""
-    return Route("/queues/{queue}/jobs/{job_id:path}", job_page, name="job")

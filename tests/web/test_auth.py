@@ -15,7 +15,6 @@ from starlette.routing import Mount, Route
 from starlette.testclient import TestClient
 
 from board import create_board
-from board.web.app import Board
 from board.web.auth import (
     AuthBackend,
     AuthFunction,
@@ -26,6 +25,7 @@ from board.web.auth import (
     TrustedHeader,
     as_backend,
 )
+from board.web.board import Board
 from board.web.throttle import LoginThrottle
 from board.web.users import ROLES, User, hash_password, verify_password
 from tests.web.conftest import csrf_of

@@ -1,0 +1,73 @@
+"""Every route of the board, in one table: pages, actions, the auth backend's own routes, static files.
+
+Job ids may hold '/': the job routes take the rest of the path, so those with a suffix (``/edit``,
+``/raw/{field}``, the actions) come before the job page itself.
+"""
+
+from __future__ import annotations
+
+from starlette.requests import Request
+from starlette.routing import BaseRoute, Mount, Route
+from starlette.staticfiles import StaticFiles
+from starlette.types import ASGIApp, Receive, Scope, Send
+
+from . import actions, views
+from .board import Board
+from .render import asset_dir
+from .users import User
+
+__all__ = ["routes"]
+
+QUEUE = "/queues/{queue}"
+JOB = "/queues/{queue}/jobs/{job_id:path}"
+
+
+def routes(board: Board) -> list[BaseRoute]:
+    post = ["POST"]
+    return [
+        Route("/", views.overview, name="overview"),
+        Route("/healthz", views.health, name="health", methods=["GET", "HEAD"]),
+        Route("/redis", views.redis_page, name="redis"),
+        Route("/find", views.find, name="find"),
+        Route(QUEUE, views.queue_page, name="queue"),
+        Route(f"{QUEUE}/add", views.add_form, name="add_form"),
+        Route(f"{JOB}/edit", views.edit_form, name="edit_form"),
+        Route(f"{JOB}/raw/{{field}}", views.raw_field, name="raw"),
+        Route(f"{JOB}/retry", actions.retry_job, methods=post, name="retry_job"),
+        Route(f"{JOB}/promote", actions.promote_job, methods=post, name="promote_job"),
+        Route(f"{JOB}/remove", actions.remove_job, methods=post, name="remove_job"),
+        Route(f"{JOB}/data", actions.update_data, methods=post, name="update_data"),
+        Route(f"{JOB}/priority", actions.change_priority, methods=post, name="change_priority"),
+        Route(f"{JOB}/duplicate", actions.duplicate_job, methods=post, name="duplicate_job"),
+        Route(f"{QUEUE}/add", actions.add_job, methods=post, name="add_job"),
+        Route(f"{QUEUE}/retry", actions.retry_all, methods=post, name="retry_all"),
+        Route(f"{QUEUE}/promote", actions.promote_all, methods=post, name="promote_all"),
+        Route(f"{QUEUE}/clean", actions.clean, methods=post, name="clean"),
+        Route(f"{QUEUE}/pause", actions.pause, methods=post, name="pause"),
+        Route(f"{QUEUE}/resume", actions.resume, methods=post, name="resume"),
+        Route(f"{QUEUE}/empty", actions.empty, methods=post, name="empty"),
+        Route(f"{QUEUE}/obliterate", actions.obliterate, methods=post, name="obliterate"),
+        # Last of the job routes: its id takes the rest of the path.
+        Route(JOB, views.job_page, name="job"),
+        *board.auth.routes,
+        Mount("/static", app=_GuardedStatic(StaticFiles(directory=str(asset_dir("static"))), board), name="static"),
+    ]
+
+
+class _GuardedStatic:
+    """Static files behind the same authentication as the pages."""
+
+    def __init__(self, app: ASGIApp, board: Board) -> None:
+        self.app = app
+        self.board = board
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http":
+            # Answer as the board itself would, so that a login redirect points at the board's page.
+            root = str(scope.get("root_path", ""))
+            request = Request({**scope, "root_path": root.removesuffix("/static")}, receive)
+            user = await self.board.identify(request)
+            if not isinstance(user, User):
+                await user(scope, receive, send)
+                return
+        await self.app(scope, receive, send)

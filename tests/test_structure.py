@@ -1,0 +1,115 @@
+"""How the package's modules import each other: one way, layer by layer.
+
+The web layer reaches queues only through the adapters (``board/web`` never imports ``board/engine``), and
+no two modules import each other, except through imports made for type hints alone.
+"""
+
+from __future__ import annotations
+
+import ast
+from pathlib import Path
+
+PACKAGE = Path(__file__).resolve().parent.parent / "board"
+
+
+def _module_name(path: Path) -> str:
+    parts = path.relative_to(PACKAGE.parent).with_suffix("").parts
+    return ".".join(parts[:-1] if parts[-1] == "__init__" else parts)
+
+
+MODULES = {_module_name(path): path for path in PACKAGE.rglob("*.py")}
+
+
+def _type_only(tree: ast.Module) -> set[int]:
+    """Line numbers of the imports inside ``if TYPE_CHECKING:`` blocks."""
+    lines: set[int] = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.If) and getattr(node.test, "id", getattr(node.test, "attr", None)) == "TYPE_CHECKING":
+            for child in node.body:
+                lines.update(n.lineno for n in ast.walk(child) if isinstance(n, ast.Import | ast.ImportFrom))
+    return lines
+
+
+def imports_of(name: str) -> set[str]:
+    """The package's modules that module ``name`` imports at run time."""
+    path = MODULES[name]
+    tree = ast.parse(path.read_text(encoding="utf-8"))
+    skip = _type_only(tree)
+    package = name if path.name == "__init__.py" else name.rpartition(".")[0]
+    found: set[str] = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.ImportFrom) and node.lineno not in skip:
+            if node.level:
+                base = package.split(".")[: len(package.split(".")) - node.level + 1]
+                target = ".".join([*base, *([node.module] if node.module else [])])
+            else:
+                target = node.module or ""
+            for alias in node.names:
+                full = f"{target}.{alias.name}"
+                found.add(full if full in MODULES else target)
+        elif isinstance(node, ast.Import) and node.lineno not in skip:
+            found.update(alias.name for alias in node.names)
+    return {m for m in found if m in MODULES and m != name}
+
+
+GRAPH = {name: imports_of(name) for name in MODULES}
+
+
+def _cycles() -> list[list[str]]:
+    """Groups of modules that import each other, directly or round a loop (Tarjan's algorithm)."""
+    index: dict[str, int] = {}
+    low: dict[str, int] = {}
+    stack: list[str] = []
+    groups: list[list[str]] = []
+
+    def visit(node: str) -> None:
+        index[node] = low[node] = len(index)
+        stack.append(node)
+        for other in GRAPH[node]:
+            if other not in index:
+                visit(other)
+                low[node] = min(low[node], low[other])
+            elif other in stack:
+                low[node] = min(low[node], index[other])
+        if low[node] == index[node]:
+            group = []
+            while True:
+                member = stack.pop()
+                group.append(member)
+                if member == node:
+                    break
+            if len(group) > 1:
+                groups.append(sorted(group))
+
+    for node in GRAPH:
+        if node not in index:
+            visit(node)
+    return groups
+
+
+def test_the_graph_is_read() -> None:
+    # A reader that found nothing would pass every check below.
+    assert "board.web.routes" in GRAPH["board.web.app"]
+    assert "board.engine.keys" in GRAPH["board.engine.queue"]
+    assert "board.engine.queue" not in GRAPH["board.engine.job"]  # a type-only import
+
+
+def test_no_module_imports_itself_round_a_loop() -> None:
+    assert _cycles() == []
+
+
+def test_the_web_layer_never_imports_the_engine() -> None:
+    reaching = {
+        (name, target)
+        for name, targets in GRAPH.items()
+        if name.startswith("board.web")
+        for target in targets
+        if target.startswith("board.engine")
+    }
+    assert reaching == set()
+
+
+def test_the_engine_knows_nothing_of_the_web_or_the_adapters() -> None:
+    for name, targets in GRAPH.items():
+        if name.startswith("board.engine"):
+            assert not {t for t in targets if t.startswith(("board.web", "board.adapters"))}, name
