@@ -106,7 +106,7 @@ def create_board(
         # Starlette answers unhandled errors outside every middleware: the page gets its headers here.
         log.exception("board: error while answering %s %s", request.method, request.url.path, exc_info=exc)
         message = "Something went wrong on the board; the details are in its log."
-        return board.error(request, 500, message, headers={**security_headers(ancestors), "Vary": "Accept, HX-Request"})
+        return board.error(request, 500, message, headers=security_headers(ancestors))
 
     app = Starlette(
         routes=routes(board),

@@ -27,7 +27,7 @@ import ipaddress
 import logging
 import re
 from collections.abc import Awaitable, Callable, Collection, Mapping
-from typing import Any, Protocol, TypeAlias, overload, runtime_checkable
+from typing import TYPE_CHECKING, Any, Protocol, TypeAlias, overload, runtime_checkable
 from urllib.parse import quote, urlencode
 
 from starlette.requests import Request
@@ -40,6 +40,10 @@ from .render import wants_json
 from .sessions import Sessions, SessionStore, SessionStoreError
 from .throttle import LoginThrottle
 from .users import ROLES, User, Users, UserTable, check_role
+
+if TYPE_CHECKING:
+    # The board imports the backends; a handler here only needs its type.
+    from .board import Board
 
 __all__ = [
     "AuthBackend",
@@ -222,19 +226,19 @@ class FormLogin(AuthBackend):
 
     def render_login(self, request: Request, error: str | None, status: int = 200) -> Response:
         """The login page, from the board's ``login.html``; override to draw another."""
-        board: Any = request.app.state.board
+        board: Board = request.app.state.board
         action = mount_path(request) + self.login_path
         next_path = safe_next(request.query_params.get("next")) or "/"
         if next_path != "/":
             action += "?" + urlencode({"next": next_path})
         context = {"error": error, "action": action, "next_path": next_path, "csrf_token": board.csrf.token(request)}
         response = board.renderer.page(request, "login.html", context, status=status, html_only=True)
-        return board.finish(request, response)  # type: ignore[no-any-return]
+        return board.finish(request, response)
 
     async def _login(self, request: Request) -> Response:
         if request.method != "POST":
             return self.render_login(request, None)
-        board: Any = request.app.state.board
+        board: Board = request.app.state.board
         try:
             await read_bounded(request, MAX_FORM)
         except BodyTooLarge as exc:
@@ -271,15 +275,15 @@ class FormLogin(AuthBackend):
         return response
 
     async def _logout(self, request: Request) -> Response:
-        board: Any = request.app.state.board
+        board: Board = request.app.state.board
         try:
             await read_bounded(request, MAX_FORM)
         except BodyTooLarge as exc:
-            return board.error(request, 413, f"Not sent: {exc}.")  # type: ignore[no-any-return]
+            return board.error(request, 413, f"Not sent: {exc}.")
         form = await request.form()
         token_field = form.get("csrf_token")
         if not await board.csrf.check(request, token_field if isinstance(token_field, str) else None):
-            return board.error(request, 403, "The form expired or came from elsewhere: reload and retry.")  # type: ignore[no-any-return]
+            return board.error(request, 403, "The form expired or came from elsewhere: reload and retry.")
         token = request.cookies.get(self.cookie_name)
         if token:
             try:
@@ -288,7 +292,7 @@ class FormLogin(AuthBackend):
                 # Not logged out on the server: say so rather than pretend.
                 log.warning("board: the session store is unavailable: %s", exc)
                 message = "Logout could not be recorded: Redis is unavailable; try again shortly."
-                return board.error(request, 503, message)  # type: ignore[no-any-return]
+                return board.error(request, 503, message)
         response = RedirectResponse(mount_path(request) + self.login_path, status_code=303)
         response.delete_cookie(self.cookie_name, **self._cookie_flags(request))
         return response

@@ -35,13 +35,14 @@ from collections.abc import Callable, Iterable, Mapping
 from functools import lru_cache
 from typing import TYPE_CHECKING, Any, NamedTuple
 
+from ..adapters.payload import MAX_DEPTH
+
 if TYPE_CHECKING:
     from .users import User
 
 Formatter = Callable[[Any, "User"], Any]
 FIELDS = ("name", "data", "returnvalue", "opts", "logs", "progress", "failed_reason")
 MASK = "***"
-MAX_DEPTH = 100
 TOO_DEEP = "[nested too deep to show]"
 SHORT_WORD = 4
 SECRET_WORDS = (

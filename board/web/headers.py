@@ -35,7 +35,8 @@ def frame_origins(origins: Iterable[str] | str | None) -> tuple[str, ...]:
 
 
 def security_headers(frame_ancestors: tuple[str, ...] = ()) -> dict[str, str]:
-    """The headers every response of the board carries (caching and Vary aside)."""
+    """The headers every response of the board carries (static files may replace Cache-Control, and a
+    response's own Vary is kept beside these)."""
     ancestors = " ".join(frame_ancestors) if frame_ancestors else "'none'"
     headers = {
         "Content-Security-Policy": (
@@ -45,6 +46,7 @@ def security_headers(frame_ancestors: tuple[str, ...] = ()) -> dict[str, str]:
         "X-Content-Type-Options": "nosniff",
         "Referrer-Policy": "same-origin",
         "Cache-Control": "no-store",
+        "Vary": "Accept, HX-Request",
     }
     # X-Frame-Options can only deny or allow the same origin; with named origins CSP alone decides.
     if not frame_ancestors:
@@ -71,16 +73,14 @@ class SecurityHeaders:
         async def send_with_headers(message: Message) -> None:
             if message["type"] == "http.response.start":
                 headers = MutableHeaders(scope=message)
+                # A Vary the response set itself (Accept-Encoding, say) is kept beside the board's.
+                vary = [v.strip() for v in f"{headers.get('Vary', '')},{self.headers['Vary']}".split(",")]
                 headers.update(self.headers)
+                headers["Vary"] = ", ".join(dict.fromkeys(v for v in vary if v))
                 # Pages show job payloads: no shared or disk cache may keep them. Static files hold nothing
                 # private and are served to signed-in users only, so the browser alone may keep them.
                 cacheable = static and message["status"] in (200, 304)
                 headers["Cache-Control"] = "private, max-age=3600" if cacheable else "no-store"
-                vary = [v.strip() for v in headers.get("Vary", "").split(",") if v.strip()]
-                for name in ("Accept", "HX-Request"):
-                    if name.lower() not in (v.lower() for v in vary):
-                        vary.append(name)
-                headers["Vary"] = ", ".join(vary)
             await send(message)
 
         await self.app(scope, receive, send_with_headers)

@@ -7,9 +7,9 @@ from typing import Any
 
 import pytest
 
+from board.adapters.payload import MAX_DEPTH
 from board.web.formatters import (
     MASK,
-    MAX_DEPTH,
     SECRET_WORDS,
     TOO_DEEP,
     Formatters,
