@@ -18,19 +18,32 @@ import importlib
 import ipaddress
 import json
 import logging
-import math
 import os
-import re
 import signal
 import sys
 import urllib.parse
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from pathlib import Path
-from typing import Any, NoReturn, TypeVar
+from typing import Any, NoReturn
 
+from .cli_auth import build_auth
+from .cli_settings import (
+    LOG_LEVELS,
+    Listen,
+    common_settings,
+    env,
+    listen_settings,
+    log_level,
+    port_number,
+    redis_url,
+    seconds,
+    secret,
+    setting,
+    switch,
+    whole_number,
+)
 from .demo import run_demo
-from .engine.urls import REDIS_URL_FORMS, check_url
+from .engine.urls import REDIS_URL_FORMS
 from .preflight import (
     EXIT_FAILED,
     EXIT_OK,
@@ -40,10 +53,7 @@ from .preflight import (
     check_redis,
 )
 
-LOG_LEVELS = ("debug", "info", "warning", "error")
-
 log = logging.getLogger("board")
-T = TypeVar("T")
 
 
 class Parser(argparse.ArgumentParser):
@@ -53,163 +63,7 @@ class Parser(argparse.ArgumentParser):
         fail(f"{message} (see {self.prog} --help)", EXIT_USAGE)
 
 
-def env(name: str, default: str | None = None) -> str | None:
-    value = os.environ.get(name)
-    return value if value not in (None, "") else default
-
-
-# Values: each parser raises ValueError saying what it expected; `setting` names where the value came from.
-
-
-def port_number(text: str) -> int:
-    value = text.strip()
-    if not (value.isascii() and value.isdigit() and 1 <= int(value) <= 65535):
-        raise ValueError(f"expected a port number from 1 to 65535, got {text!r}")
-    return int(value)
-
-
-def whole_number(minimum: int) -> Callable[[str], int]:
-    def parse(text: str) -> int:
-        value = text.strip()
-        if not (value.isascii() and value.isdigit() and int(value) >= minimum):
-            raise ValueError(f"expected a whole number of at least {minimum}, got {text!r}")
-        return int(value)
-
-    return parse
-
-
-def seconds(*, allow_zero: bool) -> Callable[[str], float]:
-    def parse(text: str) -> float:
-        try:
-            value = float(text)
-        except ValueError:
-            value = math.nan
-        if not math.isfinite(value) or value < 0 or (value == 0 and not allow_zero):
-            bound = "0 or more" if allow_zero else "more than 0"
-            raise ValueError(f"expected a number of seconds, {bound}, got {text!r}")
-        return value
-
-    return parse
-
-
-def boolean(text: str) -> bool:
-    value = text.strip().lower()
-    if value in ("1", "true", "yes", "on"):
-        return True
-    if value in ("0", "false", "no", "off"):
-        return False
-    # A typo must not quietly turn a setting like read-only off.
-    raise ValueError(f"expected 1, true, yes, on or 0, false, no, off, got {text!r}")
-
-
-def log_level(text: str) -> str:
-    if text.strip().lower() not in LOG_LEVELS:
-        raise ValueError(f"expected one of {', '.join(LOG_LEVELS)}, got {text!r}")
-    return text.strip().lower()
-
-
-def mount_path(text: str) -> str:
-    """``""`` for the root, else ``/a/b`` without a trailing slash."""
-    path = text.strip().strip("/")
-    # Braces would become route parameters in Starlette; '?', '#' and blanks cannot be in a path at all.
-    if re.search(r"[{}?#\s]", path):
-        raise ValueError(f"expected a URL path such as /admin/queues, got {text!r}")
-    return "/" + path if path else ""
-
-
-def flag_name(dest: str) -> str:
-    return "--" + dest.replace("_", "-")
-
-
-def setting(
-    args: argparse.Namespace, dest: str | None, env_name: str | None, default: T, parse: Callable[[str], T]
-) -> T:
-    """The flag ``dest``, else the variable ``env_name``, else ``default``; parsed, or a CliError naming it."""
-    given: str | None = None if dest is None else getattr(args, dest, None)
-    source = "" if dest is None else flag_name(dest)
-    if given is None and env_name is not None:
-        given, source = env(env_name), env_name
-    if given is None:
-        return default
-    try:
-        return parse(given)
-    except ValueError as exc:
-        raise CliError(f"{source}: {exc}") from None
-
-
-def switch(args: argparse.Namespace, dest: str, env_name: str) -> bool:
-    """An on/off flag, else its variable."""
-    return True if getattr(args, dest, None) else setting(args, None, env_name, False, boolean)
-
-
-def secret(name: str) -> str | None:
-    """``NAME`` from the environment, or the contents of the file named by ``NAME_FILE``."""
-    value = env(name)
-    if value:
-        return value
-    path = env(f"{name}_FILE")
-    if path:
-        try:
-            return Path(path).read_text(encoding="utf-8").strip()
-        except OSError as exc:
-            raise CliError(f"{name}_FILE: cannot read {path}: {exc.strerror}") from None
-    return None
-
-
-def parse_users(text: str, origin: str) -> dict[str, tuple[Any, ...]]:
-    """One user a line (or separated by ';'): ``name:password-or-hash:role[:queue,queue]``."""
-    users: dict[str, tuple[Any, ...]] = {}
-    for number, line in enumerate(text.replace(";", "\n").splitlines(), 1):
-        line = line.strip()
-        if not line or line.startswith("#"):
-            continue
-        parts = line.split(":")
-        # A pbkdf2 hash holds '$' but no ':', so the fields split cleanly.
-        if len(parts) not in (3, 4) or not parts[0] or not parts[1]:
-            raise CliError(f"{origin}, entry {number}: expected name:password:role[:queues], got {parts[0]!r}...")
-        name, password, role = parts[0], parts[1], parts[2]
-        if len(parts) == 4 and parts[3]:
-            users[name] = (password, role, tuple(q.strip() for q in parts[3].split(",") if q.strip()))
-        else:
-            users[name] = (password, role)
-    if not users:
-        raise CliError(f"{origin}: no users given")
-    return users
-
-
-def load_users() -> dict[str, tuple[Any, ...]] | None:
-    text = secret("BOARD_USERS")
-    return None if text is None else parse_users(text, "BOARD_USERS" if env("BOARD_USERS") else "BOARD_USERS_FILE")
-
-
-def build_auth(kind: str) -> Any:
-    from .web.auth import BasicAuth, FormLogin, TrustedHeader
-
-    kind = kind.lower()
-    if kind == "none":
-        return None
-    try:
-        if kind == "header":
-            proxies = env("BOARD_TRUSTED_PROXIES", "127.0.0.1,::1") or ""
-            return TrustedHeader(
-                user_header=env("BOARD_USER_HEADER", "X-Forwarded-User") or "X-Forwarded-User",
-                role_header=env("BOARD_ROLE_HEADER", "X-Forwarded-Role"),
-                default_role=env("BOARD_DEFAULT_ROLE", "viewer") or "viewer",
-                trusted_proxies=None if proxies == "*" else [p.strip() for p in proxies.split(",") if p.strip()],
-            )
-        if kind not in ("basic", "form"):
-            raise CliError(f"BOARD_AUTH: expected basic, form, header or none, got {kind!r}")
-        users = load_users()
-        if users is None:
-            raise CliError(f"BOARD_AUTH={kind} needs users: set BOARD_USERS or BOARD_USERS_FILE (name:password:role)")
-        if kind == "basic":
-            return BasicAuth(users)
-        key = secret("BOARD_SECRET_KEY")
-        if not key:
-            raise CliError("BOARD_AUTH=form needs BOARD_SECRET_KEY (or BOARD_SECRET_KEY_FILE), 16+ characters")
-        return FormLogin(users, key)
-    except ValueError as exc:
-        raise CliError(f"auth: {exc}") from None
+# serve
 
 
 def is_loopback(host: str) -> bool:
@@ -219,44 +73,6 @@ def is_loopback(host: str) -> bool:
         return ipaddress.ip_address(host).is_loopback
     except ValueError:
         return False
-
-
-def redis_url(args: argparse.Namespace, *, required: bool = True) -> str | None:
-    url = setting(args, "redis_url", "REDIS_URL", None, check_url)
-    if url is None:
-        url = setting(args, None, "BOARD_REDIS_URL", None, check_url)
-    if url is None and required:
-        raise CliError("no Redis given: pass --redis-url or set REDIS_URL")
-    return url
-
-
-def common_settings(args: argparse.Namespace) -> tuple[str, str]:
-    """The Redis URL and the key prefix that serve and worker share."""
-    url = redis_url(args)
-    assert url is not None
-    prefix = setting(args, "prefix", "BOARD_PREFIX", "bull", str.strip)
-    if not prefix or ":" in prefix:
-        raise CliError(f"--prefix: expected a name without ':', got {prefix!r}")
-    return url, prefix
-
-
-# serve
-
-
-@dataclass(frozen=True)
-class Listen:
-    host: str
-    port: int
-    base_path: str
-
-
-def listen_settings(args: argparse.Namespace) -> Listen:
-    """Where the board listens: shared by ``serve`` and ``health``, so that the check finds the board."""
-    return Listen(
-        host=setting(args, "host", "BOARD_HOST", "127.0.0.1", str.strip) or "127.0.0.1",
-        port=setting(args, "port", "BOARD_PORT", 8000, port_number),
-        base_path=setting(args, "base_path", "BOARD_BASE_PATH", "", mount_path),
-    )
 
 
 @dataclass(frozen=True)

@@ -381,6 +381,9 @@ def check_not_run(block: Block) -> None:
     if block.language == "python":
         compile(block.code, block.name, "exec")
         return
+    if block.language == "text":
+        # A picture (the architecture): words, nothing to run or check.
+        return
     assert block.language == "bash", f"{block.name}: a {block.language or 'plain'} block; check it here"
     syntax = subprocess.run(["bash", "-n"], input=block.code, capture_output=True, text=True, timeout=10, check=False)
     assert syntax.returncode == 0, f"{block.name}: {syntax.stderr}"

@@ -2,9 +2,10 @@
 
 from .base import (
     CLEANABLE_STATES,
+    COUNTED,
+    RETRYABLE,
     TABS,
     ActionResult,
-    AdapterError,
     ChildLink,
     Field,
     JobDetail,
@@ -16,20 +17,28 @@ from .base import (
     WorkerInfo,
 )
 from .bullmq import BullMQAdapter
+from .errors import AdapterError, Conflict, Invalid, NotFound, TooLarge, Unavailable
 
 __all__ = [
     "CLEANABLE_STATES",
+    "COUNTED",
+    "RETRYABLE",
     "TABS",
     "ActionResult",
     "AdapterError",
     "BullMQAdapter",
     "ChildLink",
+    "Conflict",
     "Field",
+    "Invalid",
     "JobDetail",
     "JobPage",
     "JobSummary",
+    "NotFound",
     "QueueAdapter",
     "QueueInfo",
     "SessionStore",
+    "TooLarge",
+    "Unavailable",
     "WorkerInfo",
 ]

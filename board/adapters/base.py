@@ -10,11 +10,15 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
+from ..engine import states
+from ..engine.states import RUN_ORDER
+
+# The states a queue's jobs are counted and listed in, in run order (the engine's vocabulary).
+COUNTED = tuple(state.value for state in RUN_ORDER)
 # Tabs of the queue page, in order; "latest" is the newest jobs of every state.
-TABS = ("latest", "waiting", "prioritized", "delayed", "active", "waiting-children", "completed", "failed")
-COUNTED = TABS[1:]
-RETRYABLE = ("failed", "completed")
-CLEANABLE_STATES = ("completed", "failed", "delayed", "waiting", "prioritized", "active", "waiting-children")
+TABS = ("latest", *COUNTED)
+RETRYABLE = tuple(state.value for state in states.RETRYABLE)
+CLEANABLE_STATES = COUNTED
 
 
 @dataclass
@@ -149,14 +153,6 @@ class ActionResult:
     job_id: str | None = None
 
 
-class AdapterError(Exception):
-    """An action the engine refused, with a message fit for an operator."""
-
-    def __init__(self, message: str, status: int = 409) -> None:
-        super().__init__(message)
-        self.status = status
-
-
 class SessionStore(Protocol):
     """Where the board keeps login session generations and revoked sessions, shared by its processes."""
 
@@ -174,53 +170,115 @@ class SessionStore(Protocol):
 
 
 class QueueAdapter(Protocol):
-    """The board's whole view of a queue engine."""
+    """The board's whole view of a queue engine.
+
+    Every method may raise ``Unavailable`` when the store does not answer, refuses the call, or its
+    answer is lost; the others it raises are named on each method (see ``board.adapters.errors``).
+    Messages are shown to operators as they are: they must not leak the store's internals. Queue
+    names reach these methods only after the board checked that the user may see the queue and that
+    ``queue_names`` holds it; job ids come from URLs and forms and are not checked: an adapter must
+    refuse an id that would reach keys other than that job's (``NotFound``).
+    """
 
     async def queue_names(self) -> list[str]:
-        """Every queue this adapter serves (configured or discovered)."""
+        """Every queue this adapter serves (configured or discovered), sorted."""
         ...
 
     async def overview(self, queues: list[str]) -> list[QueueInfo]:
-        """Counts, pause state, limits and workers of many queues, in one round trip."""
+        """Counts, pause state, limits and workers of many queues, in one round trip. A queue that
+        cannot be read comes back with its ``error`` set instead of failing the others."""
         ...
 
     async def page(self, queue: str, state: str, page: int, per_page: int) -> JobPage:
-        """The queue's info and one page of one tab, in one round trip."""
+        """The queue's info and one page of one tab (``TABS``), in one round trip."""
         ...
 
-    async def job(self, queue: str, job_id: str, *, logs_start: int, logs_count: int) -> JobDetail | None: ...
+    async def job(self, queue: str, job_id: str, *, logs_start: int, logs_count: int) -> JobDetail | None:
+        """One job with a page of its logs, its parent and a bounded sample of its children; None
+        when there is no such job. ``Conflict`` when the key exists but holds no job the board can
+        read."""
+        ...
 
     async def raw_field(self, queue: str, job_id: str, name: str, *, max_bytes: int | None = None) -> str | None:
-        """A job's whole ``data`` or ``returnvalue`` text, for the raw view of large payloads; with
-        ``max_bytes``, an ``AdapterError`` (413) instead of reading a larger one."""
+        """A job's whole ``data`` or ``returnvalue`` text, for the raw view of large payloads; None
+        when there is no such job. ``Invalid`` for another field name; with ``max_bytes``,
+        ``TooLarge`` instead of reading a larger value."""
         ...
 
     async def find(self, job_id: str, queues: list[str]) -> list[str]:
         """The queues among ``queues`` holding a job with that id (one round trip)."""
         ...
 
-    async def server_info(self) -> dict[str, str]: ...
+    async def server_info(self) -> dict[str, str]:
+        """The store's own facts (version, memory, clients, ...), for the server page."""
+        ...
 
     async def ping(self) -> None:
-        """Returns when the store answers; raises ``AdapterError`` (503) when it does not."""
+        """Returns when the store answers; ``Unavailable`` when it does not."""
         ...
 
     def session_store(self) -> SessionStore | None:
         """The shared store for login sessions, or None to keep them in each process's memory."""
         ...
 
-    async def retry_job(self, queue: str, job_id: str) -> ActionResult: ...
-    async def promote_job(self, queue: str, job_id: str) -> ActionResult: ...
-    async def remove_job(self, queue: str, job_id: str) -> ActionResult: ...
-    async def update_job_data(self, queue: str, job_id: str, data: Any) -> ActionResult: ...
-    async def change_job_priority(self, queue: str, job_id: str, priority: int) -> ActionResult: ...
-    async def duplicate_job(self, queue: str, job_id: str) -> ActionResult: ...
-    async def add_job(self, queue: str, name: str, data: Any, options: dict[str, Any]) -> ActionResult: ...
-    async def retry_all(self, queue: str, state: str) -> ActionResult: ...
-    async def promote_all(self, queue: str) -> ActionResult: ...
-    async def clean(self, queue: str, state: str, grace_s: float, limit: int) -> ActionResult: ...
-    async def pause(self, queue: str) -> ActionResult: ...
-    async def resume(self, queue: str) -> ActionResult: ...
-    async def empty(self, queue: str, *, delayed: bool) -> ActionResult: ...
-    async def obliterate(self, queue: str, *, force: bool) -> ActionResult: ...
-    async def close(self) -> None: ...
+    async def retry_job(self, queue: str, job_id: str) -> ActionResult:
+        """Moves a failed or completed job back to waiting. ``NotFound``; ``Conflict`` in another state."""
+        ...
+
+    async def promote_job(self, queue: str, job_id: str) -> ActionResult:
+        """Runs a delayed job now. ``NotFound``; ``Conflict`` when it is not delayed."""
+        ...
+
+    async def remove_job(self, queue: str, job_id: str) -> ActionResult:
+        """Removes a job with its logs. ``NotFound``; ``Conflict`` while a worker holds its lock."""
+        ...
+
+    async def update_job_data(self, queue: str, job_id: str, data: Any) -> ActionResult:
+        """Replaces a job's data. ``NotFound``; ``Invalid`` (field ``data``) for data the store cannot hold."""
+        ...
+
+    async def change_job_priority(self, queue: str, job_id: str, priority: int) -> ActionResult:
+        """Sets a job's priority, moving it when it waits. ``NotFound``; ``Invalid`` (``priority``)."""
+        ...
+
+    async def duplicate_job(self, queue: str, job_id: str) -> ActionResult:
+        """Adds a new job with the name, data and options of this one (``job_id`` of the result is
+        the copy's). ``NotFound``; ``Conflict`` when its data cannot be read."""
+        ...
+
+    async def add_job(self, queue: str, name: str, data: Any, options: dict[str, Any]) -> ActionResult:
+        """Adds a job; ``job_id`` of the result is the new job's. ``Invalid`` with the field
+        (``data`` or ``options``) the engine refused."""
+        ...
+
+    async def retry_all(self, queue: str, state: str) -> ActionResult:
+        """Moves every job of ``state`` (``RETRYABLE``) back to waiting, in bounded chunks. ``Invalid``."""
+        ...
+
+    async def promote_all(self, queue: str) -> ActionResult:
+        """Runs every delayed job now, in bounded chunks."""
+        ...
+
+    async def clean(self, queue: str, state: str, grace_s: float, limit: int) -> ActionResult:
+        """Removes up to ``limit`` jobs of ``state`` older than ``grace_s``, in bounded chunks. ``Invalid``."""
+        ...
+
+    async def pause(self, queue: str) -> ActionResult:
+        """Stops workers from taking new jobs; says whether it was already paused."""
+        ...
+
+    async def resume(self, queue: str) -> ActionResult:
+        """Lets workers take jobs again; says whether it was paused."""
+        ...
+
+    async def empty(self, queue: str, *, delayed: bool) -> ActionResult:
+        """Removes every job that has not started (and the delayed ones with ``delayed``)."""
+        ...
+
+    async def obliterate(self, queue: str, *, force: bool) -> ActionResult:
+        """Deletes the queue and all its jobs. ``Conflict`` unless paused, or with active jobs and no ``force``."""
+        ...
+
+    async def close(self) -> None:
+        """Releases the adapter's connections."""
+        ...

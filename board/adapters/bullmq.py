@@ -14,7 +14,6 @@ from typing import Any
 from redis.exceptions import RedisError
 
 from ..engine import (
-    JobLockedError,
     JobNotFound,
     JobStateError,
     OutcomeUnknown,
@@ -22,17 +21,17 @@ from ..engine import (
     QueueStateError,
     RedisRefused,
     RedisUnavailable,
-    ops,
 )
-from ..engine.connection import REFUSALS, Connection, command
+from ..engine.connection import REFUSALS, Connection
 from ..engine.inspector import Inspector, JobRow, QueueStatus
 from ..engine.job import JobRecord
 from ..engine.keys import is_job_id
+from ..engine.options import dump_json
+from ..engine.states import RUN_ORDERED, JobState, state_key
 from .base import (
     COUNTED,
     RETRYABLE,
     ActionResult,
-    AdapterError,
     ChildLink,
     Field,
     JobDetail,
@@ -41,6 +40,7 @@ from .base import (
     QueueInfo,
     WorkerInfo,
 )
+from .errors import Conflict, Invalid, NotFound, TooLarge, Unavailable
 from .payload import MAX_DEPTH, loads_bounded, nested_deeper_than
 from .store import RedisSessionStore
 
@@ -49,11 +49,15 @@ UNREADABLE = "unreadable"
 UNANSWERED = "Redis could not answer this request; the reason is in the board's log."
 LOST = "The connection to Redis dropped before it answered: this may or may not have been done. Reload to see."
 
-_ENGINE_STATE = {"waiting": "wait"}
-_SHOWN_STATE = {"wait": "waiting"}
-# Tabs listed oldest-first (the next to run on top); the others list newest first.
-_ASCENDING = {"prioritized", "delayed"}
 _CHILDREN_SHOWN = 20
+
+
+def _shown_state(name: str) -> str:
+    """A row's state as the board names it; "unknown" and the like pass through."""
+    try:
+        return JobState.parse(name).value
+    except ValueError:
+        return name
 
 
 def _worker_name(client_name: str, base: str) -> str:
@@ -63,7 +67,7 @@ def _worker_name(client_name: str, base: str) -> str:
 
 
 def _status_info(status: QueueStatus, base: str) -> QueueInfo:
-    counts = {_SHOWN_STATE.get(k, k): v for k, v in status.counts.items()}
+    counts = {JobState.parse(k).value: v for k, v in status.counts.items()}
     return QueueInfo(
         name=status.name,
         counts={state: counts.get(state, 0) for state in COUNTED},
@@ -123,7 +127,7 @@ def _summary(queue: str, row: JobRow, record: JobRecord | None = None) -> JobSum
     record = record or _record(queue, row)
     record.progress = _bounded(record, "progress", record.progress, "[nested too deep to show]")
     fields = row.fields
-    state = _SHOWN_STATE.get(row.state, row.state)
+    state = _shown_state(row.state)
     run_at = record.timestamp + record.delay if state == "delayed" and record.timestamp else None
     return JobSummary(
         queue=queue,
@@ -254,7 +258,7 @@ class BullMQAdapter:
         An id with ':' (a scheduler's run, ``repeat:<key>:<millis>``) could still be the key of a queue
         whose name holds ':' that another program wrote: it counts only when listed in one of this
         queue's states."""
-        missing = AdapterError(f"job {job_id!r} not found in queue {queue!r}", 404)
+        missing = NotFound(f"job {job_id!r} not found in queue {queue!r}")
         if not is_job_id(job_id):
             raise missing
         if ":" in job_id and await self._act(self.queue(queue).get_job_state(job_id)) == "unknown":
@@ -277,16 +281,16 @@ class BullMQAdapter:
         ins = self.inspector
         if state == "latest":
             rows_call = ins.rows_call(
-                queue, [_ENGINE_STATE.get(s, s) for s in COUNTED], 0, per_page - 1, False, self.preview_bytes
+                queue, [state_key(s) for s in COUNTED], 0, per_page - 1, False, self.preview_bytes
             )
         else:
             start = (page - 1) * per_page
             rows_call = ins.rows_call(
                 queue,
-                [_ENGINE_STATE.get(state, state)],
+                [state_key(state)],
                 start,
                 start + per_page - 1,
-                state in _ASCENDING,
+                JobState(state) in RUN_ORDERED,
                 self.preview_bytes,
             )
         status, exists, clients, rows = await self._act(
@@ -309,22 +313,19 @@ class BullMQAdapter:
         if not is_job_id(job_id):
             return None
         ins = self.inspector
-        keys = ins.keys(queue)
-        rows, logs_reply, pending, done, pending_keys, done_keys = await self._act(
+        rows, logs_reply, *children_replies = await self._act(
             ins.runner.batch(
                 [
                     ins.rows_by_id_call(queue, [job_id], self.detail_bytes),
                     ins.logs_call(queue, job_id, logs_start, logs_count, self.max_read_bytes),
-                    command("SCARD", keys.dependencies(job_id)),
-                    command("HLEN", keys.processed(job_id)),
-                    command("SRANDMEMBER", keys.dependencies(job_id), _CHILDREN_SHOWN),
-                    command("HRANDFIELD", keys.processed(job_id), _CHILDREN_SHOWN),
+                    *ins.children_calls(queue, job_id, _CHILDREN_SHOWN),
                 ]
             )
         )
+        children = ins.parse_children(children_replies)
         found = self._parsed_rows(queue, rows)
         if found is None:
-            raise AdapterError(f"Job {job_id!r} of queue {queue!r} could not be read: {UNREADABLE}.", 409)
+            raise Conflict(f"Job {job_id!r} of queue {queue!r} could not be read: {UNREADABLE}.")
         if not found or (":" in job_id and found[0].state == "unknown"):
             return None
         row = found[0]
@@ -349,11 +350,11 @@ class BullMQAdapter:
             parent_queue=parent_queue,
             parent_id=record.parent_id,
             children=[
-                *self._children(pending_keys, done=False),
-                *self._children(done_keys, done=True),
+                *self._children(children.pending_keys, done=False),
+                *self._children(children.done_keys, done=True),
             ],
-            children_pending=pending if isinstance(pending, int) else 0,
-            children_done=done if isinstance(done, int) else 0,
+            children_pending=children.pending,
+            children_done=children.done,
             logs=[str(line) for line in lines] if isinstance(lines, list) else [],
             logs_total=logs_total,
             logs_start=logs_start,
@@ -377,12 +378,11 @@ class BullMQAdapter:
         name = queue_key[len(head) :] if queue_key.startswith(head) else ""
         return name if name and ":" not in name else None
 
-    def _children(self, keys: Any, *, done: bool) -> list[ChildLink]:
+    def _children(self, keys: list[str], *, done: bool) -> list[ChildLink]:
         """Child job keys (``<prefix>:<queue>:<id>``) as links; a child in another prefix is skipped."""
         links = []
         head = self.prefix + ":"
-        for key in keys if isinstance(keys, list) else []:
-            text = str(key)
+        for text in keys:
             # Queue names hold no ':', so the first one after the prefix ends the name; the id may hold more.
             queue, _, child_id = text[len(head) :].partition(":") if text.startswith(head) else ("", "", "")
             if queue and child_id and is_job_id(child_id):
@@ -391,69 +391,61 @@ class BullMQAdapter:
 
     async def raw_field(self, queue: str, job_id: str, name: str, *, max_bytes: int | None = None) -> str | None:
         if name not in ("data", "returnvalue"):
-            raise AdapterError(f"no raw view of {name!r}", 400)
+            raise Invalid(f"no raw view of {name!r}", "name")
         job_id = await self._own_job_id(queue, job_id)
-        key = self.inspector.keys(queue).job(job_id)
-        # Typed and sized first: a key that is not a job hash is no job, and reading a field of many
-        # megabytes for a form would hold Redis up for every other client.
-        kind, size = await self._act(self.inspector.runner.batch([command("TYPE", key), command("HSTRLEN", key, name)]))
-        if str(kind) != "hash":
+        # Sized first: reading a field of many megabytes for a form would hold Redis up for every
+        # other client.
+        size = await self._act(self.inspector.field_size(queue, job_id, name))
+        if size is None:
             return None
-        if max_bytes is not None and isinstance(size, int) and size > max_bytes:
-            raise AdapterError(f"the job's {name} is {size:,} bytes, more than the {max_bytes:,} shown here", 413)
-        value = await self._act(self.inspector.runner.call(command("HGET", key, name)))
-        return None if value is None else str(value)
+        if max_bytes is not None and size > max_bytes:
+            raise TooLarge(f"the job's {name} is {size:,} bytes, more than the {max_bytes:,} shown here")
+        return await self._act(self.inspector.field(queue, job_id, name))  # type: ignore[no-any-return]
 
     async def find(self, job_id: str, queues: list[str]) -> list[str]:
-        if not queues or not is_job_id(job_id):
-            return []
-        found = await self._act(
-            self.inspector.runner.batch([command("TYPE", self.inspector.keys(q).job(job_id)) for q in queues])
-        )
-        return [q for q, kind in zip(queues, found, strict=True) if kind in ("hash", b"hash")]
+        return await self._act(self.inspector.holding(job_id, queues))  # type: ignore[no-any-return]
 
     async def ping(self) -> None:
-        await self._act(self.inspector.runner.call(command("PING")))
+        await self._act(self.inspector.ping())
 
     async def server_info(self) -> dict[str, str]:
         return await self._act(self.inspector.server_info())  # type: ignore[no-any-return]
 
     # Actions
     async def _act(self, action: Any) -> Any:
+        """Awaits an engine call, turning the engine's errors into the adapter's."""
         try:
             return await action
         except JobNotFound as exc:
-            raise AdapterError(str(exc), 404) from None
-        except JobLockedError as exc:
-            raise AdapterError(str(exc), 409) from None
+            raise NotFound(str(exc)) from None
         except (JobStateError, QueueStateError) as exc:
-            raise AdapterError(str(exc), 409) from None
+            raise Conflict(str(exc)) from None
         except (ValueError, TypeError) as exc:
-            raise AdapterError(str(exc), 400) from None
+            raise Invalid(str(exc)) from None
         except RedisUnavailable as exc:
             log.warning("board: Redis unavailable: %s", exc)
-            raise AdapterError("Redis is unavailable right now; try again shortly.", 503) from None
+            raise Unavailable("Redis is unavailable right now; try again shortly.") from None
         except OutcomeUnknown as exc:
             log.warning("board: Redis's answer was lost: %s", exc)
-            raise AdapterError(LOST, 503) from None
+            raise Unavailable(LOST) from None
         except RedisRefused as exc:
             log.warning("board: Redis refused a call: %s", exc)
             # The cause in our words; Redis's own reply stays in the log.
             cause = REFUSALS.get(exc.code)
             message = f"Not done: Redis refused it because {cause}. Retry when it is fixed." if cause else UNANSWERED
-            raise AdapterError(message, 503) from None
+            raise Unavailable(message) from None
         except RedisError as exc:
             # Redis's own words stay in the log: they can name keys, scripts and internals.
             log.warning("board: Redis refused a request: %s", exc)
-            raise AdapterError(UNANSWERED, 503) from None
+            raise Unavailable(UNANSWERED) from None
 
     async def retry_job(self, queue: str, job_id: str) -> ActionResult:
         job_id = await self._own_job_id(queue, job_id)
         state = await self._act(self.queue(queue).get_job_state(job_id))
         if state == "unknown":
-            raise AdapterError(f"job {job_id!r} not found in queue {queue!r}", 404)
+            raise NotFound(f"job {job_id!r} not found in queue {queue!r}")
         if state not in RETRYABLE:
-            raise AdapterError(f"job {job_id} is {state}: only failed or completed jobs can be retried", 409)
+            raise Conflict(f"job {job_id} is {state}: only failed or completed jobs can be retried")
         await self._act(self.queue(queue).retry_job(job_id, state))
         return ActionResult(f"Job {job_id} moved from {state} back to waiting.", 1, job_id)
 
@@ -466,7 +458,7 @@ class BullMQAdapter:
         job_id = await self._own_job_id(queue, job_id)
         removed = await self._act(self.queue(queue).remove(job_id))
         if not removed:
-            raise AdapterError(f"job {job_id!r} not found in queue {queue!r}", 404)
+            raise NotFound(f"job {job_id!r} not found in queue {queue!r}")
         return ActionResult(f"Job {job_id} removed.", 1, job_id)
 
     async def update_job_data(self, queue: str, job_id: str, data: Any) -> ActionResult:
@@ -483,9 +475,9 @@ class BullMQAdapter:
         job_id = await self._own_job_id(queue, job_id)
         job = await self._act(self.queue(queue).get_job(job_id))
         if job is None:
-            raise AdapterError(f"job {job_id!r} not found in queue {queue!r}", 404)
+            raise NotFound(f"job {job_id!r} not found in queue {queue!r}")
         if job.problems.get("data"):
-            raise AdapterError(f"job {job_id} cannot be duplicated: its data is {job.problems['data']}", 409)
+            raise Conflict(f"job {job_id} cannot be duplicated: its data is {job.problems['data']}")
         options = _options_from_opts(job.opts)
         kind = options.get("backoff", {}).get("type") if isinstance(options.get("backoff"), dict) else None
         # The copy names the same backoff strategy as the original, whatever workers resolve it to.
@@ -496,12 +488,20 @@ class BullMQAdapter:
         return ActionResult(f"Job {job_id} duplicated as job {copy.id}.", 1, copy.id)
 
     async def add_job(self, queue: str, name: str, data: Any, options: dict[str, Any]) -> ActionResult:
-        job = await self._act(self.queue(queue).add(name, data, **options))
+        try:
+            dump_json(data, "job data")
+        except TypeError as exc:
+            raise Invalid(str(exc), "data") from None
+        try:
+            job = await self._act(self.queue(queue).add(name, data, **options))
+        except Invalid as exc:
+            # The data passed above: what the engine refused is an option.
+            raise Invalid(str(exc), "options") from None
         return ActionResult(f"Job {job.id} added.", 1, job.id)
 
     async def retry_all(self, queue: str, state: str) -> ActionResult:
         if state not in RETRYABLE:
-            raise AdapterError(f"only failed or completed jobs can be retried, not {state}", 400)
+            raise Invalid(f"only failed or completed jobs can be retried, not {state}", "state")
         count = await self._act(self.queue(queue).retry_jobs(state))
         return ActionResult(f"{count} {state} job(s) moved back to waiting.", count)
 
@@ -510,9 +510,7 @@ class BullMQAdapter:
         return ActionResult(f"{count} delayed job(s) promoted.", count)
 
     async def clean(self, queue: str, state: str, grace_s: float, limit: int) -> ActionResult:
-        engine_state = _ENGINE_STATE.get(state, state)
-        q = self.queue(queue)
-        _, count = await self._act(q._runner.run(ops.clean(q.keys, round(grace_s * 1000), limit, engine_state, False)))
+        count = await self._act(self.queue(queue).clean_count(grace_s, limit, state))
         return ActionResult(f"{count} {state} job(s) older than {grace_s:g} s removed.", count)
 
     async def pause(self, queue: str) -> ActionResult:

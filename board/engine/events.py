@@ -22,6 +22,7 @@ from . import ops
 from .connection import Connection, async_client, close_client, command, refused, runner_for, unavailable
 from .errors import JobFailedError, WaitTimeoutError
 from .keys import QueueKeys, check_job_id
+from .loops import next_pause
 from .options import to_ms
 
 log = logging.getLogger("board.events")
@@ -54,6 +55,22 @@ def _json(value: str | None) -> Any:
 
 
 class QueueEvents:
+    """Follows one queue's events stream, as BullMQ's ``QueueEvents`` does.
+
+    :param queue_name: the queue whose ``<prefix>:<queue>:events`` stream is read.
+    :param connection: a Redis URL, a ``redis.asyncio.Redis`` client, or None for localhost. The reader
+        blocks on its connection, so it opens a client of its own (named ``<queue>:qe`` in CLIENT LIST).
+    :param prefix: the key prefix the queue lives under (BullMQ's default ``bull``).
+    :param last_event_id: where to start: ``"$"`` (default) for events written from now on, ``"0"``
+        for the whole stream, or a stream id to go on after it.
+    :param block_timeout: seconds one ``read`` waits for new events before it returns empty.
+
+    Events are those BullMQ writes (``added``, ``waiting``, ``active``, ``progress``, ``completed``,
+    ``failed``, ``delayed``, ``removed``, ``stalled``, ...), as ``QueueEvent`` objects. The stream is
+    capped (the queue's ``maxLenEvents``), so a reader that falls far behind misses the oldest. Use it
+    as an async context manager, or call ``close()``.
+    """
+
     def __init__(
         self,
         queue_name: str,
@@ -113,7 +130,7 @@ class QueueEvents:
                 if self._closed:
                     return
                 log.warning("reading events of %s: %s", self.keys.queue_key, exc)
-                pause = min(2.0, pause * 2 or 0.1)
+                pause = next_pause(pause)
                 await asyncio.sleep(pause)
                 continue
             for event in events:

@@ -18,9 +18,8 @@ import redis.asyncio as aredis
 from .connection import Call, Connection, async_client, close_client, command, is_ours, runner_for, script_call
 from .job import key_type_problem
 from .keys import QueueKeys, check_job_id, is_job_id, queue_name_from_meta_key
-from .ops import STATES, parse_client_list, state_name
-
-COUNT_STATES = ("wait", "active", "delayed", "prioritized", "waiting-children", "completed", "failed", "paused")
+from .ops import STATES, parse_client_list
+from .states import state_key
 
 
 @dataclass
@@ -54,6 +53,16 @@ class JobRow:
     def key_problem(self) -> str | None:
         """Why this row is no job at all (its key is a string, a list, ... not a hash), or None."""
         return key_type_problem(self.fields)
+
+
+@dataclass
+class Children:
+    """A parent's children: how many it waits for and has done, and a sample of each's job keys."""
+
+    pending: int
+    done: int
+    pending_keys: list[str]
+    done_keys: list[str]
 
 
 def _int_or_none(value: Any) -> int | None:
@@ -99,7 +108,7 @@ class Inspector:
 
     # Calls, so that callers can put several reads in one round trip.
     def status_call(self, queue: str) -> Call:
-        return script_call("get_counts", self.keys(queue), *COUNT_STATES)
+        return script_call("get_counts", self.keys(queue), *STATES)
 
     def logs_call(self, queue: str, job_id: str, start: int, count: int, max_bytes: int) -> Call:
         """A page of a job's log lines, none read when the whole list holds more than ``max_bytes``."""
@@ -114,13 +123,34 @@ class Inspector:
         return command("CLIENT", "LIST")
 
     def rows_call(self, queue: str, states: Sequence[str], start: int, end: int, asc: bool, preview: int) -> Call:
-        names = [state_name(s) for s in states]
+        names = [state_key(s) for s in states]
         return script_call("job_rows", self.keys(queue), preview, "range", start, end, "1" if asc else "0", *names)
 
     def rows_by_id_call(self, queue: str, job_ids: Sequence[str], preview: int) -> Call:
         """Ids that cannot name a job (``meta``, ``1:lock``: see ``check_job_id``) are not sent, so they
         come back as not found: a page asked for such an id answers 404 rather than failing."""
         return script_call("job_rows", self.keys(queue), preview, "ids", *(i for i in job_ids if is_job_id(i)))
+
+    def children_calls(self, queue: str, job_id: str, sample: int) -> list[Call]:
+        """How many children a parent waits for and has done, and up to ``sample`` keys of each
+        (``<prefix>:<queue>:<id>``, chosen at random by Redis): read with ``parse_children``."""
+        keys = self.keys(queue)
+        return [
+            command("SCARD", keys.dependencies(job_id)),
+            command("HLEN", keys.processed(job_id)),
+            command("SRANDMEMBER", keys.dependencies(job_id), sample),
+            command("HRANDFIELD", keys.processed(job_id), sample),
+        ]
+
+    @staticmethod
+    def parse_children(replies: Sequence[Any]) -> Children:
+        pending, done, pending_keys, done_keys = replies
+        return Children(
+            pending if isinstance(pending, int) else 0,
+            done if isinstance(done, int) else 0,
+            [str(k) for k in pending_keys] if isinstance(pending_keys, list) else [],
+            [str(k) for k in done_keys] if isinstance(done_keys, list) else [],
+        )
 
     def parse_status(self, queue: str, reply: Any, exists: Any, clients: Any) -> QueueStatus:
         """``clients``: CLIENT LIST's text, or its rows already parsed (when many queues share it)."""
@@ -129,7 +159,7 @@ class Inspector:
             status.error = str(reply)
             return status
         counts, paused, concurrency, max_jobs, duration, ttl, version = reply
-        status.counts = dict(zip(COUNT_STATES, (int(n) for n in counts), strict=True))
+        status.counts = dict(zip(STATES, (int(n) for n in counts), strict=True))
         status.paused = bool(paused)
         status.global_concurrency = _int_or_none(concurrency)
         status.rate_limit_max = _int_or_none(max_jobs)
@@ -191,6 +221,29 @@ class Inspector:
                     break
         return sorted(found)[:limit]
 
+    async def field_size(self, queue: str, job_id: str, name: str) -> int | None:
+        """The size in bytes of one field of a job (0 when it has none); None when no job hash is there.
+        Typed first: a key of another type where a job belongs is no job."""
+        key = self.keys(queue).job(check_job_id(job_id))
+        kind, size = await self.runner.batch([command("TYPE", key), command("HSTRLEN", key, name)])
+        return int(size) if str(kind) == "hash" and isinstance(size, int) else None
+
+    async def field(self, queue: str, job_id: str, name: str) -> str | None:
+        """One field of a job, whole (see ``field_size`` before reading one that may be large)."""
+        value = await self.runner.call(command("HGET", self.keys(queue).job(check_job_id(job_id)), name))
+        return None if value is None else str(value)
+
+    async def holding(self, job_id: str, queues: Sequence[str]) -> list[str]:
+        """The queues among ``queues`` that hold a job with this id, in one round trip."""
+        if not queues or not is_job_id(job_id):
+            return []
+        kinds = await self.runner.batch([command("TYPE", self.keys(q).job(job_id)) for q in queues])
+        return [q for q, kind in zip(queues, kinds, strict=True) if str(kind) == "hash"]
+
+    async def ping(self) -> None:
+        """Returns when Redis answers; raises the engine's connection errors when it does not."""
+        await self.runner.call(command("PING"))
+
     async def server_info(self) -> dict[str, str]:
         text = await self.runner.call(command("INFO"))
         info: dict[str, str] = {}
@@ -201,4 +254,4 @@ class Inspector:
         return info
 
 
-__all__ = ["COUNT_STATES", "STATES", "Inspector", "JobRow", "QueueStatus"]
+__all__ = ["STATES", "Children", "Inspector", "JobRow", "QueueStatus"]

@@ -166,51 +166,66 @@ class JobRecord:
                 self.problems[required] = "missing"
         for raw_name, value in fields.items():
             spec = _FIELDS.get(raw_name)
-            if spec is None:
-                continue
-            attr, kind = spec
-            if kind == _JSON:
-                if _has_surrogates(value):
-                    self.problems[raw_name] = "binary data, not valid UTF-8"
-                    setattr(self, attr, value)
-                    continue
-                decoded, problem = _loads(value)
-                if problem is not None:
-                    self.problems[raw_name] = problem
-                setattr(self, attr, decoded)
-            elif kind == _INT:
-                if value == "":
-                    continue
-                number = _int(value)
-                if number is None:
-                    self.problems[raw_name] = f"not a number: {value[:40]!r}"
-                else:
-                    setattr(self, attr, number)
-            else:
-                if _has_surrogates(value):
-                    self.problems[raw_name] = "not valid UTF-8"
-                setattr(self, attr, value)
+            if spec is not None:
+                self._read_field(raw_name, value, *spec)
         if not isinstance(self.opts, dict):
             self.problems.setdefault("opts", "not a JSON object")
             self.opts = {}
         stack = fields.get("stacktrace")
         if stack:
-            parsed, problem = _loads(stack)
-            if problem is None:
-                try:
-                    self.stacktrace = [str(s) for s in parsed] if isinstance(parsed, list) else [str(parsed)]
-                except RecursionError:
-                    problem = "nested too deep to read"
-            if problem is not None:
-                self.problems["stacktrace"] = problem
-                self.stacktrace = [stack]
+            self._read_stacktrace(stack)
         parent = fields.get("parent")
         if parent:
-            decoded, problem = _loads(parent)
-            if problem is None:
-                self.parent = decoded if isinstance(decoded, dict) else None
-            else:
-                self.problems["parent"] = problem
+            self._read_parent(parent)
+
+    def _read_field(self, raw_name: str, value: str, attr: str, kind: int) -> None:
+        if kind == _JSON:
+            self._read_json(raw_name, value, attr)
+        elif kind == _INT:
+            self._read_int(raw_name, value, attr)
+        else:
+            if _has_surrogates(value):
+                self.problems[raw_name] = "not valid UTF-8"
+            setattr(self, attr, value)
+
+    def _read_json(self, raw_name: str, value: str, attr: str) -> None:
+        if _has_surrogates(value):
+            # Decoding would carry the stray bytes on inside strings; the raw text at least shows them.
+            self.problems[raw_name] = "binary data, not valid UTF-8"
+            setattr(self, attr, value)
+            return
+        decoded, problem = _loads(value)
+        if problem is not None:
+            self.problems[raw_name] = problem
+        setattr(self, attr, decoded)
+
+    def _read_int(self, raw_name: str, value: str, attr: str) -> None:
+        if value == "":
+            return
+        number = _int(value)
+        if number is None:
+            self.problems[raw_name] = f"not a number: {value[:40]!r}"
+        else:
+            setattr(self, attr, number)
+
+    def _read_stacktrace(self, stack: str) -> None:
+        parsed, problem = _loads(stack)
+        if problem is None:
+            try:
+                self.stacktrace = [str(s) for s in parsed] if isinstance(parsed, list) else [str(parsed)]
+            except RecursionError:
+                # Printing a nested frame recurses as decoding does, and may hit the limit decoding just missed.
+                problem = "nested too deep to read"
+        if problem is not None:
+            self.problems["stacktrace"] = problem
+            self.stacktrace = [stack]
+
+    def _read_parent(self, parent: str) -> None:
+        decoded, problem = _loads(parent)
+        if problem is None:
+            self.parent = decoded if isinstance(decoded, dict) else None
+        else:
+            self.problems["parent"] = problem
 
     # Derived views
     @property

@@ -11,14 +11,16 @@ from collections.abc import Iterable, Mapping, Sequence
 from datetime import timedelta
 from typing import Any
 
+from .codes import error_for
 from .connection import Op, command, script_call
-from .errors import JobLockedError, JobNotFound, JobStateError, OutcomeUnknown, QueueStateError
+from .errors import OutcomeUnknown
 from .keys import QueueKeys
 from .options import MAX_PRIORITY, AddSpec, dump_json, to_ms
+from .states import ALL_STATES, state_key
 
 BATCH = 1000
-STATES = ("wait", "paused", "active", "delayed", "prioritized", "waiting-children", "completed", "failed")
-_STATE_ALIASES = {"waiting": "wait"}
+# Key names of every state, in run order: what ``get_jobs`` lists when given no state.
+STATES = tuple(s.key for s in ALL_STATES)
 VERSION = "board:0.1.0"
 
 JobRow = tuple[str, dict[str, str], str]
@@ -26,13 +28,6 @@ JobRow = tuple[str, dict[str, str], str]
 
 def now_ms() -> int:
     return int(time.time() * 1000)
-
-
-def state_name(state: str) -> str:
-    name = _STATE_ALIASES.get(state, state)
-    if name not in STATES:
-        raise ValueError(f"state: unknown state {state!r}; expected one of {', '.join(STATES)}")
-    return name
 
 
 def _pairs(flat: Sequence[str]) -> dict[str, str]:
@@ -97,7 +92,7 @@ def get_jobs_by_id(keys: QueueKeys, job_ids: Sequence[str]) -> Op[list[dict[str,
 
 
 def get_jobs(keys: QueueKeys, states: Iterable[str], start: int, end: int, asc: bool) -> Op[list[JobRow]]:
-    names = [state_name(s) for s in states]
+    names = [state_key(s) for s in states]
     if start < 0:
         raise ValueError(f"start: must be >= 0, got {start}")
     if end >= 0 and end - start >= 10 * BATCH:
@@ -111,7 +106,7 @@ def get_jobs(keys: QueueKeys, states: Iterable[str], start: int, end: int, asc: 
 def get_counts(keys: QueueKeys, states: Iterable[str]) -> Op[dict[str, int]]:
     names = list(states) or list(STATES)
     for s in names:
-        state_name(s)
+        state_key(s)
     reply = yield script_call("get_counts", keys, *names)
     return dict(zip(names, (int(n) for n in reply[0]), strict=True))
 
@@ -130,7 +125,7 @@ def get_logs(keys: QueueKeys, job_id: str, start: int, end: int) -> Op[tuple[lis
 
 
 def set_paused(keys: QueueKeys, paused: bool) -> Op[bool]:
-    changed = yield script_call("pause", keys, "pause" if paused else "resume")
+    changed = yield script_call("pause" if paused else "resume", keys)
     return bool(changed)
 
 
@@ -141,7 +136,7 @@ def is_paused(keys: QueueKeys) -> Op[bool]:
 
 def clean(keys: QueueKeys, grace_ms: int, limit: int, state: str, collect: bool = True) -> Op[tuple[list[str], int]]:
     """Removes up to ``limit`` jobs (0 = all) older than the grace; the ids only when ``collect``."""
-    name = state_name(state)
+    name = state_key(state)
     if limit < 0:
         raise ValueError(f"limit: must be >= 0 (0 = no limit), got {limit}")
     cutoff = now_ms() - grace_ms
@@ -166,21 +161,15 @@ def drain(keys: QueueKeys, delayed: bool) -> Op[None]:
 
 def obliterate(keys: QueueKeys, force: bool) -> Op[None]:
     while True:
-        result = yield script_call("obliterate", keys, "1" if force else "0", BATCH)
-        if result == -1:
-            raise QueueStateError(f"cannot obliterate queue {keys.name!r}: pause it first")
-        if result == -2:
-            raise QueueStateError(f"cannot obliterate queue {keys.name!r}: it has active jobs (use force)")
-        if result == 0:
+        reply = yield script_call("obliterate", keys, "1" if force else "0", BATCH)
+        if _check(keys, reply, "obliterate") == 0:
             return
 
 
 def remove(keys: QueueKeys, job_id: str) -> Op[bool]:
     # Not repeatable: a second run would report the job as not found.
     result = yield script_call("remove_job", keys, job_id, repeatable=False)
-    if result == -1:
-        raise JobLockedError(f"job {job_id!r} is being processed by a worker and cannot be removed")
-    return bool(result)
+    return bool(_check(keys, result, "remove", job_id))
 
 
 def retry_jobs(keys: QueueKeys, state: str, count: int, before_ms: int | None) -> Op[int]:
@@ -205,18 +194,20 @@ def promote_jobs(keys: QueueKeys, count: int) -> Op[int]:
     total = 0
     while count == 0 or total < count:
         want = BATCH if count == 0 else min(BATCH, count - total)
-        moved, left = yield script_call("promote", keys, "", want)
+        moved, left = yield script_call("promote_jobs", keys, want)
         total += int(moved)
         if not moved or not left:
             break
     return total
 
 
-def _check(keys: QueueKeys, job_id: str, code: int, refused: str) -> None:
-    if code == -1:
-        raise JobNotFound(keys.name, job_id)
-    if code == -3:
-        raise JobStateError(f"job {job_id!r} {refused}")
+def _check(keys: QueueKeys, reply: Any, action: str, job_id: str = "", state: str = "") -> int:
+    """A script's integer reply; a refusal code (negative, see codes.py) is raised as the engine's
+    exception for ``action`` on the job or the queue."""
+    code = int(reply)
+    if code < 0:
+        raise error_for(code, action=action, queue=keys.name, job_id=job_id, state=state)
+    return code
 
 
 def retry_job(keys: QueueKeys, job_id: str, state: str, reset_attempts: bool) -> Op[None]:
@@ -224,43 +215,42 @@ def retry_job(keys: QueueKeys, job_id: str, state: str, reset_attempts: bool) ->
         raise ValueError(f"state: only 'failed' or 'completed' jobs can be retried, got {state!r}")
     # Not repeatable, as the next three: a second run would find the job moved and report it.
     code = yield script_call("reprocess_job", keys, job_id, state, "1" if reset_attempts else "0", repeatable=False)
-    _check(keys, job_id, code, f"is not {state}")
+    _check(keys, code, "retry", job_id, state)
 
 
 def promote_job(keys: QueueKeys, job_id: str) -> Op[None]:
-    code = yield script_call("promote", keys, job_id, 1, repeatable=False)
-    _check(keys, job_id, code, "is not delayed")
+    code = yield script_call("promote_job", keys, job_id, repeatable=False)
+    _check(keys, code, "promote", job_id, "delayed")
 
 
 def change_priority(keys: QueueKeys, job_id: str, priority: int, lifo: bool) -> Op[None]:
     if isinstance(priority, bool) or not isinstance(priority, int) or not 0 <= priority <= MAX_PRIORITY:
         raise ValueError(f"priority: must be an integer between 0 and {MAX_PRIORITY}, got {priority!r}")
-    code = yield script_call("change_job", keys, job_id, "priority", priority, "1" if lifo else "0")
-    _check(keys, job_id, code, "cannot change priority")
+    code = yield script_call("change_priority", keys, job_id, priority, "1" if lifo else "0")
+    _check(keys, code, "change the priority of", job_id)
 
 
 def change_delay(keys: QueueKeys, job_id: str, delay_ms: int) -> Op[None]:
-    code = yield script_call("change_job", keys, job_id, "delay", delay_ms, now_ms())
-    _check(keys, job_id, code, "is not delayed")
+    code = yield script_call("change_delay", keys, job_id, delay_ms, now_ms())
+    _check(keys, code, "change the delay of", job_id, "delayed")
 
 
 def update_data(keys: QueueKeys, job_id: str, data: Any) -> Op[None]:
-    code = yield script_call("change_job", keys, job_id, "data", dump_json(data, "job data"))
-    _check(keys, job_id, code, "")
+    code = yield script_call("update_data", keys, job_id, dump_json(data, "job data"))
+    _check(keys, code, "update the data of", job_id)
 
 
 def update_progress(keys: QueueKeys, job_id: str, progress: Any) -> Op[None]:
-    code = yield script_call("change_job", keys, job_id, "progress", dump_json(progress, "progress"))
-    _check(keys, job_id, code, "")
+    code = yield script_call("update_progress", keys, job_id, dump_json(progress, "progress"))
+    _check(keys, code, "update the progress of", job_id)
 
 
 def add_log(keys: QueueKeys, job_id: str, line: str, keep: int) -> Op[int]:
     if not isinstance(line, str):
         raise TypeError(f"log line: expected a string, got {type(line).__name__}")
     # A second run would log the line twice.
-    count = yield script_call("change_job", keys, job_id, "log", line, keep, repeatable=False)
-    _check(keys, job_id, count, "")
-    return int(count)
+    count = yield script_call("add_log", keys, job_id, line, keep, repeatable=False)
+    return _check(keys, count, "add a log line to", job_id)
 
 
 def delay_ms(delay: Any) -> int:

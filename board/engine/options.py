@@ -11,7 +11,7 @@ import math
 from collections.abc import Collection, Iterable, Mapping
 from dataclasses import dataclass
 from datetime import timedelta
-from typing import Any, Literal, TypedDict
+from typing import Any, TypedDict
 
 from .keys import check_job_id
 
@@ -215,14 +215,7 @@ def validate_job_id(job_id: Any) -> str:
     return check_job_id(job_id, "job_id")
 
 
-def build_add(
-    name: Any, data: Any, options: Mapping[str, Any], now_ms: int, backoff_types: Collection[str] = ()
-) -> AddSpec:
-    """Validate one add completely before anything is written. ``backoff_types``: the custom backoff
-    types the queue declared (see ``backoff_types_option``)."""
-    unknown = set(options) - OPTION_NAMES
-    if unknown:
-        raise ValueError(f"unknown job option(s): {', '.join(sorted(unknown))}")
+def _check_name(name: Any) -> str:
     if not isinstance(name, str) or not name:
         raise ValueError(f"name: expected a non-empty string, got {name!r}")
     if not name.isascii():
@@ -230,16 +223,29 @@ def build_add(
             name.encode("utf-8")
         except UnicodeEncodeError:
             raise ValueError(f"name: not valid text (lone surrogate) in {name!r}") from None
-    data_json = dump_json(data, "job data")
+    return name
 
-    opts: dict[str, Any] = {"attempts": 0}
-    job_id = ""
-    if options.get("job_id") is not None:
-        job_id = validate_job_id(options["job_id"])
-        opts["jobId"] = job_id
+
+# Each option helper below checks its options and writes them into ``opts`` under BullMQ's names.
+
+
+def _job_id_option(options: Mapping[str, Any], opts: dict[str, Any]) -> str:
+    if options.get("job_id") is None:
+        return ""
+    job_id = validate_job_id(options["job_id"])
+    opts["jobId"] = job_id
+    return job_id
+
+
+def _delay_option(options: Mapping[str, Any], opts: dict[str, Any]) -> int:
     delay = to_ms(options["delay"], "delay") if options.get("delay") is not None else 0
     if delay:
         opts["delay"] = delay
+    return delay
+
+
+def _order_options(options: Mapping[str, Any], opts: dict[str, Any]) -> tuple[int, bool]:
+    """The priority and the LIFO flag: where the job joins its list."""
     priority = 0
     if options.get("priority") is not None:
         priority = _int_option(options["priority"], "priority", 0, MAX_PRIORITY)
@@ -252,10 +258,18 @@ def build_add(
         if priority:
             raise ValueError("lifo: cannot be combined with a priority")
         opts["lifo"] = True
+    return priority, lifo
+
+
+def _retry_options(options: Mapping[str, Any], opts: dict[str, Any], backoff_types: Collection[str]) -> None:
     if options.get("attempts") is not None:
         opts["attempts"] = _int_option(options["attempts"], "attempts", 0)
     if options.get("backoff") is not None:
         opts["backoff"] = backoff_option(options["backoff"], backoff_types)
+
+
+def _keep_options(options: Mapping[str, Any], opts: dict[str, Any]) -> None:
+    """What of the job stays behind: the job itself once finished, its stack traces, its log lines."""
     for option, key in (("remove_on_complete", "removeOnComplete"), ("remove_on_fail", "removeOnFail")):
         if options.get(option) is not None:
             opts[key] = keep_policy(options[option], option)
@@ -263,13 +277,38 @@ def build_add(
         opts["stackTraceLimit"] = _int_option(options["stack_trace_limit"], "stack_trace_limit", 0)
     if options.get("keep_logs") is not None:
         opts["kl"] = _int_option(options["keep_logs"], "keep_logs", 1)
-    timestamp = now_ms
-    if options.get("timestamp") is not None:
-        ts = options["timestamp"]
-        if isinstance(ts, bool) or not isinstance(ts, int | float) or not 0 < ts <= MAX_TIMESTAMP:
-            raise ValueError(f"timestamp: expected seconds since the epoch, up to {MAX_TIMESTAMP}, got {_shown(ts)}")
-        timestamp = round(ts * 1000)
-        opts["timestamp"] = timestamp
+
+
+def _timestamp_option(options: Mapping[str, Any], opts: dict[str, Any], now_ms: int) -> int:
+    ts = options.get("timestamp")
+    if ts is None:
+        return now_ms
+    if isinstance(ts, bool) or not isinstance(ts, int | float) or not 0 < ts <= MAX_TIMESTAMP:
+        raise ValueError(f"timestamp: expected seconds since the epoch, up to {MAX_TIMESTAMP}, got {_shown(ts)}")
+    timestamp = round(ts * 1000)
+    opts["timestamp"] = timestamp
+    return timestamp
+
+
+def build_add(
+    name: Any, data: Any, options: Mapping[str, Any], now_ms: int, backoff_types: Collection[str] = ()
+) -> AddSpec:
+    """Validate one add completely before anything is written. ``backoff_types``: the custom backoff
+    types the queue declared (see ``backoff_types_option``)."""
+    unknown = set(options) - OPTION_NAMES
+    if unknown:
+        raise ValueError(f"unknown job option(s): {', '.join(sorted(unknown))}")
+    name = _check_name(name)
+    data_json = dump_json(data, "job data")
+    # A fixed order: the first bad option is always the one reported, and the stored opts JSON keeps its
+    # key order from one add to the next.
+    opts: dict[str, Any] = {"attempts": 0}
+    job_id = _job_id_option(options, opts)
+    delay = _delay_option(options, opts)
+    priority, lifo = _order_options(options, opts)
+    _retry_options(options, opts, backoff_types)
+    _keep_options(options, opts)
+    timestamp = _timestamp_option(options, opts, now_ms)
     return AddSpec(
         name=name,
         data=data_json,
@@ -293,8 +332,3 @@ def parse_limiter(limiter: Any) -> tuple[int, int]:
     return _int_option(limiter["max"], "limiter.max", 1), to_ms(
         limiter["duration"], "limiter.duration", allow_zero=False
     )
-
-
-StateName = Literal[
-    "wait", "waiting", "active", "delayed", "prioritized", "waiting-children", "completed", "failed", "paused"
-]

@@ -128,8 +128,15 @@ class Queue:
         return await self._runner.run(ops.is_paused(self.keys))
 
     async def clean(self, grace: float | timedelta, limit: int = 0, state: str = "completed") -> list[str]:
+        """Removes up to ``limit`` jobs (0 = all) of ``state`` finished or added more than ``grace``
+        ago, in bounded batches; returns their ids."""
         removed, _ = await self._runner.run(ops.clean(self.keys, to_ms(grace, "grace"), limit, state))
         return removed
+
+    async def clean_count(self, grace: float | timedelta, limit: int = 0, state: str = "completed") -> int:
+        """As ``clean``, returning only how many were removed: memory stays bounded however many."""
+        _, count = await self._runner.run(ops.clean(self.keys, to_ms(grace, "grace"), limit, state, False))
+        return count
 
     async def drain(self, delayed: bool = False) -> None:
         await self._runner.run(ops.drain(self.keys, delayed))

@@ -1,7 +1,9 @@
-"""The Lua scripts, loaded from ``lua/`` beside this module.
+"""The Lua scripts, loaded from ``lua/`` beside this module: one operation per script.
 
-Each script is sent with the shared helpers of ``_lib.lua`` in front of it, plus any helper file it
-names on a ``--@include <name>`` line.
+Each script is sent as ``_lib.lua`` (the shared helpers and the named return codes), then any helper file
+it names on a ``--@include <name>`` line, then ``_queue.lua`` (the current queue's keys, ``Q``), then the
+script itself. Helpers come before ``Q`` exists, so each takes the keys of the queue it works on as an
+argument and none can close over the current queue.
 """
 
 from __future__ import annotations
@@ -34,6 +36,7 @@ def script(name: str) -> Script:
             parts.append(_read(line.split(maxsplit=1)[1].strip()))
         else:
             body.append(line)
+    parts.append(_read("_queue"))
     parts.append("\n".join(body))
     source = "\n".join(parts)
     return Script(name, source, hashlib.sha1(source.encode()).hexdigest())

@@ -126,6 +126,10 @@ class SyncQueue:
         removed, _ = self._runner.run(ops.clean(self.keys, to_ms(grace, "grace"), limit, state))
         return removed
 
+    def clean_count(self, grace: float | timedelta, limit: int = 0, state: str = "completed") -> int:
+        _, count = self._runner.run(ops.clean(self.keys, to_ms(grace, "grace"), limit, state, False))
+        return count
+
     def drain(self, delayed: bool = False) -> None:
         self._runner.run(ops.drain(self.keys, delayed))
 

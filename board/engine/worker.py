@@ -1,12 +1,15 @@
 """``Worker``: takes jobs from a queue and runs a processor on them.
 
-Jobs are fetched and finished in batches: every finished job is queued for the next finish call, and
-that call also fetches new jobs for the free slots, so a busy worker makes about one Redis call per
-batch instead of two per job. Each job still has its own lock, renewed at half its life.
+This module holds the worker itself: its options, its hooks, running the processor on each job, renewing
+the locks of the jobs it holds, the stalled-job check, and the order in which a stopping worker lets go.
+Taking jobs is ``fetching.Fetcher``'s; recording and saving their results is ``results.ResultWriter``'s,
+which saves them in batches and fetches new jobs in the same Redis call. Each job still has its own lock,
+renewed at half its life.
 
 The worker's four loops (fetching, saving results, renewing locks, checking for stalled jobs) survive
 any error: each reports it (the ``error`` hook and a log line), waits a little longer each time (0.1 s
-doubling up to 2 s), and tries again. Results that could not be saved are kept and saved later.
+doubling up to 2 s, see ``loops.py``), and tries again. Results that could not be saved are kept and
+saved later.
 """
 
 from __future__ import annotations
@@ -18,25 +21,26 @@ import logging
 import signal
 import threading
 import time
-import traceback
 import uuid
 from collections.abc import Awaitable, Callable, Mapping
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
 
 from redis.exceptions import ConnectionError as RedisConnectionError
-from redis.exceptions import ResponseError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
-from .backoff import BackoffStrategy, NoRetry, Strategies, backoff_delay
-from .connection import Connection, async_client, close_client, refused, script_call, sync_client, unavailable
-from .errors import BoardError, LockLostError, OutcomeUnknown, RedisRefused, RedisUnavailable, UnrecoverableError
+from .backoff import BackoffStrategy, Strategies
+from .connection import Connection, async_client, close_client, script_call, sync_client
+from .errors import BoardError, LockLostError, UnrecoverableError
+from .fetching import Fetcher
 from .job import Job, JobRecord, SyncJob
 from .keys import QueueKeys
+from .loops import nap, next_pause, settle
 from .options import dump_json, parse_limiter, to_ms
 from .queue import Queue
+from .results import Finish, ResultWriter, completed, failed
 from .sync_queue import SyncQueue
 
 log = logging.getLogger("board.worker")
@@ -57,16 +61,8 @@ HOOK_EVENTS = frozenset(
     }
 )
 _MALFORMED = ("name", "data", "opts")
-_RETRY_PAUSE_MIN = 0.1
-_RETRY_PAUSE_MAX = 2.0
-# A batch of results that fails for a reason other than Redis being away or refusing writes is retried
-# job by job, and a job whose result still cannot be saved after this many tries is given up on (its
-# lock runs out and it runs again), so that one bad result cannot hold up the others for ever.
-_SAVE_TRIES = 5
 # While a stopping worker waits for jobs whose code is still running, it says so this often.
 _STILL_WAITING_EVERY = 10.0
-# Two finish calls may be in flight at once, so that Redis runs one batch while Python handles the other.
-_MAX_FLUSHES = 2
 
 
 @dataclass
@@ -78,43 +74,6 @@ class _Running:
     released: bool = False
 
 
-@dataclass
-class _Finish:
-    job: JobRecord
-    token: str
-    kind: str
-    values: tuple[Any, Any, Any, Any, Any]
-    outcome: Any = None
-    exhausted: bool = False
-    error: BaseException | None = field(default=None)
-    # Tries that failed for a reason other than Redis being away or refusing (see _SAVE_TRIES).
-    failures: int = 0
-    # A try may have saved it: the connection failed after the request was sent.
-    maybe_saved: bool = False
-
-
-def _next_pause(pause: float) -> float:
-    return min(_RETRY_PAUSE_MAX, pause * 2 or _RETRY_PAUSE_MIN)
-
-
-def _transient(exc: BaseException) -> bool:
-    """Errors that say nothing about the call itself: Redis is away, or refuses writes for now."""
-    if isinstance(exc, RedisRefused):
-        return exc.retryable
-    return isinstance(exc, RedisUnavailable | OutcomeUnknown)
-
-
-def _keep(policy: Any) -> tuple[int, float]:
-    if policy is True:
-        return 0, 0
-    if isinstance(policy, int) and not isinstance(policy, bool):
-        return policy, 0
-    if isinstance(policy, dict):
-        count, age = policy.get("count", -1), policy.get("age", 0)
-        return (count if isinstance(count, int) else -1), (age if isinstance(age, int | float) else 0)
-    return -1, 0
-
-
 def _positive(value: Any, option: str) -> int:
     if isinstance(value, bool) or not isinstance(value, int) or value < 1:
         raise ValueError(f"{option}: expected an integer >= 1, got {value!r}")
@@ -122,7 +81,58 @@ def _positive(value: Any, option: str) -> int:
 
 
 class Worker:
-    """Runs ``processor(job)`` on the jobs of one queue, ``concurrency`` at a time.
+    """Runs ``processor(job)`` on the jobs of one queue, ``concurrency`` at a time, until ``close()``.
+
+    It speaks BullMQ 6's Redis format, so it can share a queue with BullMQ's own workers and producers.
+    ``await worker.run()`` serves until ``close()`` (or SIGTERM/SIGINT); a job's code that raises makes
+    the job fail, or wait to be tried again if it has attempts left (see the backoff paragraph below).
+    Durations are seconds (an ``int`` or ``float``) or a ``timedelta``; a bad option raises
+    ``ValueError`` here, not later.
+
+    :param queue_name: the queue to take jobs from: a non-empty name without ``':'``.
+    :param processor: the function run on each job. An ``async def`` gets a ``Job`` and runs in the
+        worker's event loop; a plain function gets a ``SyncJob`` (whose methods block) and runs in a
+        thread pool of ``concurrency`` threads, so it must not touch the event loop. What it returns
+        (JSON-serialisable, or the job fails without retry) is saved as the job's return value; raising
+        ``UnrecoverableError`` fails the job whatever attempts it has left.
+    :param connection: a Redis URL (``redis://``, ``rediss://`` or ``unix://``), a redis client (asyncio
+        or blocking: only its connection settings are used), or None (default) for
+        ``redis://localhost:6379``. The worker opens connections of its own: one for its calls, one that
+        blocks waiting for work (named after the queue and ``name`` in CLIENT LIST, as BullMQ's
+        ``getWorkers`` expects), and one more for a plain-function processor's ``SyncJob``.
+    :param prefix: the key prefix the queue lives under (BullMQ's ``prefix``), default ``"bull"``.
+    :param concurrency: how many jobs run at once, an integer >= 1 (default 1). Results are saved up to
+        half this many (at least one) a call, and each such call also fetches jobs for the free slots.
+    :param limiter: a rate limit, ``{"max": n, "duration": seconds}``: at most ``n`` jobs (an integer >=
+        1) start per ``duration`` (> 0) across all the queue's workers, which share one counter in Redis;
+        a worker that reaches it waits for the window to close. None (default): the queue's own limit,
+        if one is stored in its meta, else no limit.
+    :param lock_duration: how long a job's lock lasts, > 0 (default 30 s). The worker renews the locks
+        of its jobs every half of it while they run, and of results waiting to be saved. A job whose lock
+        runs out (its worker died, or its event loop was blocked for that long) is taken for stalled and
+        may run again elsewhere; too short a lock makes that happen to jobs that are merely slow.
+    :param stalled_interval: how often the stalled-job check runs, > 0 (default 30 s); it runs at most
+        once per interval across all the queue's workers. A job found with no lock is put back in wait,
+        so a dead worker's jobs run again within two intervals of their locks running out.
+    :param max_stalled_count: how many times a job may be put back after stalling, an integer >= 0
+        (default 1); the next stall fails it ("job stalled more than allowable limit"). 0: the first
+        stall fails it.
+    :param name: this worker's name, shown in CLIENT LIST and stored on each job it takes (BullMQ's
+        ``processedBy``); a non-empty string without spaces, or None (default) for no name.
+    :param backoff_strategy: the function for custom backoff types not in ``backoff_strategies``
+        (BullMQ's ``settings.backoffStrategy``); None (default) for none.
+    :param backoff_strategies: custom backoff strategies by type name, ``{"<name>": fn}``; None
+        (default) for none. Both are described below.
+    :param shutdown_timeout: how long ``close()`` waits for running jobs to finish, >= 0 (default 30 s),
+        before it cancels the async ones; 0 cancels them at once. Jobs running in threads cannot be
+        cancelled: ``close()`` waits for them, however long they take.
+    :param block_timeout: the longest an idle worker waits on Redis for new work in one call, > 0
+        (default 5 s). New jobs wake it at once, and delayed ones when they are due (the queue's
+        marker); this bounds how late it notices work that came without a marker, and how often an
+        idle worker calls Redis. ``close()`` ends the wait at once, whatever its length.
+    :param handle_signals: True (default): ``run()`` closes the worker on SIGTERM and SIGINT, when run
+        in the main thread on an event loop that supports signal handlers (not Windows'), and removes
+        its handlers when it returns. False leaves signals to the application.
 
     Custom backoff strategies come only from here, never from a job: a job names one with
     ``backoff={"type": "<name>", "delay": seconds}`` (stored as BullMQ's ``{"type", "delay"}``) and
@@ -192,13 +202,10 @@ class Worker:
         self._runner = self.queue._runner
         self._hooks: dict[str, list[Hook]] = {}
         self._running: dict[str, _Running] = {}
-        self._pending: list[_Finish] = []
-        # Token serials (first, last) of fetches whose reply was lost: the jobs they took are handed back.
-        self._lost: list[tuple[int, int]] = []
-        self._reserved = 0
-        self._serial = 0
-        self._flushes = 0
-        self._empty = False
+        self._fetcher = Fetcher(self, self._blocking)
+        self._results = ResultWriter(self, self._fetcher)
+        # Set when a job's code ends, when a finish call ends or fails (giving back the slots it fetched
+        # for), and at the stop: the fetch loop and a stopping worker wait on it.
         self._slot_freed = asyncio.Event()
         self._closing = False
         self._stop = asyncio.Event()
@@ -211,7 +218,29 @@ class Worker:
 
     # Hooks
     def on(self, event: str, fn: Hook) -> None:
-        """Calls ``fn`` in this process when ``event`` happens (``fn`` may be async)."""
+        """Calls ``fn`` in this process, in the worker's event loop, each time ``event`` happens.
+
+        The events and what ``fn`` gets:
+
+        - ``"active"``, ``(job)``: this worker started the job.
+        - ``"progress"``, ``(job_id, progress)``: the job's code reported progress.
+        - ``"completed"``, ``(job, result)``: its result is saved; ``result`` is what the processor
+          returned.
+        - ``"failed"``, ``(job, error)``: a failed attempt is saved, whether the job will be retried or
+          has failed for good; ``error`` is what the processor raised.
+        - ``"retries-exhausted"``, ``(job, error)``: after ``failed``, when that was the last attempt.
+        - ``"stalled"``, ``(job_id)``: this worker's stalled check found a job that had lost its lock
+          (another worker's, as a rule) and put it back in wait, or marked it to fail past
+          ``max_stalled_count``.
+        - ``"drained"``, ``()``: the queue has nothing left to run and this worker is idle.
+        - ``"error"``, ``(exc)``: a loop met an error and goes on (Redis away, a refused call, a lost
+          lock); it is logged as well.
+        - ``"closed"``, ``()``: ``close()`` is done.
+
+        ``fn`` may be async: it is then started as a task, not awaited. What ``fn`` raises is logged
+        and goes no further. Hooks on the same event run in the order they were added. ``ValueError``
+        for an event not listed.
+        """
         if event not in HOOK_EVENTS:
             raise ValueError(f"event: unknown worker event {event!r}; expected one of {sorted(HOOK_EVENTS)}")
         self._hooks.setdefault(event, []).append(fn)
@@ -242,7 +271,13 @@ class Worker:
 
     # Running
     async def run(self) -> None:
-        """Serves until ``close()``, SIGTERM or SIGINT; then stops taking jobs and lets active ones finish."""
+        """Serves until ``close()``, SIGTERM or SIGINT, then returns once the worker has closed.
+
+        Starts the worker's loops (fetching jobs, renewing locks, checking for stalled jobs) and waits.
+        Errors in the loops do not end it: they go to the ``error`` hooks and the log, and the loop
+        tries again. A signal calls ``close()`` (see ``handle_signals``). A worker runs once:
+        ``RuntimeError`` if it is already running or has run.
+        """
         if self._started:
             raise RuntimeError("this worker is already running")
         self._started = True
@@ -257,7 +292,7 @@ class Worker:
         with contextlib.suppress(RedisConnectionError, RedisTimeoutError, OSError):
             await self._blocking.ping()
         self._tasks = [
-            asyncio.create_task(self._fetch_loop(), name="board-fetch"),
+            asyncio.create_task(self._fetcher.loop(), name="board-fetch"),
             asyncio.create_task(self._lock_loop(), name="board-locks"),
             asyncio.create_task(self._stalled_loop(), name="board-stalled"),
         ]
@@ -273,11 +308,16 @@ class Worker:
         task.add_done_callback(self._hook_tasks.discard)
 
     async def close(self, timeout: float | None = None) -> None:
-        """Stops taking jobs and waits up to ``timeout`` (default ``shutdown_timeout``) for active jobs.
-        Then async jobs still running are cancelled and handed back to the queue once their code has
-        stopped, so that nothing stays locked. A plain function running in a thread cannot be stopped:
-        its job keeps its lock, renewed, and the worker waits for it (saying so in the log), because
-        handing it back would let another worker run it at the same time."""
+        """Stops taking jobs, lets the running ones finish, saves their results and closes connections.
+
+        Waits up to ``timeout`` seconds (default ``shutdown_timeout``) for running jobs. Then async jobs
+        still running are cancelled and handed back to the queue once their code has stopped, so that
+        nothing stays locked and another worker can run them. A plain function running in a thread
+        cannot be stopped: its job keeps its lock, renewed, and the worker waits for it (saying so in
+        the log every 10 s), because handing it back would let another worker run it at the same time.
+        Results not saved within 5 s more are left to the stalled check. Safe to call more than once:
+        later calls wait for the first to end. Emits ``closed`` at the end.
+        """
         if self._closing:
             await self._closed.wait()
             return
@@ -290,22 +330,22 @@ class Worker:
         await self._blocking.connection_pool.disconnect()
         fetch = self._tasks[0] if self._tasks else None
         if fetch is not None:
-            await self._settle(fetch, 10)
+            await settle(fetch, 10)
         deadline = time.monotonic() + wait_for
         while self._running and time.monotonic() < deadline:
             self._slot_freed.clear()
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._slot_freed.wait(), max(0.0, deadline - time.monotonic()))
         await self._stop_unfinished(deadline - wait_for)
-        await self._drain_pending(max(deadline, time.monotonic()) + 5)
-        if self._lost:
+        await self._results.drain(max(deadline, time.monotonic()) + 5)
+        if self._fetcher.lost:
             try:
-                await self._release_lost()
+                await self._fetcher.release_lost()
             except Exception as exc:
                 self._error(exc, "handing back jobs taken by a fetch whose reply was lost")
         self._locks_released.set()
         for task in self._tasks[1:]:
-            await self._settle(task, 10)
+            await settle(task, 10)
         if self._executor is not None:
             self._executor.shutdown(wait=False, cancel_futures=True)
         if self._sync_queue is not None:
@@ -314,30 +354,6 @@ class Worker:
         await self.queue.close()
         self._closed.set()
         self._emit("closed")
-
-    @staticmethod
-    async def _settle(task: asyncio.Task[None], timeout: float) -> None:
-        """Waits for a loop to notice the stop; cancels it only if it does not within ``timeout``."""
-        done, _ = await asyncio.wait([task], timeout=timeout)
-        if not done:
-            task.cancel()
-            await asyncio.wait([task], timeout=1)
-
-    async def _nap(self, seconds: float, stop: asyncio.Event | None = None) -> bool:
-        """Sleeps up to ``seconds``; True when ``stop`` (by default: the worker stopping) is set."""
-        stop = stop or self._stop
-        if seconds > 0 and not stop.is_set():
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(stop.wait(), seconds)
-        return stop.is_set()
-
-    async def _drain_pending(self, deadline: float) -> None:
-        while (self._pending or self._flushes) and time.monotonic() < deadline:
-            if self._pending and self._flushes < _MAX_FLUSHES:
-                self._start_flush()
-            self._slot_freed.clear()
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._slot_freed.wait(), max(0.05, deadline - time.monotonic()))
 
     async def _stop_unfinished(self, stopped_at: float) -> None:
         """Past the shutdown timeout: cancels async jobs and hands each back once its code has stopped;
@@ -388,125 +404,6 @@ class Worker:
             # Their locks run out and a stalled check puts them back.
             self._error(exc, "handing back unfinished jobs")
 
-    async def _release_lost(self) -> None:
-        ranges, self._lost = self._lost, []
-        try:
-            await self._runner.call(script_call("release_lost", self.keys, self.id, *(n for r in ranges for n in r)))
-        except BaseException:
-            self._lost = ranges + self._lost
-            raise
-
-    # Fetching
-    def _free_slots(self) -> int:
-        return self.concurrency - len(self._running) - self._reserved
-
-    def _fetch_args(self, count: int) -> list[Any]:
-        first = self._serial
-        self._serial += count
-        return [
-            int(time.time() * 1000),
-            count,
-            self.lock_ms,
-            self.id,
-            first,
-            self.name or "",
-            self.limit_max,
-            self.limit_ms,
-        ]
-
-    async def _fetch_loop(self) -> None:
-        pause = 0.0
-        next_due = 0
-        while not self._closing:
-            try:
-                next_due = await self._fetch_step(next_due)
-                pause = 0.0
-            except Exception as exc:
-                if self._closing:
-                    return
-                # Any error, not just a lost connection: a refused call (a full memory, a read-only
-                # replica during a failover) must not end fetching for good.
-                self._error(exc, "fetching jobs")
-                pause = _next_pause(pause)
-                await self._nap(pause)
-
-    async def _fetch_step(self, next_due: int) -> int:
-        """One turn of the fetch loop; returns the due time (ms) of the next delayed job when the queue
-        had nothing to run."""
-        if self._free_slots() <= 0:
-            self._slot_freed.clear()
-            await self._slot_freed.wait()
-            return next_due
-        if self._empty:
-            await self._wait_for_marker(next_due)
-            self._empty = False
-            if self._closing:
-                return next_due
-        if self._lost:
-            await self._release_lost()
-        free = self._free_slots()
-        if free <= 0:
-            return next_due
-        self._reserved += free
-        args = self._fetch_args(free)
-        try:
-            status, jobs, extra = await self._runner.call(script_call("fetch_jobs", self.keys, *args, repeatable=False))
-        except OutcomeUnknown:
-            self._lost.append((args[4], args[4] + free - 1))
-            raise
-        finally:
-            self._reserved -= free
-        next_due = self._handle_fetched(status, jobs, extra)
-        if status == 1:
-            await self._nap(int(extra) / 1000)
-        return next_due
-
-    def _handle_fetched(self, status: int, jobs: list[Any], extra: Any) -> int:
-        """Starts fetched jobs; returns the next delayed due time (ms) when the queue had nothing."""
-        if status == 0:
-            self._empty = False
-            for i in range(0, len(jobs), 3):
-                self._start(str(jobs[i]), str(jobs[i + 1]), jobs[i + 2])
-            return 0
-        if status == 2:
-            was_empty = self._empty
-            self._empty = True
-            if not was_empty and not self._running:
-                self._emit("drained")
-            return int(extra)
-        return 0
-
-    async def _wait_for_marker(self, next_due: int) -> None:
-        timeout = self.block_timeout
-        if next_due:
-            timeout = min(timeout, max(0.0, next_due / 1000 - time.time()))
-        if timeout <= 0.001:
-            return
-        try:
-            popped = await self._blocking.bzpopmin(self.keys.marker, timeout)
-        except RedisTimeoutError:
-            # The client's read deadline can run out just before the server's own timeout answers.
-            return
-        except (RedisConnectionError, OSError) as exc:
-            if self._closing:
-                return
-            raise unavailable(self._blocking, exc) from exc
-        except ResponseError as exc:
-            # READONLY on a replica, UNBLOCKED when the server turns into one during a failover.
-            if self._closing:
-                return
-            raise refused(self._blocking, exc) from exc
-        if popped:
-            _, member, score = popped
-            due = float(score)
-            if member == "1" and due > time.time() * 1000 + 1:
-                # The earliest delayed job is not due yet: wait for it, or for new work.
-                remaining = min(self.block_timeout, due / 1000 - time.time())
-                if remaining > 0.001:
-                    # An error here only ends the wait early: the fetch that follows reports it.
-                    with contextlib.suppress(RedisConnectionError, RedisTimeoutError, ResponseError, OSError):
-                        await self._blocking.bzpopmin(self.keys.marker, remaining)
-
     # Processing
     def _start(self, job_id: str, token: str, flat: list[str]) -> None:
         fields = dict(zip(flat[::2], flat[1::2], strict=True))
@@ -544,138 +441,23 @@ class Worker:
         except Exception as exc:
             if running.released:
                 return
-            self._finish(self._failure(running, exc))
+            self._finish(failed(job, running.token, exc, self._strategies))
             return
         if running.released:
             return
-        keep_count, keep_age = _keep(job.opts.get("removeOnComplete"))
-        self._finish(_Finish(job, running.token, "c", (returnvalue, keep_count, keep_age, "", ""), result))
+        self._finish(completed(job, running.token, returnvalue, result))
 
-    def _failure(self, running: _Running, exc: Exception) -> _Finish:
-        job = running.job
-        reason = str(exc) or type(exc).__name__
-        stack = [*job.stacktrace, "".join(traceback.format_exception(exc))]
-        limit = job.opts.get("stackTraceLimit")
-        if isinstance(limit, int) and limit > 0:
-            stack = stack[-limit:]
-        stack_json = dump_json(stack, "stacktrace")
-        attempts_made = job.attempts_made + 1
-        if not isinstance(exc, UnrecoverableError) and attempts_made < job.attempts:
-            try:
-                delay = backoff_delay(job.opts.get("backoff"), attempts_made, exc, self._strategies, job)
-                return _Finish(job, running.token, "r", (reason, stack_json, delay, "", ""), error=exc)
-            except NoRetry:
-                pass
-            except Exception as problem:
-                reason = f"{reason} (not retried: {problem})"
-        keep_count, keep_age = _keep(job.opts.get("removeOnFail"))
-        values = (reason, stack_json, keep_count, keep_age, job.attempts)
-        return _Finish(job, running.token, "f", values, error=exc, exhausted=attempts_made >= job.attempts)
-
-    def _finish(self, item: _Finish) -> None:
+    def _finish(self, item: Finish) -> None:
         self._running.pop(item.job.id, None)
-        self._pending.append(item)
-        if self._flushes < _MAX_FLUSHES:
-            self._start_flush()
-
-    def _start_flush(self) -> None:
-        self._flushes += 1
-        task = asyncio.create_task(self._flush())
-        self._hook_tasks.add(task)
-        task.add_done_callback(self._hook_tasks.discard)
-
-    def _next_batch(self) -> list[_Finish]:
-        # Half the slots a call: while Redis runs one batch, Python starts the jobs of the other.
-        size = max(1, self.concurrency // _MAX_FLUSHES)
-        if any(item.failures for item in self._pending[:size]):
-            # Retried alone, so that a result Redis cannot take holds up no other.
-            size = 1
-        batch, self._pending = self._pending[:size], self._pending[size:]
-        return batch
-
-    async def _flush(self) -> None:
-        pause = 0.0
-        try:
-            # After close() gave up on them, unsaved results are left to the stalled check.
-            while self._pending and not self._closed.is_set():
-                batch = self._next_batch()
-                fetch = 0 if self._closing else max(0, self._free_slots())
-                args: list[Any] = [*self._fetch_args(fetch), len(batch)]
-                for item in batch:
-                    args += [item.job.id, item.token, item.kind, *item.values]
-                self._reserved += fetch
-                try:
-                    if self._lost:
-                        await self._release_lost()
-                    codes, fetched = await self._runner.call(
-                        script_call("finish_jobs", self.keys, *args, repeatable=False)
-                    )
-                except Exception as exc:
-                    self._reserved -= fetch
-                    self._unsaved(batch, exc, fetch, args[4])
-                    # The slots are free again while this waits: the fetch loop may use them.
-                    self._slot_freed.set()
-                    pause = _next_pause(pause)
-                    await asyncio.sleep(pause)  # not _nap: results must be saved even while stopping
-                    continue
-                self._reserved -= fetch
-                pause = 0.0
-                self._settled(batch, codes)
-                self._handle_fetched(*fetched)
-        finally:
-            self._flushes -= 1
-            self._slot_freed.set()
-
-    def _unsaved(self, batch: list[_Finish], exc: Exception, fetched: int, first_serial: int) -> None:
-        """A finish call failed: its results go back to the front of the queue, to be saved later."""
-        self._error(exc, "saving job results")
-        if isinstance(exc, OutcomeUnknown):
-            # The call may have run: the token check keeps a job from being finished twice, and what
-            # it fetched is handed back.
-            for item in batch:
-                item.maybe_saved = True
-            if fetched:
-                self._lost.append((first_serial, first_serial + fetched - 1))
-        elif not _transient(exc):
-            for item in batch:
-                item.failures += 1
-            if len(batch) == 1 and batch[0].failures >= _SAVE_TRIES:
-                job_id = batch[0].job.id
-                log.error(
-                    "worker of %s gave up saving the result of job %s after %d tries (%s); the job stays "
-                    "active until its lock runs out, then runs again",
-                    self.keys.queue_key,
-                    job_id,
-                    _SAVE_TRIES,
-                    exc,
-                )
-                return
-        self._pending = batch + self._pending
-
-    def _settled(self, batch: list[_Finish], codes: list[int]) -> None:
-        for item, code in zip(batch, codes, strict=True):
-            # 1: an earlier try of this finish had saved it; so had one that lost its lock right after
-            # the reply was lost, since nothing else removes the lock of a job this worker holds.
-            if code == 0 or code == 1 or (code == -2 and item.maybe_saved):
-                if item.kind == "c":
-                    self._emit("completed", item.job, item.outcome)
-                else:
-                    self._emit("failed", item.job, item.error)
-                    if item.exhausted:
-                        self._emit("retries-exhausted", item.job, item.error)
-            elif code in (-2, -6):
-                self._error(
-                    LockLostError(f"lost the lock of job {item.job.id!r}; its result was not saved"),
-                    "saving job results",
-                )
+        self._results.add(item)
 
     # Locks and stalled jobs
     async def _lock_loop(self) -> None:
         interval = self.lock_ms / 2000
         pause = 0.0
-        while not await self._nap(min(pause, interval) if pause else interval, self._locks_released):
+        while not await nap(min(pause, interval) if pause else interval, self._locks_released):
             # Results waiting to be saved keep their locks too, so that they outlast a short outage.
-            held: list[_Running | _Finish] = [*self._running.values(), *self._pending]
+            held: list[_Running | Finish] = [*self._running.values(), *self._results.pending]
             if not held:
                 continue
             pairs: list[str] = []
@@ -687,7 +469,7 @@ class Worker:
             except Exception as exc:
                 # Tried again well before the locks run out: they had half their life left.
                 self._error(exc, "renewing locks")
-                pause = _next_pause(pause)
+                pause = next_pause(pause)
                 continue
             for h, ok in zip(held, renewed, strict=True):
                 # A result whose lock is gone is reported when its save is refused.
@@ -710,13 +492,13 @@ class Worker:
                 pause = 0.0
             except Exception as exc:
                 self._error(exc, "checking for stalled jobs")
-                pause = _next_pause(pause)
-                await self._nap(min(pause, self.stalled_ms / 1000))
+                pause = next_pause(pause)
+                await nap(min(pause, self.stalled_ms / 1000), self._stop)
                 continue
             if result:
                 for job_id in [*result[0], *result[1]]:
                     self._emit("stalled", str(job_id))
-            await self._nap(self.stalled_ms / 1000)
+            await nap(self.stalled_ms / 1000, self._stop)
 
     def __repr__(self) -> str:
         return f"<Worker {self.keys.queue_key} concurrency={self.concurrency}>"

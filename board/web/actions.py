@@ -7,15 +7,15 @@ destructive actions); a script that sends ``Accept: application/json`` gets the 
 from __future__ import annotations
 
 import math
-from collections.abc import Awaitable, Callable
 from typing import Any
 
 from starlette.requests import Request
 from starlette.responses import JSONResponse, RedirectResponse, Response
 
-from ..adapters import CLEANABLE_STATES, ActionResult, AdapterError
+from ..adapters import CLEANABLE_STATES, ActionResult, Invalid
 from ..adapters.payload import loads_bounded
 from .board import Board
+from .csrf import FIELD as CSRF_FIELD
 from .editing import EditConflict, apply_edit
 from .guard import guarded
 from .paths import safe_next
@@ -63,7 +63,7 @@ def _confirm(request: Request, board: Board, user: User, question: str) -> Respo
         return None
     if wants_json(request):
         return JSONResponse({"error": f"{question} Send confirm=true to go ahead."}, status_code=400)
-    fields = {k: v for k, v in request.state.body.items() if k not in ("confirm", "csrf_token")}
+    fields = {k: v for k, v in request.state.body.items() if k not in ("confirm", CSRF_FIELD)}
     queue, job_id = request.path_params["queue"], request.path_params.get("job_id")
     cancel = _job_url(request, queue, job_id) if job_id is not None else _queue_url(request, queue)
     context = board.context(request, user, question=question, action=board.here(request), fields=fields, cancel=cancel)
@@ -77,9 +77,6 @@ def _queue_url(request: Request, queue: str, state: str | None = None) -> str:
 
 def _job_url(request: Request, queue: str, job_id: str) -> str:
     return str(request.app.state.board.url(request, "job", queue=queue, job_id=job_id))
-
-
-JobAction = Callable[[Request, Board, User, str, str], Awaitable[Response]]
 
 
 # Job actions
@@ -209,12 +206,8 @@ async def add_job(request: Request, board: Board, user: User) -> Response:
         return _form_errors(request, board, user, "add.html", errors)
     try:
         result = await board.adapter.add_job(queue, str(name).strip(), data, options)
-    except AdapterError as exc:
-        if exc.status != 400:
-            raise
-        # The engine says "job data is not JSON-serialisable"; every other refusal is about an option.
-        field = "data" if str(exc).startswith("job data") else "options"
-        return _form_errors(request, board, user, "add.html", {field: str(exc)})
+    except Invalid as exc:
+        return _form_errors(request, board, user, "add.html", {exc.field or "options": str(exc)})
     return _done(request, board, result, _job_url(request, queue, result.job_id or ""))
 
 

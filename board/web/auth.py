@@ -35,6 +35,7 @@ from starlette.responses import JSONResponse, PlainTextResponse, RedirectRespons
 from starlette.routing import BaseRoute, Route
 
 from .bodies import BodyTooLarge, read_bounded
+from .csrf import FIELD as CSRF_FIELD
 from .paths import mount_path, path_in_mount, safe_next
 from .render import wants_json
 from .sessions import Sessions, SessionStore, SessionStoreError
@@ -74,12 +75,26 @@ class AuthRefused(Exception):
 
 @runtime_checkable
 class AuthBackend(Protocol):
+    """What the board asks of an auth backend; implement it to plug in another way of signing in.
+
+    ``routes`` are mounted under the board (a login form, a logout action; empty for most), before
+    any route of the board's own. ``secret_key`` is the key to sign CSRF tokens and flash messages
+    with, or None to leave it to ``create_board``.
+    """
+
     routes: list[BaseRoute]
     secret_key: str | None
 
-    async def authenticate(self, request: Request) -> User | None: ...
+    async def authenticate(self, request: Request) -> User | None:
+        """The user making the request, or None for nobody. Called on every request to the board
+        (static files excepted). May raise ``AuthRefused``, ``Throttled`` or ``SessionStoreError``,
+        which the board answers with their status."""
+        ...
 
-    def challenge(self, request: Request) -> Response: ...
+    def challenge(self, request: Request) -> Response:
+        """The answer to a request from nobody: a 401 with ``WWW-Authenticate``, a redirect to a
+        login page, ... It must not reveal whether any queue or job exists."""
+        ...
 
 
 def _refusal(request: Request, message: str, headers: Mapping[str, str] | None = None) -> Response:
@@ -246,7 +261,7 @@ class FormLogin(AuthBackend):
         form = await request.form()
         fields = {key: value if isinstance(value, str) else "" for key, value in form.items()}
         # A page elsewhere must not log a browser in under the attacker's account.
-        if not await board.csrf.check(request, fields.get("csrf_token"), allow_json=False):
+        if not await board.csrf.check(request, fields.get(CSRF_FIELD), allow_json=False):
             return self.render_login(request, "The form expired or came from elsewhere: reload and retry.", 403)
         name, password = fields.get("username", ""), fields.get("password", "")
         address = _client(request)
@@ -281,7 +296,7 @@ class FormLogin(AuthBackend):
         except BodyTooLarge as exc:
             return board.error(request, 413, f"Not sent: {exc}.")
         form = await request.form()
-        token_field = form.get("csrf_token")
+        token_field = form.get(CSRF_FIELD)
         if not await board.csrf.check(request, token_field if isinstance(token_field, str) else None):
             return board.error(request, 403, "The form expired or came from elsewhere: reload and retry.")
         token = request.cookies.get(self.cookie_name)

@@ -15,7 +15,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import BaseRoute, Router
 
-from ..adapters import QueueAdapter
+from ..adapters import AdapterError, Conflict, Invalid, NotFound, QueueAdapter, TooLarge, Unavailable
 from .auth import AuthBackend, AuthRefused
 from .csrf import Csrf
 from .formatters import Formatters
@@ -25,7 +25,16 @@ from .sessions import SessionStoreError
 from .throttle import Throttled
 from .users import User
 
-__all__ = ["FLASH_COOKIE", "Board"]
+__all__ = ["FLASH_COOKIE", "STATUS_OF", "Board"]
+
+# The one place where the adapter's errors become HTTP statuses.
+STATUS_OF: dict[type[AdapterError], int] = {
+    NotFound: 404,
+    Conflict: 409,
+    Invalid: 400,
+    TooLarge: 413,
+    Unavailable: 503,
+}
 
 log = logging.getLogger("board.web")
 
@@ -144,6 +153,11 @@ class Board:
             "here": self.here(request),
             **extra,
         }
+
+    def refused(self, request: Request, exc: AdapterError, user: User | None = None) -> Response:
+        """The answer to an adapter's refusal: its message, with the status its class maps to."""
+        status = next((STATUS_OF[kind] for kind in type(exc).__mro__ if kind in STATUS_OF), 500)
+        return self.error(request, status, str(exc), user)
 
     def error(
         self,

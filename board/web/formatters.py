@@ -284,63 +284,78 @@ def _decoded_key(content: str) -> str:
     return decoded if isinstance(decoded, str) else content
 
 
+# What one match of _SCAN masks, and where the scan goes on from.
+_Step = tuple[list[_Span], int]
+_QUOTES = {"dq": '"', "sq": "'", "eq": '\\"'}
+
+
+def _value_step(text: str, at: int, key_quote: str, header: bool, auth: bool) -> _Step:
+    value = _masked_value(text, at, key_quote, header, auth)
+    return ([], at) if value is None else ([value], value.end)
+
+
+def _userinfo_step(text: str, found: re.Match[str]) -> _Step:
+    start, end = found.span("userinfo")
+    # The user name stays readable; user info without a ':' is a token on its own (https://ghp_...@github.com).
+    colon = text.find(":", start, end)
+    if colon >= 0:
+        start = colon + 1
+    return ([_Span(start, end, MASK)] if end > start else []), found.end()
+
+
+def _bearer_step(text: str, found: re.Match[str]) -> _Step:
+    token = _Span(found.start("token"), found.end("token"), MASK)
+    # "bearer token: abc" is a key after all; its value goes too.
+    after = _SEP_AFTER.match(text, found.end())
+    value = _masked_value(text, after.end(), "", False, False) if after else None
+    return ([token], found.end()) if value is None else ([token, value], value.end)
+
+
+def _unquoted_key_step(text: str, found: re.Match[str], secrets: _Secrets) -> _Step:
+    label = _unquoted_label(text, found, secrets)
+    if label is None:
+        # Not past the separator: the ':' of "https://" may start a URL.
+        return [], found.end("key")
+    header, auth = _header_kinds(label, found.group("sep"))
+    return _value_step(text, found.end(), "", header, auth)
+
+
+def _quoted_key_step(text: str, found: re.Match[str], secrets: _Secrets) -> _Step:
+    group = next(name for name in _QUOTES if found.group(name) is not None)
+    quote = _QUOTES[group]
+    content_start, content_end = found.start(group) + len(quote), found.end(group) - len(quote)
+    content = text[content_start:content_end]
+    if not secrets(_decoded_key(content) if group == "dq" else content):
+        # Rescan the inside: quotes that paired up wrongly in free text may hold a key or a URL.
+        return [], content_start
+    # The content cannot hold its own quote, so this recursion ends within three levels.
+    key = _Span(content_start, content_end, _scan(content, secrets))
+    header, auth = _header_kinds(content, found.group(group + "sep"))
+    values, pos = _value_step(text, found.end(), quote, header, auth)
+    return [key, *values], pos
+
+
+def _step(text: str, found: re.Match[str], secrets: _Secrets) -> _Step:
+    if found.group("userinfo") is not None:
+        return _userinfo_step(text, found)
+    if found.group("token") is not None:
+        return _bearer_step(text, found)
+    if found.group("key") is not None:
+        return _unquoted_key_step(text, found, secrets)
+    return _quoted_key_step(text, found, secrets)
+
+
 def _scan(text: str, secrets: _Secrets) -> str:
     if not _TRIGGER.search(text):
         return text
     out: list[str] = []
     done = pos = 0
-
-    def emit(start: int, end: int, replacement: str) -> None:
-        nonlocal done
-        out.append(text[done:start])
-        out.append(replacement)
-        done = end
-
     while (found := _SCAN.search(text, pos)) is not None:
-        if found.group("userinfo") is not None:
-            start, end = found.span("userinfo")
-            colon = text.find(":", start, end)
-            if colon >= 0:
-                start = colon + 1
-            if end > start:
-                emit(start, end, MASK)
-            pos = found.end()
-        elif found.group("token") is not None:
-            emit(found.start("token"), found.end("token"), MASK)
-            pos = found.end()
-            # "bearer token: abc" is a key after all; its value goes too.
-            after = _SEP_AFTER.match(text, pos)
-            value = _masked_value(text, after.end(), "", False, False) if after else None
-            if value is not None:
-                emit(*value)
-                pos = value.end
-        elif found.group("key") is not None:
-            label = _unquoted_label(text, found, secrets)
-            if label is None:
-                # Not past the separator: the ':' of "https://" may start a URL.
-                pos = found.end("key")
-                continue
-            header, auth = _header_kinds(label, found.group("sep"))
-            value = _masked_value(text, found.end(), "", header, auth)
-            if value is not None:
-                emit(*value)
-            pos = value.end if value is not None else found.end()
-        else:
-            group = "dq" if found.group("dq") is not None else "sq" if found.group("sq") is not None else "eq"
-            quote = {"dq": '"', "sq": "'", "eq": '\\"'}[group]
-            content_start, content_end = found.start(group) + len(quote), found.end(group) - len(quote)
-            content = text[content_start:content_end]
-            if not secrets(_decoded_key(content) if group == "dq" else content):
-                # Rescan the inside: quotes that paired up wrongly in free text may hold a key or a URL.
-                pos = content_start
-                continue
-            # The content cannot hold its own quote, so this recursion ends within three levels.
-            emit(content_start, content_end, _scan(content, secrets))
-            header, auth = _header_kinds(content, found.group(group + "sep"))
-            value = _masked_value(text, found.end(), quote, header, auth)
-            if value is not None:
-                emit(*value)
-            pos = value.end if value is not None else found.end()
+        spans, pos = _step(text, found, secrets)
+        for start, end, replacement in spans:
+            out.append(text[done:start])
+            out.append(replacement)
+            done = end
     out.append(text[done:])
     return "".join(out)
 
@@ -459,11 +474,6 @@ def restore_masked(submitted: Any, original: Any, words: Iterable[str] = SECRET_
 
 
 # Formatters ---------------------------------------------------------------------------------------------------
-
-
-def default_formatter(value: Any, user: object) -> Any:
-    """What every field but the name gets when no custom formatter is given: the default words' redaction."""
-    return redact_value(value)
 
 
 class Formatters:

@@ -13,6 +13,7 @@ from ..adapters import AdapterError
 from ..adapters.payload import loads_bounded
 from .board import Board
 from .bodies import BodyTooLarge, read_bounded
+from .csrf import FIELD as CSRF_FIELD
 from .users import User
 
 Handler = Callable[[Request, Board, User], Awaitable[Response]]
@@ -57,7 +58,7 @@ def guarded(role: str, *, action: bool = False) -> Callable[[Handler], Callable[
                 if queue is not None and (not user.sees(queue) or queue not in await board.adapter.queue_names()):
                     return board.error(request, 404, f"There is no queue named {queue!r}.", user)
             except AdapterError as exc:
-                return board.error(request, exc.status, str(exc), user)
+                return board.refused(request, exc, user)
             if not user.can(role):
                 return board.error(request, 403, f"This needs {ROLE_NAMES[role]}; you are {user.role}.", user)
             if action:
@@ -69,12 +70,12 @@ def guarded(role: str, *, action: bool = False) -> Callable[[Handler], Callable[
                     return board.error(request, 413, f"Not done: {exc}.", user)
                 except ValueError as exc:
                     return board.error(request, 400, str(exc), user)
-                if not await board.csrf.check(request, request.state.body.get("csrf_token")):
+                if not await board.csrf.check(request, request.state.body.get(CSRF_FIELD)):
                     return board.error(request, 403, "The form expired or came from elsewhere: reload and retry.", user)
             try:
                 response = await handler(request, board, user)
             except AdapterError as exc:
-                response = board.error(request, exc.status, str(exc), user)
+                response = board.refused(request, exc, user)
             return board.finish(request, response)
 
         return endpoint

@@ -15,6 +15,8 @@ from markupsafe import Markup
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
+from ..adapters import COUNTED, TABS
+
 _PACKAGE = Path(__file__).resolve().parent.parent
 
 
@@ -135,7 +137,7 @@ class Renderer:
         env = self.templates.env
         env.filters.update(iso=iso, duration=duration, size=size)
         env.finalize = printable
-        env.globals.update(title=title, poll_interval=poll_interval)
+        env.globals.update(title=title, poll_interval=poll_interval, tabs=TABS, states=COUNTED)
         env.policies["json.dumps_kwargs"] = {"sort_keys": False, "ensure_ascii": False}
 
     def page(

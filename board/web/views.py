@@ -10,7 +10,7 @@ from typing import Any
 from starlette.requests import Request
 from starlette.responses import JSONResponse, RedirectResponse, Response, StreamingResponse
 
-from ..adapters import TABS, AdapterError, Field, JobDetail, JobSummary, QueueInfo
+from ..adapters import COUNTED, TABS, Field, JobDetail, JobSummary, QueueInfo, Unavailable
 from ..adapters.payload import loads_bounded
 from .board import Board
 from .editing import masked_for_edit
@@ -23,7 +23,7 @@ PER_PAGE = (10, 25, 50, 100)
 MAX_PAGE = 10**9
 # Data larger than this is not put in a form (nor read from Redis for one).
 MAX_EDIT_BYTES = 1024 * 1024
-SORTS = ("name", "waiting", "active", "delayed", "prioritized", "completed", "failed")
+SORTS = ("name", *COUNTED)
 LOGS_PER_PAGE = 50
 REDIS_FIELDS = (
     ("redis_version", "Version"),
@@ -282,6 +282,6 @@ async def health(request: Request) -> Response:
     board: Board = request.app.state.board
     try:
         await board.adapter.ping()
-    except AdapterError as exc:
+    except Unavailable as exc:
         return JSONResponse({"status": "unavailable", "checks": {"redis": str(exc)}}, status_code=503)
     return JSONResponse({"status": "ok", "checks": {"redis": "ok"}})

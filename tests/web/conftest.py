@@ -3,6 +3,10 @@
 Every client is entered as a context manager, so that one event loop serves all its requests (the
 board's Redis pool binds to it), and is closed at teardown after the board's Redis client. Queues are
 built with the engine itself (``SyncQueue``, and ``Worker`` on its own event loop in a thread).
+
+Helpers shared by several test modules live here, not in a test module: users with each role (``USERS``,
+``AS``), what a queue holds in Redis (``keys_of``), and a board with a given auth backend whose ``/`` says
+who is asking (``client_for``, with ``login``/``logout`` for the login form).
 """
 
 from __future__ import annotations
@@ -14,15 +18,24 @@ import re
 import threading
 from collections.abc import Callable, Iterator
 from html.parser import HTMLParser
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pytest
 import redis
 from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.routing import Mount, Route
 from starlette.testclient import TestClient
 
 from board import Job, SyncQueue, Worker, create_board
+from board.web.auth import AuthBackend
+from board.web.board import Board
+from board.web.users import User
 from tests.support import wait_for as wait_for
+
+if TYPE_CHECKING:
+    import httpx2 as httpx  # what the test client returns
 
 HTML = {"Accept": "text/html,application/xhtml+xml,application/xml;q=0.9,*/*;q=0.8"}
 JSON = {"Accept": "application/json"}
@@ -232,3 +245,111 @@ def urls_of(page: str) -> list[str]:
 def flash_of(page: str) -> str | None:
     match = re.search(r'<div class="flash flash-ok" role="status">(.*?)</div>', page, re.S)
     return html.unescape(match.group(1)) if match else None
+
+
+# Redis --------------------------------------------------------------------------------------------------------
+
+
+def keys_of(raw: redis.Redis, queue: str) -> dict[str, Any]:
+    """Every key of a queue with its content, to show that nothing changed."""
+    out: dict[str, Any] = {}
+    for key in sorted(str(k) for k in raw.keys(f"bull:{queue}:*")):
+        kind = raw.type(key)
+        if kind == "hash":
+            out[key] = raw.hgetall(key)
+        elif kind == "list":
+            out[key] = raw.lrange(key, 0, -1)
+        elif kind == "zset":
+            out[key] = raw.zrange(key, 0, -1, withscores=True)
+        elif kind == "string":
+            out[key] = raw.get(key)
+        else:
+            out[key] = kind
+    return out
+
+
+# Users with each role, as BasicAuth takes them ----------------------------------------------------------------
+
+
+USERS: dict[str, Any] = {
+    "viewer": ("viewer-pw", "viewer"),
+    "operator": ("operator-pw", "operator"),
+    "admin": ("admin-pw", "admin"),
+    "emailer": ("emailer-pw", "admin", ["email"]),
+}
+AS = {name: basic(name, entry[0]) for name, entry in USERS.items()}
+
+
+def post_forms(page: str) -> list[str]:
+    """The actions of the POST forms on a page."""
+    return [attrs.get("action", "") for tag, attrs in tags_of(page) if tag == "form" and attrs.get("method") == "post"]
+
+
+# Auth backends on their own: a board whose pages say who is asking --------------------------------------------
+
+
+ClientFor = Callable[..., TestClient]
+UserList = dict[str, tuple[str, str]]
+
+
+def make_app(redis_url: str, backend: AuthBackend, mount: str = "") -> Starlette:
+    """The board with this backend, plus a page that says who the board thinks is asking."""
+    board_app = create_board(redis_url, queues=["email"], auth=backend, secret_key=SECRET)
+    board: Board = board_app.state.board
+
+    async def whoami(request: Request) -> Response:
+        user = await board.identify(request)
+        if not isinstance(user, User):
+            return user
+        return JSONResponse({"name": user.name, "role": user.role})
+
+    board_app.router.routes[0:0] = [Route("/", whoami), Route("/queues/{name}", whoami, methods=["GET", "POST"])]
+    return Starlette(routes=[Mount(mount, app=board_app)]) if mount else board_app
+
+
+@pytest.fixture
+def client_for(redis_url: str) -> Iterator[ClientFor]:
+    clients: list[TestClient] = []
+
+    def make(backend: AuthBackend, mount: str = "", **kwargs: Any) -> TestClient:
+        client = TestClient(make_app(redis_url, backend, mount), follow_redirects=False, **kwargs)
+        client.__enter__()
+        clients.append(client)
+        return client
+
+    yield make
+    for client in clients:
+        client.__exit__(None, None, None)
+
+
+def token_for(client: TestClient, mount: str = "/board") -> str:
+    """The CSRF token a browser would find on the login page (its cookie is kept by the client)."""
+    return csrf_of(client.get(f"{mount}/login").text)
+
+
+def login(
+    client: TestClient, name: str, password: str, next_path: str | None = None, mount: str = "/board"
+) -> httpx.Response:
+    data = {"username": name, "password": password, "csrf_token": token_for(client, mount)}
+    if next_path is not None:
+        data["next"] = next_path
+    return client.post(f"{mount}/login", data=data)
+
+
+def logout(client: TestClient, mount: str = "/board") -> httpx.Response:
+    return client.post(f"{mount}/logout", data={"csrf_token": token_for(client, mount)})
+
+
+def cookie_attributes(response: httpx.Response) -> dict[str, str]:
+    (header,) = response.headers.get_list("set-cookie")
+    value, *attributes = (part.strip() for part in header.split(";"))
+    parsed = {"value": value.partition("=")[2]}
+    for attribute in attributes:
+        key, _, val = attribute.partition("=")
+        parsed[key.lower()] = val
+    return parsed
+
+
+@pytest.fixture
+def users() -> UserList:
+    return {"ada": ("pw-ada", "admin"), "bob": ("pw-bob", "viewer")}

@@ -22,6 +22,7 @@ from .conftest import (
     counts_of,
     csrf_of,
     flash_of,
+    keys_of,
     process_all,
     tags_of,
     wait_for,
@@ -69,24 +70,6 @@ def refused(client: TestClient, mode: str, url: str, queue: str, fields: dict[st
         form = {"csrf_token": token(client, queue), **{k: _form_value(v) for k, v in fields.items()}}
         return client.post(url, data=form, follow_redirects=False)
     return client.post(url, json=fields, headers=JSON)
-
-
-def keys_of(raw: redis.Redis, queue: str) -> dict[str, Any]:
-    """Every key of a queue with its content, to show that nothing changed."""
-    out: dict[str, Any] = {}
-    for key in sorted(str(k) for k in raw.keys(f"bull:{queue}:*")):
-        kind = raw.type(key)
-        if kind == "hash":
-            out[key] = raw.hgetall(key)
-        elif kind == "list":
-            out[key] = raw.lrange(key, 0, -1)
-        elif kind == "zset":
-            out[key] = raw.zrange(key, 0, -1, withscores=True)
-        elif kind == "string":
-            out[key] = raw.get(key)
-        else:
-            out[key] = kind
-    return out
 
 
 def in_wait(raw: redis.Redis, queue: str) -> list[str]:
@@ -297,6 +280,8 @@ ADD_ERRORS = [
     ({"name": "x", "data": "{}", "options": '{"job_id": "a:b"}'}, "options", "job_id"),
     ({"name": "x", "data": "{}", "options": '{"priority": 99999999}'}, "options", "priority"),
     ({"name": "  ", "data": "{}", "options": "{}"}, "name", "Give the job a name."),
+    # Valid JSON text that the engine cannot store: the engine's refusal lands on the data field.
+    ({"name": "x", "data": '"\\ud800"', "options": "{}"}, "data", "lone surrogate"),
 ]
 
 
@@ -330,10 +315,10 @@ def test_add_job_errors_write_nothing(
         shown = re.search(rf'<textarea id="{name}" name="{name}"[^>]*>(.*?)</textarea>', page.text, re.S)
         assert shown and html.unescape(shown.group(1)) == fields[name]
 
+    body = {k: (json.loads(v) if k != "name" and _is_json(v) else v) for k, v in fields.items()}
+    # Escaped to ASCII, so that a lone surrogate travels as JSON text does.
     as_json = client.post(
-        f"/queues/{qname}/add",
-        json={k: (json.loads(v) if k != "name" and _is_json(v) else v) for k, v in fields.items()},
-        headers=JSON,
+        f"/queues/{qname}/add", content=json.dumps(body), headers={**JSON, "Content-Type": "application/json"}
     )
     assert as_json.status_code == 400
     assert field in as_json.json()["fields"]

@@ -1,12 +1,17 @@
-"""Redaction as pure functions: which keys are secret, what parsed JSON and free text look like masked,
-how deep values are bounded, how an edited copy gets its masked secrets back, and what each field shows."""
+"""Redaction and custom formatters (board/web/formatters.py). First as pure functions: which keys are secret,
+what parsed JSON and free text look like masked, how deep values are bounded, how an edited copy gets its
+masked secrets back, and what each field shows. Then through the pages: no page, fragment, JSON answer or
+raw view shows what redaction or a custom formatter hides."""
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 import pytest
+import redis
 
+from board import BasicAuth, User
 from board.adapters.payload import MAX_DEPTH
 from board.web.formatters import (
     MASK,
@@ -18,6 +23,8 @@ from board.web.formatters import (
     redact_value,
     restore_masked,
 )
+
+from .conftest import AS, HTML, JSON, USERS, ClientFactory, job_ids_in, process_all
 
 # Formatters pass the user through untouched; nothing here looks at it.
 NOBODY: Any = None
@@ -458,3 +465,156 @@ def test_bad_custom_formatters_are_refused(custom: Any, message: str) -> None:
 )
 def test_assignment_and_arrow_separators(text: str, expected: str) -> None:
     assert redact_text(text) == expected
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        # No password to hide: the URL stays as it was, with no mask standing in for nothing.
+        ("redis://user:@host/0", "redis://user:@host/0"),
+        ("https://@example.com", "https://@example.com"),
+        # A harmless quoted key is searched inside too.
+        ('{"see https://u:p@x": 1}', '{"see https://u:***@x": 1}'),
+        # A secret quoted key is itself redacted as text, then its value masked.
+        ('{"password=abc": 1}', '{"password=***": "***"}'),
+        # A JSON key is judged by what its escapes spell.
+        ('{"tok\\u0065n": "x"}', '{"tok\\u0065n": "***"}'),
+        ('{"api\\u005fkey": 5}', '{"api\\u005fkey": "***"}'),
+    ],
+)
+def test_keys_and_urls_that_need_a_second_look(text: str, expected: str) -> None:
+    assert redact_text(text) == expected
+
+
+# Through the pages --------------------------------------------------------------------------------------------
+
+
+SECRET_DATA = {"password": "hunter2", "nested": {"api_token": "abc"}, "user": "ada"}
+
+
+def test_secrets_are_redacted_everywhere(make_client: ClientFactory, redis_url: str, sync_queues: Any) -> None:
+    vault = sync_queues("vault")
+    done = vault.add("login", {**SECRET_DATA, "result": SECRET_DATA})
+    process_all(redis_url, vault, completed=1)
+    waiting = vault.add("login", SECRET_DATA)
+    vault.add_job_log(waiting.id, "connecting with password=hunter2 token: abc")
+    client = make_client(["vault"])
+
+    def clean(text: str, where: str) -> None:
+        assert "hunter2" not in text, where
+        assert "abc" not in text, where
+
+    pages = [
+        "/",
+        "/queues/vault",
+        "/queues/vault?state=waiting",
+        "/queues/vault?state=completed",
+        f"/queues/vault/jobs/{done.id}",
+        f"/queues/vault/jobs/{waiting.id}",
+        f"/queues/vault/jobs/{done.id}/raw/data",
+        f"/queues/vault/jobs/{done.id}/raw/returnvalue",
+        f"/queues/vault/jobs/{waiting.id}/raw/data",
+    ]
+    for url in pages:
+        for headers in (HTML, JSON):
+            response = client.get(url, headers=headers)
+            assert response.status_code == 200, url
+            clean(response.text, f"{url} {headers}")
+    # What is kept: the shape, the other values, a mask.
+    detail = client.get(f"/queues/vault/jobs/{waiting.id}", headers=JSON).json()
+    assert detail["data"]["value"] == {"password": "***", "nested": {"api_token": "***"}, "user": "ada"}
+    assert detail["logs"] == ["connecting with password=*** token: ***"]
+    assert client.get(f"/queues/vault/jobs/{waiting.id}/raw/data").json()["password"] == "***"
+    assert "ada" in client.get("/queues/vault?state=waiting").text
+
+
+def test_secrets_under_a_secret_key_are_redacted_in_list_previews(make_client: ClientFactory, sync_queues: Any) -> None:
+    """The job page masks the whole value of a secret-looking key, an object or a list included; the list
+    page's preview must not show what the job page hides."""
+    vault = sync_queues("vault")
+    job = vault.add("login", {"credentials": {"user": "ada", "pin": "4321"}, "tokens": ["t-one", "t-two"]})
+    client = make_client(["vault"])
+    detail = client.get(f"/queues/vault/jobs/{job.id}", headers=JSON).json()
+    assert detail["data"]["value"] == {"credentials": "***", "tokens": "***"}
+    for state in ("latest", "waiting"):
+        for headers in (HTML, JSON):
+            text = client.get(f"/queues/vault?state={state}", headers=headers).text
+            for secret in ("4321", "t-one", "t-two"):
+                assert secret not in text, (state, headers, secret)
+
+
+def test_redaction_can_be_turned_off(make_client: ClientFactory, sync_queues: Any) -> None:
+    vault = sync_queues("vault")
+    job = vault.add("login", SECRET_DATA)
+    client = make_client(["vault"], redact=False)
+    assert "hunter2" in client.get("/queues/vault").text
+    assert client.get(f"/queues/vault/jobs/{job.id}/raw/data").json() == SECRET_DATA
+
+
+def _drop_ssn(value: Any, user: User) -> Any:
+    """Drops every "ssn" key, at any depth."""
+    if isinstance(value, dict):
+        return {k: _drop_ssn(v, user) for k, v in value.items() if k != "ssn"}
+    if isinstance(value, list):
+        return [_drop_ssn(v, user) for v in value]
+    return value
+
+
+def test_custom_formatters(make_client: ClientFactory, redis_url: str, sync_queues: Any) -> None:
+    people = sync_queues("people")
+    job = people.add("enrol", {"who": "ada", "ssn": "078-05-1120", "result": {"id": 7, "ssn": "078-05-1120"}})
+    process_all(redis_url, people, completed=1)
+
+    formatters = {
+        "name": lambda value, user: f"{value.upper()} (for {user.role})",
+        "data": _drop_ssn,
+        "returnvalue": _drop_ssn,
+        "progress": lambda value, user: "n/a",
+    }
+    client = make_client(["people"], auth=BasicAuth(USERS), formatters=formatters)
+    viewer = AS["viewer"]
+
+    listing = client.get("/queues/people?state=completed", headers={**viewer, **JSON}).json()
+    assert listing["jobs"][0]["name"] == "ENROL (for viewer)"
+    assert "ENROL (for viewer)" in client.get("/queues/people", headers=viewer).text
+    page = client.get(f"/queues/people/jobs/{job.id}", headers=viewer).text
+    assert "ENROL (for viewer)" in page and "078-05-1120" not in page
+    detail = client.get(f"/queues/people/jobs/{job.id}", headers={**AS["admin"], **JSON}).json()
+    assert detail["name"] == "ENROL (for admin)"
+    assert detail["data"]["value"] == {"who": "ada", "result": {"id": 7}}
+    assert detail["returnvalue"]["value"] == {"id": 7}
+    assert detail["progress"] == "n/a"
+    assert client.get(f"/queues/people/jobs/{job.id}/raw/returnvalue", headers=viewer).json() == {"id": 7}
+    assert "ssn" not in client.get(f"/queues/people/jobs/{job.id}/raw/data", headers=viewer).json()
+    with pytest.raises(ValueError, match="unknown field"):
+        make_client(["people"], formatters={"colour": _drop_ssn})
+
+
+def test_custom_data_formatter_applies_to_list_previews(make_client: ClientFactory, sync_queues: Any) -> None:
+    """A data formatter sees parsed JSON "when the text parsed": a whole (uncut) preview parses, so the
+    list page must show the formatted data too, not the stored text."""
+    people = sync_queues("people")
+    people.add("enrol", {"who": "ada", "ssn": "078-05-1120"})
+    client = make_client(["people"], formatters={"data": _drop_ssn})
+    for headers in (HTML, JSON):
+        listing = client.get("/queues/people", headers=headers)
+        assert listing.status_code == 200
+        assert "078-05-1120" not in listing.text
+    assert job_ids_in(client.get("/queues/people").text, "people") == ["1"]
+    assert json.loads(client.get("/queues/people/jobs/1/raw/data").text) == {"who": "ada"}
+
+
+def test_secrets_in_stored_problems_and_deferred_failures_are_masked(
+    make_client: ClientFactory, sync_queues: Any, raw: redis.Redis
+) -> None:
+    vault = sync_queues("vault")
+    job = vault.add("login", {})
+    key = f"bull:vault:{job.id}"
+    raw.hset(key, mapping={"timestamp": "password=SUPERSECRET2", "defa": "token=SUPERSECRET1 expired"})
+    client = make_client(["vault"])
+    for url in ("/queues/vault", "/queues/vault?state=waiting", f"/queues/vault/jobs/{job.id}"):
+        for headers in (HTML, JSON):
+            text = client.get(url, headers=headers).text
+            assert "SUPERSECRET" not in text, (url, headers)
+    detail = client.get(f"/queues/vault/jobs/{job.id}", headers=JSON).json()
+    assert "timestamp" in detail["problems"] and detail["deferred_failure"]

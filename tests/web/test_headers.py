@@ -1,20 +1,16 @@
-"""Security headers on every response, no inline script or style in any page, and one signing key for
-every process of a deployment (two boards behind one address, over real HTTP)."""
+"""Security headers (board/web/headers.py) on every response, pages, fragments, JSON, errors (a 500 too) and
+static files alike; framing only by the origins named; and no inline script or style in any page, since
+the Content-Security-Policy allows none."""
 
 from __future__ import annotations
 
-import itertools
-import logging
-import re
 from typing import Any
 
 import httpx2 as httpx
 import pytest
 import redis
-from starlette.types import Receive, Scope, Send
 
 from board import BasicAuth, SyncQueue, create_board
-from tests.browser.conftest import LiveServer
 
 from .conftest import HTML, HTMX, JSON, ClientFactory, basic, csrf_of, tags_of
 
@@ -119,77 +115,6 @@ def test_pages_hold_no_inline_script_or_style(
     token = csrf_of(client.get(f"/queues/{qname}").text)
     confirm = client.post(f"/queues/{qname}/jobs/{waiting.id}/remove", data={"csrf_token": token})
     assert "Please confirm" in confirm.text and _inline_code(confirm.text) == []
-
-
-class RoundRobin:
-    """Two apps behind one address, taking requests in turn, as a load balancer would."""
-
-    def __init__(self, *apps: Any) -> None:
-        self._next = itertools.cycle(apps)
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        await next(self._next)(scope, receive, send)
-
-
-def _serve_two(redis_url: str, qname: str, **options: Any) -> tuple[LiveServer, Any, Any]:
-    first = create_board(redis_url, queues=[qname], **options)
-    second = create_board(redis_url, queues=[qname], **options)
-    server = LiveServer(RoundRobin(first, second), [first.state.board.adapter.close, second.state.board.adapter.close])
-    return server.start(), first, second
-
-
-def _pause_through(server: LiveServer, qname: str) -> httpx.Response:
-    with httpx.Client(base_url=server.url, follow_redirects=False) as http:
-        page = http.get(f"/queues/{qname}", headers=HTML)  # served by one process
-        assert page.status_code == 200
-        # ... and the form posted to the other.
-        return http.post(f"/queues/{qname}/pause", data={"csrf_token": csrf_of(page.text)}, headers=HTML)
-
-
-def test_one_key_for_every_process(
-    redis_url: str, sq: SyncQueue, qname: str, raw: redis.Redis, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    monkeypatch.setenv("BOARD_SECRET_KEY", "deployment-wide-key-0123456789")
-    server, _, _ = _serve_two(redis_url, qname)
-    try:
-        response = _pause_through(server, qname)
-        assert response.status_code == 303, response.text
-        assert raw.hexists(f"bull:{qname}:meta", "paused")
-    finally:
-        server.stop()
-
-
-def test_random_keys_warn_and_do_not_agree(
-    redis_url: str, sq: SyncQueue, qname: str, raw: redis.Redis, monkeypatch: pytest.MonkeyPatch, caplog: Any
-) -> None:
-    monkeypatch.delenv("BOARD_SECRET_KEY", raising=False)
-    with caplog.at_level(logging.WARNING, logger="board.web"):
-        server, _, _ = _serve_two(redis_url, qname)
-    assert any("no secret key given" in r.getMessage() for r in caplog.records)
-    try:
-        response = _pause_through(server, qname)
-        assert response.status_code == 403 and "came from elsewhere" in response.text
-        assert not raw.hexists(f"bull:{qname}:meta", "paused")
-    finally:
-        server.stop()
-
-
-def test_secret_key_sources(redis_url: str, monkeypatch: pytest.MonkeyPatch) -> None:
-    from board import FormLogin
-
-    monkeypatch.setenv("BOARD_SECRET_KEY", "from-the-environment-0123")
-    backend = FormLogin({"ada": ("pw", "admin")}, "from-the-backend-0123456")
-
-    def key_of(app: Any) -> str:
-        return str(app.state.board.csrf.signer.secret_keys[-1].decode())
-
-    assert key_of(create_board(redis_url, queues=["q"], auth=backend)) == "from-the-backend-0123456"
-    given = create_board(redis_url, queues=["q"], auth=backend, secret_key="given-to-create-board-01")
-    assert key_of(given) == "given-to-create-board-01"
-    assert key_of(create_board(redis_url, queues=["q"])) == "from-the-environment-0123"
-    with pytest.raises(ValueError, match="too short"):
-        create_board(redis_url, queues=["q"], secret_key="short")
-    assert re.fullmatch(r"[\w-]+", key_of(create_board(redis_url, queues=["q"])))
 
 
 def _broken_formatter(value: Any, user: Any) -> Any:

@@ -1,6 +1,7 @@
-"""A user limited to some queues never reaches another queue's keys, nor the queue's own non-job keys,
-whatever the id in the URL; links never name a queue the user cannot see; every URL the board writes is
-built from its routes with the parameters encoded."""
+"""Across modules, every route at once: a user limited to some queues never reaches another queue's keys, nor
+the queue's own non-job keys, whatever the id in the URL (guard, views, actions, the adapter's key checks);
+links never name a queue the user cannot see (views, for flows across queues); every URL the board writes
+is built from its routes with the parameters encoded (board, render, actions' redirect back)."""
 
 from __future__ import annotations
 
@@ -14,8 +15,7 @@ import redis
 
 from board import BasicAuth, SyncQueue, create_board
 
-from .conftest import HTML, JSON, ClientFactory, basic, csrf_of, tags_of
-from .test_actions import keys_of
+from .conftest import HTML, JSON, ClientFactory, basic, csrf_of, keys_of, tags_of
 
 USERS: dict[str, Any] = {"billing": ("pw-b", "admin", ["billing"]), "root": ("pw-r", "admin")}
 BILLING = basic("billing", "pw-b")

@@ -1,5 +1,6 @@
-"""The board over a queue that Node.js BullMQ built and worked (tests/interop/node_helper.js): its counts
-and job lists must be the ones Node itself reports."""
+"""Across modules: the board over a queue that Node.js BullMQ built and worked (tests/interop/node_helper.js).
+The overview, every tab of the queue page and the job page, in HTML and JSON (views, render, the adapter),
+must show the counts, job lists and job details Node itself reports."""
 
 from __future__ import annotations
 

@@ -1,5 +1,7 @@
-"""The board through Redis trouble: every page and action answers 503 with a clear message while Redis is
-down, and recovers by itself; /healthz says so; a huge job field is never read for a page."""
+"""Across modules, the board through Redis trouble: every page and action answers 503 with a clear message
+while Redis is down, and recovers by itself (guard, board's refusals, views, actions); /healthz says so,
+with no login, under a mount too (views, routes); a write Redis refuses (out of memory) is answered with
+its cause; and a huge job field or log line is never read for a page (views, the adapter)."""
 
 from __future__ import annotations
 
@@ -14,8 +16,7 @@ from board import SyncQueue
 from board.adapters import BullMQAdapter
 from board.redis_server import RedisServer
 
-from .conftest import HTML, JSON, ClientFactory, csrf_of
-from .test_actions import keys_of
+from .conftest import HTML, JSON, ClientFactory, csrf_of, keys_of
 
 
 def pages(qname: str, job_id: str) -> list[str]:

@@ -1,69 +1,63 @@
 --[[
   Fetching jobs for a worker, shared by fetch_jobs.lua and finish_jobs.lua.
 
-  fetchJobs(now, count, lockMs, tokenPrefix, tokenStart, workerName, limitMax, limitDurationMs)
+  fetchJobs(q, now, count, lockMs, tokenPrefix, tokenStart, workerName, limitMax, limitDurationMs)
   returns {status, jobs, extra}:
     status 0: jobs = {id, token, {hash fields...}, id, token, {...}, ...}; extra = 0
     status 1: rate limited; extra = ms until the limiter window closes
     status 2: nothing to take (empty or paused); extra = due ms of the next delayed job, or 0
   An id taken whose key is gone or is not a hash (another program's doing) leaves active and is not
   returned; a job whose counters (ats, atm, stc) are not integers is failed with a reason saying so.
+  Events: waiting (prev delayed) for each due delayed job, active (prev waiting) for each job taken,
+  drained when it took the last runnable jobs, failed and retries-exhausted for a deferred failure.
 ]]
 
-local function promoteDueDelayed(now)
-  local ids = rcall("ZRANGEBYSCORE", Q.delayed, 0, (now + 1) * DELAY_SHIFT - 1, "LIMIT", 0, 1000)
-  if #ids == 0 then return end
-  rcall("ZREM", Q.delayed, unpack(ids))
-  for _, id in ipairs(ids) do
-    local jobKey = BASE .. id
-    -- pcall: a key that is not a job hash is dropped when it is taken, not here.
-    redis.pcall("HSET", jobKey, "delay", 0)
-    enqueue(id, jobPriority(jobKey), jobIsLifo(jobKey))
-    emit("waiting", "jobId", id, "prev", "delayed")
-  end
+local function promoteDueDelayed(q, now)
+  local ids = rcall("ZRANGEBYSCORE", q.delayed, 0, (now + 1) * DELAY_SHIFT - 1, "LIMIT", 0, 1000)
+  promoteDelayed(q, ids)
 end
 
-local function takeOne()
-  local id = rcall("RPOPLPUSH", Q.wait, Q.active)
+local function takeOne(q)
+  local id = rcall("RPOPLPUSH", q.wait, q.active)
   if id then return id end
-  local popped = rcall("ZPOPMIN", Q.prioritized)
+  local popped = rcall("ZPOPMIN", q.prioritized)
   if popped[1] then
-    rcall("LPUSH", Q.active, popped[1])
+    rcall("LPUSH", q.active, popped[1])
     return popped[1]
   end
   return nil
 end
 
-local function nextDelayedDue()
-  local first = rcall("ZRANGE", Q.delayed, 0, 0, "WITHSCORES")
+local function nextDelayedDue(q)
+  local first = rcall("ZRANGE", q.delayed, 0, 0, "WITHSCORES")
   if first[2] then return math.floor(tonumber(first[2]) / DELAY_SHIFT) end
   return 0
 end
 
-local function fetchJobs(now, count, lockMs, tokenPrefix, tokenStart, workerName, limitMax, limitDuration)
+local function fetchJobs(q, now, count, lockMs, tokenPrefix, tokenStart, workerName, limitMax, limitDuration)
   -- As BullMQ does, due delayed jobs move to wait even while the queue is paused.
-  promoteDueDelayed(now)
-  if isPaused() then
+  promoteDueDelayed(q, now)
+  if isPaused(q) then
     return {2, {}, 0}
   end
   if count <= 0 then return {0, {}, 0} end
 
-  local concurrency = tonumber(rcall("HGET", Q.meta, "concurrency"))
+  local concurrency = tonumber(rcall("HGET", q.meta, "concurrency"))
   if concurrency then
-    count = math.min(count, concurrency - rcall("LLEN", Q.active))
-    if count <= 0 then return {2, {}, nextDelayedDue()} end
+    count = math.min(count, concurrency - rcall("LLEN", q.active))
+    if count <= 0 then return {2, {}, nextDelayedDue(q)} end
   end
   if limitMax <= 0 then
-    limitMax = tonumber(rcall("HGET", Q.meta, "max")) or 0
-    limitDuration = tonumber(rcall("HGET", Q.meta, "duration")) or 0
+    limitMax = tonumber(rcall("HGET", q.meta, "max")) or 0
+    limitDuration = tonumber(rcall("HGET", q.meta, "duration")) or 0
   end
   local used = 0
   if limitMax > 0 then
-    used = tonumber(rcall("GET", Q.limiter)) or 0
+    used = tonumber(rcall("GET", q.limiter)) or 0
     if used >= limitMax then
-      local ttl = rcall("PTTL", Q.limiter)
+      local ttl = rcall("PTTL", q.limiter)
       if ttl <= 0 then
-        rcall("DEL", Q.limiter)
+        rcall("DEL", q.limiter)
         used = 0
       else
         return {1, {}, ttl}
@@ -76,13 +70,13 @@ local function fetchJobs(now, count, lockMs, tokenPrefix, tokenStart, workerName
   local taken = 0
   local serial = tokenStart
   while taken < count do
-    local id = takeOne()
+    local id = takeOne(q)
     if not id then break end
-    local jobKey = BASE .. id
+    local jobKey = q.base .. id
     if jobKeyType(jobKey) ~= "hash" then
       -- The hash is gone (removed by hand), or another program put a key of another type there:
       -- no job to run, drop the dangling id.
-      rcall("LREM", Q.active, 1, id)
+      rcall("LREM", q.active, 1, id)
     else
       local deferred = rcall("HGET", jobKey, "defa")
       if not deferred then
@@ -90,10 +84,10 @@ local function fetchJobs(now, count, lockMs, tokenPrefix, tokenStart, workerName
         if problem then deferred = "job hash is malformed (" .. problem .. ")" end
       end
       if deferred then
-        rcall("LREM", Q.active, 1, id)
+        rcall("LREM", q.active, 1, id)
         local opts = rcall("HGET", jobKey, "opts")
         local keepCount, keepAge = keepPolicy(opts, "removeOnFail")
-        failJob(id, deferred, now, keepCount, keepAge, optAttempts(opts))
+        failJob(q, id, deferred, now, keepCount, keepAge, optAttempts(opts))
       else
         local token = tokenPrefix .. ":" .. serial
         serial = serial + 1
@@ -104,7 +98,7 @@ local function fetchJobs(now, count, lockMs, tokenPrefix, tokenStart, workerName
           rcall("HSET", jobKey, "processedOn", now)
         end
         rcall("HINCRBY", jobKey, "ats", 1)
-        emit("active", "jobId", id, "prev", "waiting")
+        emit(q, "active", "jobId", id, "prev", "waiting")
         out[#out + 1] = id
         out[#out + 1] = token
         out[#out + 1] = rcall("HGETALL", jobKey)
@@ -114,18 +108,18 @@ local function fetchJobs(now, count, lockMs, tokenPrefix, tokenStart, workerName
   end
 
   if limitMax > 0 and taken > 0 then
-    if rcall("INCRBY", Q.limiter, taken) == taken then
-      rcall("PEXPIRE", Q.limiter, limitDuration)
+    if rcall("INCRBY", q.limiter, taken) == taken then
+      rcall("PEXPIRE", q.limiter, limitDuration)
     end
   end
   -- Other idle workers block on the marker: leave it set while runnable jobs remain.
-  if rcall("LLEN", Q.wait) > 0 or rcall("ZCARD", Q.prioritized) > 0 then
-    rcall("ZADD", Q.marker, 0, "0")
+  if rcall("LLEN", q.wait) > 0 or rcall("ZCARD", q.prioritized) > 0 then
+    rcall("ZADD", q.marker, 0, "0")
   elseif taken > 0 then
-    emit("drained")
+    emit(q, "drained")
   end
   if taken == 0 then
-    return {2, {}, nextDelayedDue()}
+    return {2, {}, nextDelayedDue(q)}
   end
   return {0, out, 0}
 end

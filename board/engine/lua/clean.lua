@@ -3,10 +3,11 @@
   completed/failed compare finishedOn (their score); other states compare the job's timestamp.
   Active jobs whose lock is held are kept.
 
-  KEYS: the queue keys (see _lib.lua)
+  KEYS: the queue's keys (see _queue.lua)
   ARGV[1] key base   ARGV[2] state   ARGV[3] cutoff (ms)   ARGV[4] most to remove in this call
   ARGV[5] position to scan from (0 = oldest end)   ARGV[6] most entries to scan in this call
-  Returns {removed ids, next position or -1 when the state has been scanned to its end}.
+  Returns: {removed ids, next position or -1 when the state has been scanned to its end}.
+  Events: cleaned (with the count removed), when it removed any.
 ]]
 local state, cutoff = ARGV[2], tonumber(ARGV[3])
 local limit, pos, window = tonumber(ARGV[4]), tonumber(ARGV[5]), tonumber(ARGV[6])
@@ -15,7 +16,7 @@ local removed = {}
 local function dropFromList(key, ids)
   for _, jobId in ipairs(ids) do
     rcall("LREM", key, 1, jobId)
-    removeJobKeys(jobId)
+    removeJobKeys(Q, jobId)
   end
 end
 
@@ -24,7 +25,7 @@ if state == "completed" or state == "failed" then
   removed = rcall("ZRANGEBYSCORE", key, "-inf", cutoff, "LIMIT", 0, limit)
   if #removed > 0 then
     rcall("ZREM", key, unpack(removed))
-    for _, jobId in ipairs(removed) do removeJobKeys(jobId) end
+    for _, jobId in ipairs(removed) do removeJobKeys(Q, jobId) end
   end
   pos = #removed < limit and -1 or 0
 else
@@ -49,7 +50,7 @@ else
   local kept = 0
   for _, jobId in ipairs(ids) do
     if #removed >= limit then break end
-    local jobKey = BASE .. jobId
+    local jobKey = Q.base .. jobId
     local ts = tonumber(jobField(jobKey, "timestamp"))
     local locked = rcall("EXISTS", jobKey .. ":lock") == 1
     if (ts == nil or ts <= cutoff) and not locked then
@@ -62,9 +63,9 @@ else
     dropFromList(key, removed)
   elseif #removed > 0 then
     rcall("ZREM", key, unpack(removed))
-    for _, jobId in ipairs(removed) do removeJobKeys(jobId) end
+    for _, jobId in ipairs(removed) do removeJobKeys(Q, jobId) end
   end
   if #ids < window and #removed < limit then pos = -1 else pos = pos + kept end
 end
-if #removed > 0 then emit("cleaned", "count", #removed) end
+if #removed > 0 then emit(Q, "cleaned", "count", #removed) end
 return {removed, pos}

@@ -2,9 +2,10 @@
   Empties the jobs that have not started, a bounded batch per call: wait, prioritized and, if asked,
   delayed. Active, completed and failed jobs stay.
 
-  KEYS: the queue keys (see _lib.lua)
+  KEYS: the queue's keys (see _queue.lua)
   ARGV[1] key base   ARGV[2] "1" to include delayed   ARGV[3] batch size
-  Returns the number of such jobs left (0 = done).
+  Returns: the number of such jobs left (0 = done).
+  Events: none.
 ]]
 local batch = tonumber(ARGV[3])
 local sources = {Q.wait, Q.paused, Q.prioritized}
@@ -19,7 +20,7 @@ for _, key in ipairs(sources) do
     ids = rcall("ZRANGE", key, 0, batch - 1)
     if #ids > 0 then rcall("ZREMRANGEBYRANK", key, 0, #ids - 1) end
   end
-  for _, jobId in ipairs(ids) do removeJobKeys(jobId) end
+  for _, jobId in ipairs(ids) do removeJobKeys(Q, jobId) end
   batch = batch - #ids
 end
 local left = rcall("LLEN", Q.wait) + rcall("LLEN", Q.paused) + rcall("ZCARD", Q.prioritized)

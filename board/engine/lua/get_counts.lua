@@ -1,15 +1,16 @@
 --[[
   Counts jobs per state, plus the queue's settings, for one queue in one call.
 
-  KEYS: the queue keys (see _lib.lua)
+  KEYS: the queue's keys (see _queue.lua)
   ARGV[1] key base   ARGV[2..] state names (wait, waiting, paused, active, delayed, prioritized,
                      waiting-children, completed, failed)
-  Returns {counts in ARGV order, paused flag, global concurrency or "", rate limit max or "",
+  Returns: {counts in ARGV order, paused flag, global concurrency or "", rate limit max or "",
   rate limit duration or "", limiter TTL ms (or -2 when no window is open), meta version or ""}.
   As in BullMQ 6, a paused queue keeps its jobs in wait and counts them there; "paused" counts only
   a legacy `paused` list.
+  Events: none.
 ]]
-local paused = isPaused()
+local paused = isPaused(Q)
 local counts = {}
 for i = 2, #ARGV do
   local state = ARGV[i]

@@ -3,12 +3,13 @@
   sized without reading them, so the whole list is sized first (MEMORY USAGE walks its nodes without
   copying them): when it holds more than ARGV[5] bytes, no line is read at all.
 
-  KEYS: the queue keys (see _lib.lua)
+  KEYS: the queue's keys (see _queue.lua)
   ARGV[1] key base   ARGV[2] job id   ARGV[3] first line (0-based)   ARGV[4] last line
   ARGV[5] bytes the whole list may hold for its lines to be read
-  Returns {lines or false, total lines, bytes held (0 when not sized)}.
+  Returns: {lines or false, total lines, bytes held (0 when not sized)}.
+  Events: none.
 ]]
-local logsKey = BASE .. ARGV[2] .. ":logs"
+local logsKey = Q.base .. ARGV[2] .. ":logs"
 if rcall("TYPE", logsKey)["ok"] ~= "list" then return {{}, 0, 0} end
 local total = rcall("LLEN", logsKey)
 local held = 0

@@ -3,7 +3,7 @@
   never ships a full payload: each cut field F comes back with a companion field "F.size" holding its
   full size in bytes; fields not cut have no companion.
 
-  KEYS: the queue keys (see _lib.lua)
+  KEYS: the queue's keys (see _queue.lua)
   ARGV[1] key base   ARGV[2] bytes to keep of data, returnvalue, opts, progress, failedReason,
                      stacktrace (0 = keep all). When it is not 0, no field larger than MAX_READ
                      (1 MB), of any name, is even read: reading it would cost Redis time that every
@@ -12,10 +12,11 @@
                     the range applies to each state in turn
           "ids":    ARGV[4..] job ids (their state is looked up)
           "fields": ARGV[4..] job ids, state not looked up (returned as "")
-  Returns {id, state, {field, value, ...}, ...}. Ids without a key are skipped; so are ids whose key is
+  Returns: {id, state, {field, value, ...}, ...}. Ids without a key are skipped; so are ids whose key is
   not a hash in "ids" and "fields" modes (not found). In "range" mode such an id, listed in a state by
   another program, comes back with the single field "board:keytype" holding the key's type, so that
   the page shows it as a malformed job instead of failing.
+  Events: none.
 ]]
 local keep = tonumber(ARGV[2])
 local MAX_READ = 1048576
@@ -25,7 +26,7 @@ local out = {}
 
 -- state nil: looked up here, once the key is known to be a job's.
 local function row(id, state, listed)
-  local key = BASE .. id
+  local key = Q.base .. id
   local kind = jobKeyType(key)
   if kind ~= "hash" then
     if listed and kind ~= "none" then
@@ -86,7 +87,7 @@ local function row(id, state, listed)
     for _, v in ipairs(extra) do hash[#hash + 1] = v end
   end
   out[#out + 1] = id
-  out[#out + 1] = state or jobState(id)
+  out[#out + 1] = state or jobState(Q, id)
   out[#out + 1] = hash
 end
 

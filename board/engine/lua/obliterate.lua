@@ -2,20 +2,21 @@
   Deletes the whole queue, a bounded batch of jobs per call; the last call deletes the queue's keys.
   The queue must be paused, and have no active job unless forced.
 
-  KEYS: the queue keys (see _lib.lua)
+  KEYS: the queue's keys (see _queue.lua)
   ARGV[1] key base   ARGV[2] "1" to force past active jobs   ARGV[3] batch size
-  Returns -1 when the queue is not paused, -2 when it has active jobs and force is off,
-  1 when more remains (call again), 0 when the queue is gone.
+  Returns: 1 when more remains (call again), 0 when the queue is gone; QUEUE_NOT_PAUSED, or
+  QUEUE_HAS_ACTIVE_JOBS when force is off.
+  Events: none (the last call deletes the events stream with the queue's other keys).
 ]]
-if not isPaused() then return -1 end
-if ARGV[2] ~= "1" and rcall("LLEN", Q.active) > 0 then return -2 end
+if not isPaused(Q) then return QUEUE_NOT_PAUSED end
+if ARGV[2] ~= "1" and rcall("LLEN", Q.active) > 0 then return QUEUE_HAS_ACTIVE_JOBS end
 local batch = tonumber(ARGV[3])
 for _, key in ipairs({Q.active, Q.wait, Q.paused}) do
   if batch <= 0 then return 1 end
   local ids = rcall("LRANGE", key, -batch, -1)
   if #ids > 0 then
     rcall("LTRIM", key, 0, -#ids - 1)
-    for _, jobId in ipairs(ids) do removeJobKeys(jobId) end
+    for _, jobId in ipairs(ids) do removeJobKeys(Q, jobId) end
     batch = batch - #ids
   end
 end
@@ -24,15 +25,14 @@ for _, key in ipairs({Q.delayed, Q.prioritized, Q.waitingChildren, Q.completed, 
   local ids = rcall("ZRANGE", key, 0, batch - 1)
   if #ids > 0 then
     rcall("ZREMRANGEBYRANK", key, 0, #ids - 1)
-    for _, jobId in ipairs(ids) do removeJobKeys(jobId) end
+    for _, jobId in ipairs(ids) do removeJobKeys(Q, jobId) end
     batch = batch - #ids
   end
 end
 if batch <= 0 then return 1 end
-local queueKeys = {}
-for _, key in pairs(Q) do queueKeys[#queueKeys + 1] = key end
-rcall("DEL", unpack(queueKeys))
-local rest = {BASE .. "repeat", BASE .. "metrics:completed", BASE .. "metrics:completed:data",
-  BASE .. "metrics:failed", BASE .. "metrics:failed:data"}
-rcall("DEL", unpack(rest))
+local keys = {}
+for _, key in ipairs(QUEUE_KEYS) do keys[#keys + 1] = Q[key[1]] end
+rcall("DEL", unpack(keys))
+rcall("DEL", Q.base .. "repeat", Q.base .. "metrics:completed", Q.base .. "metrics:completed:data",
+  Q.base .. "metrics:failed", Q.base .. "metrics:failed:data")
 return 0

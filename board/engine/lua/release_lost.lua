@@ -3,9 +3,10 @@
   failed after the request was sent). They are active under lock tokens the worker never learnt, and
   would otherwise wait for their locks to run out and for a stalled check, with a stall counted.
 
-  KEYS: the queue keys (see _lib.lua)
+  KEYS: the queue's keys (see _queue.lua)
   ARGV[1] key base   ARGV[2] the worker's token prefix   ARGV[3..] pairs of first, last token serial
-  Returns how many jobs were handed back. Their attempt never started: attemptsStarted goes back down.
+  Returns: how many jobs were handed back. Their attempt never started: attemptsStarted goes back down.
+  Events: waiting (prev active), for each job handed back.
 ]]
 --@include _release
 local prefix = ARGV[2] .. ":"
@@ -27,8 +28,8 @@ end
 local released = 0
 for _, jobId in ipairs(rcall("LRANGE", Q.active, 0, -1)) do
   -- pcall: another program may have left a key of another type where a lock belongs.
-  if lost(redis.pcall("GET", BASE .. jobId .. ":lock")) and handBack(jobId) == 1 then
-    bump(BASE .. jobId, "ats", -1)
+  if lost(redis.pcall("GET", Q.base .. jobId .. ":lock")) and handBack(Q, jobId) == 1 then
+    bump(Q.base .. jobId, "ats", -1)
     released = released + 1
   end
 end

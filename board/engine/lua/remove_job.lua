@@ -4,13 +4,14 @@
   program left under an id listed in one of the queue's states is removed the same way, so that an
   operator can clear it; one that is listed nowhere is not this queue's to remove (0).
 
-  KEYS: the queue keys (see _lib.lua)
+  KEYS: the queue's keys (see _queue.lua)
   ARGV[1] key base   ARGV[2] jobId
-  Returns 1 removed, 0 no such job, -1 locked by a worker.
+  Returns: 1 removed, 0 no such job, JOB_LOCKED (a worker holds its lock).
+  Events: removed (with the state it left as prev).
 ]]
 local jobId = ARGV[2]
-local jobKey = BASE .. jobId
-if rcall("EXISTS", jobKey .. ":lock") == 1 then return -1 end
+local jobKey = Q.base .. jobId
+if rcall("EXISTS", jobKey .. ":lock") == 1 then return JOB_LOCKED end
 local kind = jobKeyType(jobKey)
 if kind == "none" then return 0 end
 
@@ -29,6 +30,6 @@ rcall("SREM", Q.stalled, jobId)
 -- A removed child must not hold its parent back.
 local parentKey = jobField(jobKey, "parentKey")
 if parentKey then rcall("SREM", parentKey .. ":dependencies", jobKey) end
-removeJobKeys(jobId)
-emit("removed", "jobId", jobId, "prev", prev)
+removeJobKeys(Q, jobId)
+emit(Q, "removed", "jobId", jobId, "prev", prev)
 return 1

@@ -1,22 +1,15 @@
-"""The board's pages over HTTP: overview, queue tabs, job page, raw view, Redis, find, errors, JSON, htmx
-fragments, and the board mounted inside another app or behind a root path."""
+"""The pages (board/web/views.py) over HTTP: overview, queue tabs, job page, raw view, Redis, find, errors, JSON,
+htmx fragments, and pages over data another program wrote badly. The board under a mount path is in
+test_board.py (its URLs), escaping in test_render.py, redaction in test_formatters.py."""
 
 from __future__ import annotations
 
 import html
 import json
 import re
-import tempfile
-from pathlib import Path
 from typing import Any
 
-import pytest
 import redis
-from starlette.applications import Starlette
-from starlette.requests import Request
-from starlette.responses import PlainTextResponse, Response
-from starlette.routing import Mount, Route
-from starlette.staticfiles import StaticFiles
 
 from board import SyncQueue
 
@@ -27,11 +20,8 @@ from .conftest import (
     ClientFactory,
     ThreadWorker,
     counts_of,
-    csrf_of,
-    flash_of,
     job_ids_in,
     process_all,
-    urls_of,
     wait_for,
 )
 
@@ -78,10 +68,6 @@ def logs_of(page: str) -> list[str]:
     return [html.unescape(line) for line in re.findall(r'<li class="mono">(.*?)</li>', section.group(1), re.S)]
 
 
-def home(request: Request) -> Response:
-    return PlainTextResponse("the parent app")
-
-
 # Overview -----------------------------------------------------------------------------------------------------
 
 
@@ -107,10 +93,11 @@ def test_overview_counts_paused_and_workers(
         data = client.get("/", headers=JSON).json()
 
     assert page.status_code == 200
+    zero = dict.fromkeys(["waiting", "active", "delayed", "prioritized", "completed", "failed", "waiting-children"], 0)
     expected = {
-        "alpha": {"waiting": 2, "active": 0, "delayed": 1, "prioritized": 1, "completed": 0, "failed": 0},
-        "beta": {"waiting": 0, "active": 0, "delayed": 0, "prioritized": 0, "completed": 2, "failed": 1},
-        "gamma": {"waiting": 0, "active": 0, "delayed": 0, "prioritized": 0, "completed": 0, "failed": 0},
+        "alpha": {**zero, "waiting": 2, "delayed": 1, "prioritized": 1},
+        "beta": {**zero, "completed": 2, "failed": 1},
+        "gamma": zero,
     }
     for name, counts in expected.items():
         assert card_counts(card_of(page.text, name)) == counts, name
@@ -595,110 +582,3 @@ def test_binary_data_renders(
     assert "data" in warned_fields(page.text) and "binary" in page.text
     binary = client.get(f"/queues/{qname}/jobs/binary/raw/data")
     assert binary.status_code == 200 and binary.content.endswith(b"binary")
-
-
-# Not "x%41": Starlette's TestClient unquotes a path that httpx has already unquoted, so a '%' in an
-# id cannot travel through it (a real server decodes once; the browser tests cover real requests).
-@pytest.mark.parametrize("job_id", ["order/42", "what?now", "tag#1", "with space"])
-def test_custom_job_ids_are_linked_right(make_client: ClientFactory, sq: SyncQueue, qname: str, job_id: str) -> None:
-    """Custom ids may hold characters that are special in a URL; the links to them must still work."""
-    sq.add("custom", {"id": job_id}, job_id=job_id)
-    client = make_client([qname], client={"raise_server_exceptions": False})
-    page = client.get(f"/queues/{qname}")
-    assert page.status_code == 200
-    link = re.search(rf'<a href="([^"]+)">{re.escape(html.escape(job_id))}</a>', page.text)
-    assert link, "no link to the job"
-    href = html.unescape(link.group(1))
-    job = client.get(href, headers=JSON)
-    assert job.status_code == 200, href
-    assert job.json()["id"] == job_id
-    found = client.get("/find", params={"id": job_id}, headers=JSON)
-    assert found.json()["queues"] == [qname]
-    redirect = client.get("/find", params={"id": job_id}, follow_redirects=False)
-    assert client.get(redirect.headers["location"], headers=JSON).json()["id"] == job_id
-
-
-# Mounting -----------------------------------------------------------------------------------------------------
-
-
-def _board_urls(client: Any, prefix: str, qname: str, job_id: str) -> list[str]:
-    urls: list[str] = []
-    for path in ("/", f"/queues/{qname}", f"/queues/{qname}?state=delayed", f"/queues/{qname}/jobs/{job_id}"):
-        page = client.get(prefix + path)
-        assert page.status_code == 200, path
-        urls += urls_of(page.text)
-    return urls
-
-
-def test_mounted_in_a_parent_app(make_client: ClientFactory, sq: SyncQueue, qname: str, raw: redis.Redis) -> None:
-    job = sq.add("later", {}, delay=3600)
-
-    def parent(board: Starlette) -> Starlette:
-        return Starlette(routes=[Route("/", home), Mount("/admin/queues", app=board)])
-
-    client = make_client([qname], wrap=parent)
-    assert client.get("/").text == "the parent app"
-    urls = _board_urls(client, "/admin/queues", qname, job.id)
-    assert urls and all(u.startswith("/admin/queues/") for u in urls), [
-        u for u in urls if not u.startswith("/admin/queues/")
-    ]
-    assert f"/admin/queues/queues/{qname}/jobs/{job.id}/promote" in urls
-    assert "/admin/queues/static/board.css" in urls
-    assert client.get("/admin/queues/static/board.css").status_code == 200
-
-    # A form post inside the mount: redirected back inside it, with the message.
-    page = client.get(f"/admin/queues/queues/{qname}/jobs/{job.id}")
-    done = client.post(
-        f"/admin/queues/queues/{qname}/jobs/{job.id}/promote",
-        data={"csrf_token": csrf_of(page.text)},
-        follow_redirects=False,
-    )
-    assert done.status_code == 303
-    assert done.headers["location"] == f"/admin/queues/queues/{qname}/jobs/{job.id}"
-    assert flash_of(client.get(done.headers["location"]).text) == f"Job {job.id} promoted: it runs now."
-    assert raw.lrange(f"bull:{qname}:wait", 0, -1) == [job.id]
-    found = client.get("/admin/queues/find", params={"id": job.id}, follow_redirects=False)
-    assert found.headers["location"] == f"/admin/queues/queues/{qname}/jobs/{job.id}"
-
-
-def test_mounted_next_to_parent_routes_of_the_same_names(make_client: ClientFactory, sq: SyncQueue, qname: str) -> None:
-    """A parent app with its own "static" mount and "overview" route (a common sight): the board's links
-    must still point at the board's own pages and files."""
-    job = sq.add("j", {})
-    assets = Path(tempfile.mkdtemp())
-    (assets / "board.css").write_text("/* the parent's own stylesheet */")
-
-    def parent(board: Starlette) -> Starlette:
-        return Starlette(
-            routes=[
-                Route("/", home, name="overview"),
-                Mount("/static", app=StaticFiles(directory=str(assets)), name="static"),
-                Mount("/admin/queues", app=board),
-            ]
-        )
-
-    client = make_client([qname], wrap=parent)
-    urls = _board_urls(client, "/admin/queues", qname, job.id)
-    outside = sorted({u for u in urls if not u.startswith("/admin/queues/")})
-    assert outside == [], f"links that leave the board: {outside}"
-
-
-def test_behind_a_root_path(make_client: ClientFactory, sq: SyncQueue, qname: str, raw: redis.Redis) -> None:
-    job = sq.add("later", {}, delay=3600)
-    client = make_client([qname], client={"root_path": "/proxy"})
-    urls = _board_urls(client, "/proxy", qname, job.id)
-    assert urls and all(u.startswith("/proxy/") for u in urls), [u for u in urls if not u.startswith("/proxy/")]
-    assert client.get("/proxy/static/board.css").status_code == 200
-
-    page = client.get(f"/proxy/queues/{qname}/jobs/{job.id}")
-    done = client.post(
-        f"/proxy/queues/{qname}/jobs/{job.id}/promote",
-        data={"csrf_token": csrf_of(page.text)},
-        follow_redirects=False,
-    )
-    assert done.status_code == 303
-    assert done.headers["location"] == f"/proxy/queues/{qname}/jobs/{job.id}"
-    assert flash_of(client.get(done.headers["location"]).text) == f"Job {job.id} promoted: it runs now."
-    assert raw.zcard(f"bull:{qname}:delayed") == 0
-    found = client.get("/proxy/find", params={"id": job.id}, follow_redirects=False)
-    assert found.headers["location"] == f"/proxy/queues/{qname}/jobs/{job.id}"

@@ -1,0 +1,179 @@
+"""``Fetcher``: how a ``Worker`` takes jobs from its queue.
+
+Taking jobs is the one part of a worker that blocks on Redis and keeps its own books: the slots that a
+fetch in flight has claimed, the serial numbers that make each lock token unique, and the fetches whose
+reply was lost (the connection failed after the request was sent), whose jobs may be active under this
+worker's tokens without the worker knowing: they are handed back before the next fetch. Jobs are taken
+two ways, both through here: by the fetch loop, whenever slots are free, and by each call that saves
+results (``results.py``), which also fetches jobs for the slots free at that moment.
+
+When the queue has nothing to run, the loop blocks on the queue's marker (a sorted set that producers
+touch) on its own connection, which ``Worker.close()`` drops to end the wait at once.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import time
+from collections.abc import Iterator
+from typing import TYPE_CHECKING, Any
+
+from redis.asyncio import Redis
+from redis.exceptions import ConnectionError as RedisConnectionError
+from redis.exceptions import ResponseError
+from redis.exceptions import TimeoutError as RedisTimeoutError
+
+from .connection import refused, script_call, unavailable
+from .errors import OutcomeUnknown
+from .loops import nap, next_pause
+
+if TYPE_CHECKING:
+    from .worker import Worker
+
+
+class Fetcher:
+    """Takes jobs for ``worker`` and starts them (``worker._start``); ``blocking`` is the connection that
+    waits on the marker."""
+
+    def __init__(self, worker: Worker, blocking: Redis) -> None:
+        self._worker = worker
+        self._blocking = blocking
+        # Slots claimed by fetches in flight: the jobs they take are not running yet.
+        self.reserved = 0
+        # The serial of the next lock token: tokens are "<worker id>:<serial>".
+        self._serial = 0
+        # Token serials (first, last) of fetches whose reply was lost: the jobs they took are handed back.
+        self.lost: list[tuple[int, int]] = []
+        # The last fetch found nothing to run: the next one waits for the marker first.
+        self._empty = False
+
+    def free_slots(self) -> int:
+        w = self._worker
+        return w.concurrency - len(w._running) - self.reserved
+
+    @contextlib.contextmanager
+    def reserving(self, count: int) -> Iterator[None]:
+        """Claims ``count`` slots while a call that fetches that many jobs is in flight."""
+        self.reserved += count
+        try:
+            yield
+        finally:
+            self.reserved -= count
+
+    def args(self, count: int) -> list[Any]:
+        """The fetch arguments of ``fetch_jobs.lua`` and ``finish_jobs.lua`` for ``count`` jobs; the fifth
+        (index 4) is the serial of the first token they use."""
+        w = self._worker
+        first = self._serial
+        self._serial += count
+        return [int(time.time() * 1000), count, w.lock_ms, w.id, first, w.name or "", w.limit_max, w.limit_ms]
+
+    def lost_reply(self, first_serial: int, count: int) -> None:
+        """A call that fetched ``count`` jobs may have run, but its reply was lost: hand them back later."""
+        self.lost.append((first_serial, first_serial + count - 1))
+
+    async def release_lost(self) -> None:
+        """Hands back the jobs taken by fetches whose reply was lost (kept for later if this fails)."""
+        w = self._worker
+        ranges, self.lost = self.lost, []
+        try:
+            await w._runner.call(script_call("release_lost", w.keys, w.id, *(n for r in ranges for n in r)))
+        except BaseException:
+            self.lost = ranges + self.lost
+            raise
+
+    def start_fetched(self, status: int, jobs: list[Any], extra: Any) -> int:
+        """Starts fetched jobs; returns the next delayed due time (ms) when the queue had nothing."""
+        w = self._worker
+        if status == 0:
+            self._empty = False
+            for i in range(0, len(jobs), 3):
+                w._start(str(jobs[i]), str(jobs[i + 1]), jobs[i + 2])
+            return 0
+        if status == 2:
+            was_empty = self._empty
+            self._empty = True
+            if not was_empty and not w._running:
+                w._emit("drained")
+            return int(extra)
+        return 0
+
+    async def loop(self) -> None:
+        """Fetches until the worker stops, surviving any error."""
+        w = self._worker
+        pause = 0.0
+        next_due = 0
+        while not w._closing:
+            try:
+                next_due = await self._step(next_due)
+                pause = 0.0
+            except Exception as exc:
+                if w._closing:
+                    return
+                # Any error, not just a lost connection: a refused call (a full memory, a read-only
+                # replica during a failover) must not end fetching for good.
+                w._error(exc, "fetching jobs")
+                pause = next_pause(pause)
+                await nap(pause, w._stop)
+
+    async def _step(self, next_due: int) -> int:
+        """One turn of the fetch loop; returns the due time (ms) of the next delayed job when the queue
+        had nothing to run."""
+        w = self._worker
+        if self.free_slots() <= 0:
+            w._slot_freed.clear()
+            await w._slot_freed.wait()
+            return next_due
+        if self._empty:
+            await self._wait_for_marker(next_due)
+            self._empty = False
+            if w._closing:
+                return next_due
+        if self.lost:
+            await self.release_lost()
+        free = self.free_slots()
+        if free <= 0:
+            return next_due
+        args = self.args(free)
+        try:
+            with self.reserving(free):
+                status, jobs, extra = await w._runner.call(script_call("fetch_jobs", w.keys, *args, repeatable=False))
+        except OutcomeUnknown:
+            self.lost_reply(args[4], free)
+            raise
+        next_due = self.start_fetched(status, jobs, extra)
+        if status == 1:  # rate limited: extra is the time (ms) until the limiter's window closes
+            await nap(int(extra) / 1000, w._stop)
+        return next_due
+
+    async def _wait_for_marker(self, next_due: int) -> None:
+        w = self._worker
+        timeout = w.block_timeout
+        if next_due:
+            timeout = min(timeout, max(0.0, next_due / 1000 - time.time()))
+        if timeout <= 0.001:
+            return
+        try:
+            popped = await self._blocking.bzpopmin(w.keys.marker, timeout)
+        except RedisTimeoutError:
+            # The client's read deadline can run out just before the server's own timeout answers.
+            return
+        except (RedisConnectionError, OSError) as exc:
+            if w._closing:
+                return
+            raise unavailable(self._blocking, exc) from exc
+        except ResponseError as exc:
+            # READONLY on a replica, UNBLOCKED when the server turns into one during a failover.
+            if w._closing:
+                return
+            raise refused(self._blocking, exc) from exc
+        if popped:
+            _, member, score = popped
+            due = float(score)
+            if member == "1" and due > time.time() * 1000 + 1:
+                # The earliest delayed job is not due yet: wait for it, or for new work.
+                remaining = min(w.block_timeout, due / 1000 - time.time())
+                if remaining > 0.001:
+                    # An error here only ends the wait early: the fetch that follows reports it.
+                    with contextlib.suppress(RedisConnectionError, RedisTimeoutError, ResponseError, OSError):
+                        await self._blocking.bzpopmin(w.keys.marker, remaining)
