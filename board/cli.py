@@ -232,6 +232,7 @@ class WorkerSettings:
     stalled_interval: float
     shutdown_timeout: float
     log_level: str
+    metrics_port: int | None = None
 
 
 def worker_settings(args: argparse.Namespace) -> WorkerSettings:
@@ -251,6 +252,7 @@ def worker_settings(args: argparse.Namespace) -> WorkerSettings:
         stalled_interval=setting(args, "stalled_interval", "BOARD_STALLED_INTERVAL", 30.0, seconds(allow_zero=False)),
         shutdown_timeout=setting(args, "shutdown_timeout", "BOARD_SHUTDOWN_TIMEOUT", 30.0, seconds(allow_zero=True)),
         log_level=setting(args, "log_level", "BOARD_LOG_LEVEL", "info", log_level),
+        metrics_port=setting(args, "metrics_port", "BOARD_WORKER_METRICS_PORT", None, port_number),
     )
 
 
@@ -274,6 +276,14 @@ async def run_worker(settings: WorkerSettings, processor: Callable[..., Any]) ->
         raise CliError(str(exc)) from None
     worker.on("failed", lambda job, error: log.info("job %s failed: %s", job.id, error))
     worker.on("error", lambda error: log.warning("%s", error))
+    if settings.metrics_port is not None:
+        from .worker_metrics import WorkerMetrics
+
+        metrics = WorkerMetrics()
+        metrics.watch(worker)
+        check_port_free("0.0.0.0", settings.metrics_port, "--metrics-port N or BOARD_WORKER_METRICS_PORT=N")
+        metrics.serve(settings.metrics_port)
+        print(f"worker metrics on http://0.0.0.0:{settings.metrics_port}/metrics", flush=True)
     print(
         f"worker for queue {settings.queue!r} running {settings.processor} (concurrency {settings.concurrency})",
         flush=True,
@@ -425,6 +435,9 @@ def parser() -> argparse.ArgumentParser:
     worker.add_argument("--lock-duration", help="seconds (env BOARD_LOCK_DURATION; default 30)")
     worker.add_argument("--stalled-interval", help="seconds (env BOARD_STALLED_INTERVAL; default 30)")
     worker.add_argument("--shutdown-timeout", help="seconds (env BOARD_SHUTDOWN_TIMEOUT; default 30)")
+    worker.add_argument(
+        "--metrics-port", help="serve Prometheus metrics of this worker on this port (env BOARD_WORKER_METRICS_PORT)"
+    )
     worker.set_defaults(run=cmd_worker)
 
     demo = sub.add_parser(

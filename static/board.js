@@ -44,6 +44,41 @@
     if (banner) banner.hidden = true;
     document.body.classList.remove("is-stale");
   }
+  // A poll replaces the whole live region: not while the user is filling one of its forms or has one of
+  // its menus open (what they typed, or the open menu, would be lost); the polls after that go ahead.
+  function changed(field) {
+    if (field.type === "hidden" || field.type === "submit") return false;
+    if (field.type === "checkbox" || field.type === "radio") return field.checked !== field.defaultChecked;
+    if (field.tagName === "SELECT") {
+      return Array.prototype.some.call(field.options, function (o) { return o.selected !== o.defaultSelected; });
+    }
+    return field.value !== field.defaultValue;
+  }
+  document.addEventListener("htmx:beforeRequest", function (event) {
+    var region = event.detail && event.detail.elt;
+    if (!region || region.id !== "live") return;
+    var active = document.activeElement;
+    var typing = active && region.contains(active) && /^(INPUT|TEXTAREA|SELECT)$/.test(active.tagName);
+    var fields = region.querySelectorAll("form input, form textarea, form select");
+    var filled = Array.prototype.some.call(fields, changed);
+    if (typing || filled || region.querySelector("details.inline-form[open]")) event.preventDefault();
+  });
+  // Folded payloads and stack traces stay as the user left them across polls.
+  var openIds = null;
+  document.addEventListener("htmx:beforeSwap", function (event) {
+    var target = event.detail && event.detail.target;
+    if (!target) return;
+    openIds = {};
+    target.querySelectorAll("details[id]").forEach(function (el) { openIds[el.id] = el.open; });
+  });
+  document.addEventListener("htmx:afterSettle", function () {
+    if (!openIds) return;
+    Object.keys(openIds).forEach(function (id) {
+      var el = document.getElementById(id);
+      if (el && el.tagName === "DETAILS") el.open = openIds[id];
+    });
+    openIds = null;
+  });
   document.addEventListener("htmx:responseError", markStale);
   document.addEventListener("htmx:sendError", markStale);
   document.addEventListener("htmx:timeout", markStale);

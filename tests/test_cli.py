@@ -567,6 +567,57 @@ def test_worker_processes_jobs_with_its_concurrency(
 
 
 @pytest.mark.timeout(40)
+def test_worker_serves_its_metrics_on_the_port_asked(
+    start: Callable[..., Board], redis_url: str, raw: redis.Redis, qname: str
+) -> None:
+    from prometheus_client.parser import text_string_to_metric_families
+
+    with SyncQueue(qname, redis_url) as queue:
+        queue.add_bulk([{"name": "work", "data": {"n": n}} for n in range(4)])
+    port = free_port()
+    worker = start(
+        "worker",
+        f"{PROCESSORS}:process",
+        "--queue",
+        qname,
+        env=clean_env(REDIS_URL=redis_url, BOARD_WORKER_METRICS_PORT=str(port)),
+    )
+    wait_for(lambda: completed(raw, qname) == 4 or worker.proc.poll() is not None, 15, "4 jobs completed")
+    assert worker.proc.poll() is None, worker.output()
+    reply = fetch("GET", f"http://127.0.0.1:{port}/metrics")
+    assert reply.status == 200
+    samples = {
+        (sample.name, tuple(sorted(sample.labels.items()))): sample.value
+        for family in text_string_to_metric_families(reply.body)
+        for sample in family.samples
+    }
+    assert samples[("bullmq_worker_jobs_completed_total", (("queue", qname),))] == 4
+    assert samples[("bullmq_worker_jobs_failed_total", (("queue", qname),))] == 0
+    assert samples[("bullmq_worker_job_duration_seconds_count", (("queue", qname), ("status", "completed")))] == 4
+    assert samples[("bullmq_worker_job_wait_seconds_count", (("queue", qname),))] == 4
+    assert samples[("bullmq_worker_jobs_active", (("queue", qname),))] == 0
+    assert worker.signal(signal.SIGTERM) == 0, worker.output()
+
+
+def test_worker_metrics_port_in_use_exits_4(redis_url: str, qname: str) -> None:
+    with socket.socket() as taken:
+        taken.bind(("0.0.0.0", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        result = run_board(
+            "worker",
+            f"{PROCESSORS}:process",
+            "--queue",
+            qname,
+            "--metrics-port",
+            str(port),
+            env=clean_env(REDIS_URL=redis_url),
+        )
+    assert result.returncode == 4, described(result)
+    assert "--metrics-port" in result.stderr
+
+
+@pytest.mark.timeout(40)
 def test_worker_limiter_spaces_jobs_out(
     start: Callable[..., Board], redis_url: str, raw: redis.Redis, qname: str
 ) -> None:

@@ -22,3 +22,17 @@ def test_errors_form_one_hierarchy():
     assert issubclass(board.JobLockedError, board.JobStateError)
     assert issubclass(board.RedisUnavailable, ConnectionError)
     assert issubclass(board.WaitTimeoutError, TimeoutError)
+
+
+def test_job_schedulers_are_on_both_queues():
+    assert "JobScheduler" in board.__all__
+    calls = ("upsert_job_scheduler", "get_job_scheduler", "get_job_schedulers", "count_job_schedulers")
+    for name in (*calls, "remove_job_scheduler"):
+        assert callable(getattr(board.Queue, name)) and callable(getattr(board.SyncQueue, name)), name
+
+
+def test_flows_deduplication_and_removal_are_on_both_queues():
+    assert {"FlowProducer", "SyncFlowProducer", "JobNode"} <= set(board.__all__)
+    calls = ("remove_count", "get_deduplication_job_id", "remove_deduplication_key", "get_children_values")
+    for name in (*calls, "get_dependencies_count", "get_ignored_children_failures"):
+        assert callable(getattr(board.Queue, name)) and callable(getattr(board.SyncQueue, name)), name

@@ -7,7 +7,9 @@ jobs; every bulk action must work in bounded chunks.
 
 from __future__ import annotations
 
+from collections.abc import Collection
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Any, Protocol
 
 from ..engine import states
@@ -39,12 +41,41 @@ class QueueInfo:
     rate_limit_max: int | None = None
     rate_limit_duration_ms: int | None = None
     rate_limited_for_ms: int = 0
+    schedulers: int = 0
     exists: bool = True
     error: str | None = None
 
     @property
     def total(self) -> int:
         return sum(self.counts.values())
+
+
+@dataclass
+class ChildCounts:
+    """A flow parent's children by outcome: waited for, done, failed (failing the parent), and failed but
+    ignored by the parent."""
+
+    pending: int = 0
+    done: int = 0
+    failed: int = 0
+    ignored: int = 0
+
+    @property
+    def total(self) -> int:
+        return self.pending + self.done + self.failed + self.ignored
+
+
+@dataclass
+class DeadLetter:
+    """Where a dead letter came from (its options' ``deadLetter``): the queue and job it failed in, after
+    how many attempts and when. ``queue`` is None when the viewer may not see that queue (``hidden``) or
+    it was not written as a queue name."""
+
+    queue: str | None
+    job_id: str | None
+    attempts_made: int | None = None
+    failed_on_ms: int | None = None
+    hidden: bool = False
 
 
 @dataclass
@@ -69,6 +100,12 @@ class JobSummary:
     data_size: int = 0
     failed_reason: str | None = None
     problems: dict[str, str] = field(default_factory=dict)
+    deduplication_id: str | None = None
+    # The job scheduler that produced this job (its hash's ``rjk``).
+    scheduler_id: str | None = None
+    # A flow parent's children (None for a job with none).
+    children_counts: ChildCounts | None = None
+    dead_letter: DeadLetter | None = None
 
     @property
     def wait_ms(self) -> int | None:
@@ -110,6 +147,26 @@ class ChildLink:
 
 
 @dataclass
+class FlowNode:
+    """A job of a flow, for the tree on a job page. ``queue`` and ``id`` are None for a job the viewer may
+    not see (``hidden``) or one under another prefix; ``state`` is "missing" when the job is gone."""
+
+    queue: str | None
+    id: str | None
+    name: str
+    state: str
+    counts: ChildCounts = field(default_factory=ChildCounts)
+    children: list[FlowNode] = field(default_factory=list)
+    current: bool = False
+    hidden: bool = False
+
+    @property
+    def more(self) -> int:
+        """Children not shown (past the bounds of the read, or hidden with their parent)."""
+        return max(0, self.counts.total - len(self.children))
+
+
+@dataclass
 class JobDetail(JobSummary):
     data: Field = field(default_factory=lambda: Field("", 0, False))
     returnvalue: Field | None = None
@@ -126,6 +183,9 @@ class JobDetail(JobSummary):
     children_hidden: int = 0
     children_pending: int = 0
     children_done: int = 0
+    # The flow the job belongs to, from its root (parents beyond the read's bound left out: ``flow_cut``).
+    flow: FlowNode | None = None
+    flow_cut: bool = False
     logs: list[str] = field(default_factory=list)
     logs_total: int = 0
     logs_start: int = 0
@@ -137,6 +197,41 @@ class JobPage:
     queue: QueueInfo
     state: str
     jobs: list[JobSummary]
+    page: int
+    per_page: int
+    total: int
+
+    @property
+    def pages(self) -> int:
+        return max(1, -(-self.total // self.per_page))
+
+
+@dataclass
+class SchedulerInfo:
+    """A job scheduler: its template (name, data preview, options) and its schedule, a cron ``pattern``
+    or an interval (``every_ms``). ``problems`` names fields another program wrote badly."""
+
+    queue: str
+    id: str
+    name: str
+    pattern: str | None = None
+    every_ms: int | None = None
+    tz: str | None = None
+    next_run_ms: int | None = None
+    next_job_id: str | None = None
+    iterations: int = 0
+    limit: int | None = None
+    start_ms: int | None = None
+    end_ms: int | None = None
+    data: Field = field(default_factory=lambda: Field("", 0, False))
+    opts: dict[str, Any] = field(default_factory=dict)
+    problems: dict[str, str] = field(default_factory=dict)
+
+
+@dataclass
+class SchedulerPage:
+    queue: str
+    schedulers: list[SchedulerInfo]
     page: int
     per_page: int
     total: int
@@ -229,8 +324,11 @@ class QueueAdapter(Protocol):
         """Runs a delayed job now. ``NotFound``; ``Conflict`` when it is not delayed."""
         ...
 
-    async def remove_job(self, queue: str, job_id: str) -> ActionResult:
-        """Removes a job with its logs. ``NotFound``; ``Conflict`` while a worker holds its lock."""
+    async def remove_job(self, queue: str, job_id: str, *, visible: Collection[str] | None = None) -> ActionResult:
+        """Removes a job with its logs and, for a flow parent, its children; the message says what went
+        and, for a flow child, what its parent does now (naming the parent only when its queue is in
+        ``visible``; None: any). ``NotFound``; ``Conflict`` while a worker holds its lock (or a child's),
+        and for a job scheduler's next run (remove the scheduler instead)."""
         ...
 
     async def update_job_data(self, queue: str, job_id: str, data: Any) -> ActionResult:
@@ -277,6 +375,54 @@ class QueueAdapter(Protocol):
 
     async def obliterate(self, queue: str, *, force: bool) -> ActionResult:
         """Deletes the queue and all its jobs. ``Conflict`` unless paused, or with active jobs and no ``force``."""
+        ...
+
+    async def set_global_concurrency(self, queue: str, concurrency: int | None) -> ActionResult:
+        """At most ``concurrency`` jobs of the queue run at once across every worker; None removes the
+        limit. ``Invalid`` (``concurrency``)."""
+        ...
+
+    async def set_global_rate_limit(self, queue: str, max_jobs: int | None, duration_s: float) -> ActionResult:
+        """At most ``max_jobs`` jobs start per ``duration_s`` seconds across every worker; None removes
+        the limit. ``Invalid`` (``max`` or ``duration``)."""
+        ...
+
+    async def schedulers(self, queue: str, page: int, per_page: int) -> SchedulerPage:
+        """One page of the queue's job schedulers, soonest next run first, with their count (one round trip)."""
+        ...
+
+    async def all_schedulers(self, queues: list[str], per_page: int, *, page: int = 1) -> list[SchedulerPage]:
+        """``schedulers`` of many queues at once, in one round trip."""
+        ...
+
+    async def scheduler(self, queue: str, scheduler_id: str) -> SchedulerInfo | None:
+        """One job scheduler; None when there is no such scheduler."""
+        ...
+
+    async def run_scheduler(self, queue: str, scheduler_id: str) -> ActionResult:
+        """Runs the scheduler's next run now (``job_id`` of the result). ``NotFound``; ``Conflict`` when
+        that run is not waiting for its time (already due, taken, or gone)."""
+        ...
+
+    async def update_scheduler(
+        self,
+        queue: str,
+        scheduler_id: str,
+        *,
+        cron: str | None,
+        every_s: float | None,
+        tz: str | None,
+        limit: int | None,
+        end: datetime | None,
+    ) -> ActionResult:
+        """Gives the scheduler a new schedule (a cron pattern in ``tz``, or every ``every_s`` seconds, up to
+        ``limit`` runs and until ``end``), keeping its template. Nothing is saved when the engine refuses:
+        ``Invalid`` with the field (``cron``, ``every``, ``tz``, ``limit``, ``end``); ``NotFound``;
+        ``Conflict`` when its template could not be saved again as it is."""
+        ...
+
+    async def remove_scheduler(self, queue: str, scheduler_id: str) -> ActionResult:
+        """Removes the scheduler and its next run. ``NotFound``; ``Conflict`` while a worker holds that run."""
         ...
 
     async def close(self) -> None:

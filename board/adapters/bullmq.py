@@ -8,7 +8,8 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Iterable
+from collections.abc import Collection, Iterable
+from datetime import UTC, datetime
 from typing import Any
 
 from redis.exceptions import RedisError
@@ -23,10 +24,12 @@ from ..engine import (
     RedisUnavailable,
 )
 from ..engine.connection import REFUSALS, Connection
-from ..engine.inspector import Inspector, JobRow, QueueStatus
+from ..engine.inspector import Children, Flow, Inspector, JobRow, QueueStatus
+from ..engine.inspector import FlowNode as InspectedNode
 from ..engine.job import JobRecord
 from ..engine.keys import is_job_id
 from ..engine.options import dump_json
+from ..engine.schedulers import JobScheduler
 from ..engine.states import RUN_ORDERED, JobState, state_key
 from .base import (
     COUNTED,
@@ -34,14 +37,20 @@ from .base import (
     ActionResult,
     ChildLink,
     Field,
+    FlowNode,
     JobDetail,
     JobPage,
     JobSummary,
     QueueInfo,
+    SchedulerInfo,
+    SchedulerPage,
     WorkerInfo,
 )
 from .errors import Conflict, Invalid, NotFound, TooLarge, Unavailable
+from .flows import counts, dead_letter, find_current, flow_tree, split_job_key
+from .options import add_options, template_options
 from .payload import MAX_DEPTH, loads_bounded, nested_deeper_than
+from .schedules import refused_field, scheduler_info
 from .store import RedisSessionStore
 
 log = logging.getLogger("board.adapters")
@@ -49,7 +58,11 @@ UNREADABLE = "unreadable"
 UNANSWERED = "Redis could not answer this request; the reason is in the board's log."
 LOST = "The connection to Redis dropped before it answered: this may or may not have been done. Reload to see."
 
-_CHILDREN_SHOWN = 20
+# The flow tree on a job page: levels below the job, children per parent, nodes in all, parents above it.
+FLOW_DEPTH = 4
+FLOW_CHILDREN = 20
+FLOW_NODES = 200
+FLOW_PARENTS = 8
 
 
 def _shown_state(name: str) -> str:
@@ -85,6 +98,7 @@ def _status_info(status: QueueStatus, base: str) -> QueueInfo:
         rate_limit_max=status.rate_limit_max,
         rate_limit_duration_ms=status.rate_limit_duration_ms,
         rate_limited_for_ms=status.limiter_ttl_ms if status.rate_limited else 0,
+        schedulers=status.schedulers,
         exists=status.exists,
         error=_hidden_error(status.name, status.error),
     )
@@ -123,7 +137,7 @@ def _bounded(record: JobRecord, name: str, value: Any, instead: Any) -> Any:
     return value
 
 
-def _summary(queue: str, row: JobRow, record: JobRecord | None = None) -> JobSummary:
+def _summary(queue: str, row: JobRow, record: JobRecord | None = None, children: Children | None = None) -> JobSummary:
     record = record or _record(queue, row)
     record.progress = _bounded(record, "progress", record.progress, "[nested too deep to show]")
     fields = row.fields
@@ -148,6 +162,10 @@ def _summary(queue: str, row: JobRow, record: JobRecord | None = None) -> JobSum
         data_size=row.sizes.get("data", len(fields.get("data", "").encode("utf-8", "surrogateescape"))),
         failed_reason=record.failed_reason if "failedReason" not in row.sizes else fields.get("failedReason"),
         problems=dict(record.problems),
+        deduplication_id=record.deduplication_id or None,
+        scheduler_id=record.repeat_job_key or None,
+        children_counts=counts(children) if children is not None and children.total else None,
+        dead_letter=dead_letter(record.opts) if isinstance(record.opts, dict) and "opts" not in row.sizes else None,
     )
 
 
@@ -178,34 +196,36 @@ def _timeline(job: JobSummary, detail: JobRecord) -> list[tuple[int, str]]:
     return sorted(events)
 
 
-def _options_from_opts(opts: dict[str, Any]) -> dict[str, Any]:
-    """BullMQ ``opts`` back to ``Queue.add`` options, to duplicate a job."""
-    out: dict[str, Any] = {}
-    if isinstance(opts.get("attempts"), int):
-        out["attempts"] = opts["attempts"]
-    backoff = opts.get("backoff")
-    if isinstance(backoff, dict) and isinstance(backoff.get("type"), str) and backoff["type"]:
-        # Custom types too: the copy names the same strategy, which its worker resolves.
-        out["backoff"] = {k: v for k, v in backoff.items() if k in ("type", "jitter")}
-        delay = backoff.get("delay")
-        if isinstance(delay, int | float) and not isinstance(delay, bool):
-            out["backoff"]["delay"] = delay / 1000
-    elif isinstance(backoff, int | float) and not isinstance(backoff, bool):
-        out["backoff"] = backoff / 1000
-    if isinstance(opts.get("delay"), int) and opts["delay"] > 0:
-        out["delay"] = opts["delay"] / 1000
-    if isinstance(opts.get("priority"), int) and opts["priority"] > 0:
-        out["priority"] = opts["priority"]
-    if opts.get("lifo") is True and "priority" not in out:
-        out["lifo"] = True
-    for src, dst in (("removeOnComplete", "remove_on_complete"), ("removeOnFail", "remove_on_fail")):
-        if opts.get(src) is not None:
-            out[dst] = opts[src]
-    if isinstance(opts.get("kl"), int):
-        out["keep_logs"] = opts["kl"]
-    if isinstance(opts.get("stackTraceLimit"), int):
-        out["stack_trace_limit"] = opts["stackTraceLimit"]
-    return out
+def _removed(job_id: str, removed: int, before: Flow | None) -> str:
+    """What removing a job took with it: "Job 7 removed with its 3 unfinished children"."""
+    below = removed - 1
+    if below <= 0:
+        return f"Job {job_id} removed."
+    pending = before.nodes[before.current].children.pending if before is not None else 0
+    if pending == below:
+        return f"Job {job_id} removed with its {pending} unfinished child{'ren' if pending != 1 else ''}."
+    return f"Job {job_id} removed with {below} job{'s' if below != 1 else ''} of its flow below it."
+
+
+def _parent_now(where: tuple[str, str], queue: str, parent: InspectedNode) -> str:
+    """What the removed child's parent does now: "; its parent 7 now waits for 2 more" (or "now runs")."""
+    name = f"{where[1]}" if where[0] == queue else f"{where[1]} in {where[0]}"
+    if parent.state == "waiting-children" and parent.children.pending:
+        return f" Its parent {name} now waits for {parent.children.pending} more."
+    if parent.state in ("waiting", "prioritized", "active"):
+        return f" Its parent {name} now runs."
+    return ""
+
+
+def _child_links(node: FlowNode | None) -> list[ChildLink]:
+    """The children read with the flow, as links (a child under another prefix has none)."""
+    if node is None:
+        return []
+    return [
+        ChildLink(child.queue, child.id, child.state in ("completed", "failed"))
+        for child in node.children
+        if child.queue is not None and child.id is not None
+    ]
 
 
 class BullMQAdapter:
@@ -280,27 +300,26 @@ class BullMQAdapter:
     async def page(self, queue: str, state: str, page: int, per_page: int) -> JobPage:
         ins = self.inspector
         if state == "latest":
-            rows_call = ins.rows_call(
-                queue, [state_key(s) for s in COUNTED], 0, per_page - 1, False, self.preview_bytes
-            )
+            states, start, asc = [state_key(s) for s in COUNTED], 0, False
         else:
-            start = (page - 1) * per_page
-            rows_call = ins.rows_call(
-                queue,
-                [state_key(state)],
-                start,
-                start + per_page - 1,
-                JobState(state) in RUN_ORDERED,
-                self.preview_bytes,
+            states, start, asc = [state_key(state)], (page - 1) * per_page, JobState(state) in RUN_ORDERED
+        end = start + per_page - 1
+        *status, clients, rows, children = await self._act(
+            ins.runner.batch(
+                [
+                    *ins.status_calls(queue),
+                    ins.client_list_call(),
+                    ins.rows_call(queue, states, start, end, asc, self.preview_bytes),
+                    ins.children_counts_call(queue, states, start, end, asc),
+                ]
             )
-        status, exists, clients, rows = await self._act(
-            ins.runner.batch([ins.status_call(queue), ins.exists_call(queue), ins.client_list_call(), rows_call])
         )
-        info = _status_info(ins.parse_status(queue, status, exists, clients), ins.keys(queue).client_name())
+        info = _status_info(ins.parse_statuses(queue, status, clients), ins.keys(queue).client_name())
         parsed = self._parsed_rows(queue, rows)
         if parsed is None:
             info.error = UNREADABLE
-        jobs = [_summary(queue, row) for row in parsed or []]
+        parents = ins.parse_children(children)
+        jobs = [_summary(queue, row, children=parents.get(row.id)) for row in parsed or []]
         if state == "latest":
             jobs.sort(key=lambda j: j.added_ms or 0, reverse=True)
             jobs = jobs[:per_page]
@@ -313,16 +332,25 @@ class BullMQAdapter:
         if not is_job_id(job_id):
             return None
         ins = self.inspector
-        rows, logs_reply, *children_replies = await self._act(
+        rows, logs_reply, flow_reply = await self._act(
             ins.runner.batch(
                 [
                     ins.rows_by_id_call(queue, [job_id], self.detail_bytes),
                     ins.logs_call(queue, job_id, logs_start, logs_count, self.max_read_bytes),
-                    *ins.children_calls(queue, job_id, _CHILDREN_SHOWN),
+                    ins.flow_call(
+                        queue,
+                        job_id,
+                        depth=FLOW_DEPTH,
+                        per_node=FLOW_CHILDREN,
+                        nodes=FLOW_NODES,
+                        parents=FLOW_PARENTS,
+                    ),
                 ]
             )
         )
-        children = ins.parse_children(children_replies)
+        if isinstance(flow_reply, Exception):
+            log.warning("board: the flow of job %r of queue %r could not be read: %s", job_id, queue, flow_reply)
+        flow = ins.parse_flow(flow_reply)
         found = self._parsed_rows(queue, rows)
         if found is None:
             raise Conflict(f"Job {job_id!r} of queue {queue!r} could not be read: {UNREADABLE}.")
@@ -338,6 +366,8 @@ class BullMQAdapter:
         summary = _summary(queue, row, record)
         parent = record.parent or {}
         parent_queue = self._queue_of(str(parent.get("queueKey", "")))
+        tree = flow_tree(flow, self.prefix) if flow is not None else None
+        here = find_current(tree) if tree is not None else None
         detail = JobDetail(
             **{f: getattr(summary, f) for f in summary.__dataclass_fields__},
             data=_field(row, "data", summary.problems),
@@ -349,12 +379,11 @@ class BullMQAdapter:
             deferred_failure=record.deferred_failure,
             parent_queue=parent_queue,
             parent_id=record.parent_id,
-            children=[
-                *self._children(children.pending_keys, done=False),
-                *self._children(children.done_keys, done=True),
-            ],
-            children_pending=children.pending,
-            children_done=children.done,
+            children=_child_links(here),
+            children_pending=here.counts.pending if here else 0,
+            children_done=here.counts.done if here else 0,
+            flow=tree if tree is not None and (tree is not here or here.children or here.counts.total) else None,
+            flow_cut=bool(flow and flow.cut),
             logs=[str(line) for line in lines] if isinstance(lines, list) else [],
             logs_total=logs_total,
             logs_start=logs_start,
@@ -378,17 +407,6 @@ class BullMQAdapter:
         name = queue_key[len(head) :] if queue_key.startswith(head) else ""
         return name if name and ":" not in name else None
 
-    def _children(self, keys: list[str], *, done: bool) -> list[ChildLink]:
-        """Child job keys (``<prefix>:<queue>:<id>``) as links; a child in another prefix is skipped."""
-        links = []
-        head = self.prefix + ":"
-        for text in keys:
-            # Queue names hold no ':', so the first one after the prefix ends the name; the id may hold more.
-            queue, _, child_id = text[len(head) :].partition(":") if text.startswith(head) else ("", "", "")
-            if queue and child_id and is_job_id(child_id):
-                links.append(ChildLink(queue, child_id, done))
-        return links
-
     async def raw_field(self, queue: str, job_id: str, name: str, *, max_bytes: int | None = None) -> str | None:
         if name not in ("data", "returnvalue"):
             raise Invalid(f"no raw view of {name!r}", "name")
@@ -410,6 +428,108 @@ class BullMQAdapter:
 
     async def server_info(self) -> dict[str, str]:
         return await self._act(self.inspector.server_info())  # type: ignore[no-any-return]
+
+    # Job schedulers
+    async def schedulers(self, queue: str, page: int, per_page: int) -> SchedulerPage:
+        (found,) = await self.all_schedulers([queue], per_page, page=page)
+        return found
+
+    async def all_schedulers(self, queues: list[str], per_page: int, *, page: int = 1) -> list[SchedulerPage]:
+        ins = self.inspector
+        start = (page - 1) * per_page
+        calls = []
+        for queue in queues:
+            calls += [ins.schedulers_call(queue, start, start + per_page - 1), ins.schedulers_count_call(queue)]
+        replies = await self._act(ins.runner.batch(calls))
+        pages = []
+        for i, queue in enumerate(queues):
+            rows, total = replies[2 * i], replies[2 * i + 1]
+            found = self._schedulers(queue, rows)
+            pages.append(SchedulerPage(queue, found, page, per_page, total if isinstance(total, int) else len(found)))
+        return pages
+
+    def _schedulers(self, queue: str, reply: Any) -> list[SchedulerInfo]:
+        if isinstance(reply, Exception):
+            log.warning("board: the schedulers of queue %r could not be read: %s", queue, reply)
+            return []
+        return [scheduler_info(queue, s, self.detail_bytes) for s in self.inspector.parse_schedulers(reply)]
+
+    async def _scheduler(self, queue: str, scheduler_id: str) -> JobScheduler:
+        reply = await self._act(self.inspector.runner.call(self.inspector.schedulers_by_id_call(queue, [scheduler_id])))
+        found = self.inspector.parse_schedulers(reply)
+        if not found:
+            raise NotFound(f"there is no job scheduler {scheduler_id!r} in queue {queue!r}")
+        return found[0]
+
+    async def scheduler(self, queue: str, scheduler_id: str) -> SchedulerInfo | None:
+        try:
+            return scheduler_info(queue, await self._scheduler(queue, scheduler_id), self.detail_bytes)
+        except NotFound:
+            return None
+
+    async def run_scheduler(self, queue: str, scheduler_id: str) -> ActionResult:
+        found = await self._scheduler(queue, scheduler_id)
+        run = found.next_job_id
+        if run is None:
+            raise Conflict(f"job scheduler {scheduler_id!r} has no next run to start")
+        state = await self._act(self.queue(queue).get_job_state(run))
+        if state != "delayed":
+            said = "gone" if state == "unknown" else state
+            raise Conflict(
+                f"the next run of job scheduler {scheduler_id!r}, job {run}, is {said}: it cannot be run now"
+            )
+        await self._act(self.queue(queue).promote_job(run))
+        return ActionResult(f"Job scheduler {scheduler_id}: its next run, job {run}, runs now.", 1, run)
+
+    async def update_scheduler(
+        self,
+        queue: str,
+        scheduler_id: str,
+        *,
+        cron: str | None,
+        every_s: float | None,
+        tz: str | None,
+        limit: int | None,
+        end: datetime | None,
+    ) -> ActionResult:
+        found = await self._scheduler(queue, scheduler_id)
+        broken = sorted(set(found.problems) & {"key", "name", "data", "opts"})
+        if broken:
+            raise Conflict(
+                f"job scheduler {scheduler_id!r} cannot be edited here: its {', '.join(broken)} is unreadable"
+            )
+        try:
+            options = template_options(found.opts)
+        except ValueError as exc:
+            raise Conflict(f"job scheduler {scheduler_id!r} cannot be edited here: {exc}") from None
+        kind = options.get("backoff", {}).get("type") if isinstance(options.get("backoff"), dict) else None
+        # The template names the same backoff strategy as before, whatever workers resolve it to.
+        upserter = self.queue(queue)
+        if kind not in (None, "fixed", "exponential"):
+            upserter = Queue(queue, self.inspector.client, prefix=self.prefix, backoff_types=[str(kind)])
+        schedule: dict[str, Any] = {"cron": cron, "tz": tz} if cron is not None else {"every": every_s}
+        start = datetime.fromtimestamp(found.start_ms / 1000, UTC) if found.start_ms is not None else None
+        try:
+            await self._act(
+                upserter.upsert_job_scheduler(
+                    scheduler_id,
+                    **schedule,
+                    start=start,
+                    end=end,
+                    limit=limit,
+                    name=found.name,
+                    data=found.data,
+                    options=options,  # type: ignore[arg-type]
+                )
+            )
+        except Invalid as exc:
+            raise Invalid(str(exc), refused_field(str(exc))) from None
+        return ActionResult(f"Job scheduler {scheduler_id} saved: its next run follows the new schedule.", 1)
+
+    async def remove_scheduler(self, queue: str, scheduler_id: str) -> ActionResult:
+        if not await self._act(self.queue(queue).remove_job_scheduler(scheduler_id)):
+            raise NotFound(f"there is no job scheduler {scheduler_id!r} in queue {queue!r}")
+        return ActionResult(f"Job scheduler {scheduler_id} removed, with its next run.", 1)
 
     # Actions
     async def _act(self, action: Any) -> Any:
@@ -446,7 +566,13 @@ class BullMQAdapter:
             raise NotFound(f"job {job_id!r} not found in queue {queue!r}")
         if state not in RETRYABLE:
             raise Conflict(f"job {job_id} is {state}: only failed or completed jobs can be retried")
+        job = await self._act(self.queue(queue).get_job(job_id)) if state == "failed" else None
+        origin = dead_letter(job.opts) if job is not None else None
         await self._act(self.queue(queue).retry_job(job_id, state))
+        if origin is not None and origin.queue:
+            # The engine sends a dead letter back to where it failed, under its id there.
+            as_job = f" as job {origin.job_id}" if origin.job_id else ""
+            return ActionResult(f"Job {job_id} sent back to queue {origin.queue}{as_job}.", 1, origin.job_id)
         return ActionResult(f"Job {job_id} moved from {state} back to waiting.", 1, job_id)
 
     async def promote_job(self, queue: str, job_id: str) -> ActionResult:
@@ -454,12 +580,25 @@ class BullMQAdapter:
         await self._act(self.queue(queue).promote_job(job_id))
         return ActionResult(f"Job {job_id} promoted: it runs now.", 1, job_id)
 
-    async def remove_job(self, queue: str, job_id: str) -> ActionResult:
+    async def remove_job(self, queue: str, job_id: str, *, visible: Collection[str] | None = None) -> ActionResult:
         job_id = await self._own_job_id(queue, job_id)
-        removed = await self._act(self.queue(queue).remove(job_id))
+        ins = self.inspector
+        # Where the job stands in its flow, to say afterwards what removing it did there.
+        before = ins.parse_flow(await self._act(ins.runner.call(ins.flow_call(queue, job_id, depth=0, parents=1))))
+        removed = await self._act(self.queue(queue).remove_count(job_id))
         if not removed:
             raise NotFound(f"job {job_id!r} not found in queue {queue!r}")
-        return ActionResult(f"Job {job_id} removed.", 1, job_id)
+        message = _removed(job_id, removed, before)
+        parent = before.nodes[0] if before is not None and before.current == 1 else None
+        where = split_job_key(parent.key, self.prefix) if parent is not None else None
+        if parent is not None and where is not None and parent.state == "waiting-children":
+            named = visible is None or where[0] in visible
+            after = ins.parse_flow(
+                await self._act(ins.runner.call(ins.flow_call(where[0], where[1], depth=0, parents=0)))
+            )
+            if named and after is not None:
+                message += _parent_now(where, queue, after.nodes[after.current])
+        return ActionResult(message, removed, job_id)
 
     async def update_job_data(self, queue: str, job_id: str, data: Any) -> ActionResult:
         job_id = await self._own_job_id(queue, job_id)
@@ -478,7 +617,7 @@ class BullMQAdapter:
             raise NotFound(f"job {job_id!r} not found in queue {queue!r}")
         if job.problems.get("data"):
             raise Conflict(f"job {job_id} cannot be duplicated: its data is {job.problems['data']}")
-        options = _options_from_opts(job.opts)
+        options = add_options(job.opts)
         kind = options.get("backoff", {}).get("type") if isinstance(options.get("backoff"), dict) else None
         # The copy names the same backoff strategy as the original, whatever workers resolve it to.
         adder = self.queue(queue)
@@ -525,6 +664,18 @@ class BullMQAdapter:
         await self._act(self.queue(queue).drain(delayed))
         what = "waiting, prioritized and delayed" if delayed else "waiting and prioritized"
         return ActionResult(f"Queue emptied of its {what} jobs.")
+
+    async def set_global_concurrency(self, queue: str, concurrency: int | None) -> ActionResult:
+        await self._act(self.queue(queue).set_global_concurrency(concurrency))
+        if not concurrency:
+            return ActionResult(f"Global concurrency of {queue} removed: each worker runs as many as it is set to.")
+        return ActionResult(f"Global concurrency of {queue} set to {concurrency}: at most that many jobs run at once.")
+
+    async def set_global_rate_limit(self, queue: str, max_jobs: int | None, duration_s: float) -> ActionResult:
+        await self._act(self.queue(queue).set_global_rate_limit(max_jobs, duration_s))
+        if not max_jobs:
+            return ActionResult(f"Global rate limit of {queue} removed.")
+        return ActionResult(f"Global rate limit of {queue} set to {max_jobs} jobs per {duration_s:g} s.")
 
     async def obliterate(self, queue: str, *, force: bool) -> ActionResult:
         await self._act(self.queue(queue).obliterate(force))

@@ -16,20 +16,25 @@ from .errors import (
     WaitTimeoutError,
 )
 from .events import QueueEvents
+from .flows import FlowProducer, JobNode, SyncFlowProducer
 from .job import Job, JobRecord, SyncJob
 from .keys import check_job_id
 from .queue import Queue
+from .schedulers import JobScheduler
 from .sync_queue import SyncQueue
 from .worker import Worker
 
 __all__ = [
     "BackoffStrategy",
     "BoardError",
+    "FlowProducer",
     "Job",
     "JobFailedError",
     "JobLockedError",
+    "JobNode",
     "JobNotFound",
     "JobRecord",
+    "JobScheduler",
     "JobStateError",
     "LockLostError",
     "OutcomeUnknown",
@@ -38,6 +43,7 @@ __all__ = [
     "QueueStateError",
     "RedisRefused",
     "RedisUnavailable",
+    "SyncFlowProducer",
     "SyncJob",
     "SyncQueue",
     "UnrecoverableError",

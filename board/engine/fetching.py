@@ -9,10 +9,16 @@ results (``results.py``), which also fetches jobs for the slots free at that mom
 
 When the queue has nothing to run, the loop blocks on the queue's marker (a sorted set that producers
 touch) on its own connection, which ``Worker.close()`` drops to end the wait at once.
+
+A job taken that is a scheduler's run (its hash has ``rjk``) gives its scheduler the next run, as BullMQ's
+worker does when it takes one: beside the job, never holding it up, and never failing it. A failure to
+do so is reported (the ``error`` hook and the log) and tried again, with the loops' pauses, until it is
+done or the worker stops; sending it twice is harmless, since only the run the scheduler names produces.
 """
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import time
 from collections.abc import Iterator
@@ -24,8 +30,13 @@ from redis.exceptions import ResponseError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from .connection import refused, script_call, unavailable
-from .errors import OutcomeUnknown
-from .loops import nap, next_pause
+from .errors import OutcomeUnknown, RedisRefused, RedisUnavailable
+from .loops import nap, next_pause, settle
+from .scheduler_options import next_run_of
+from .schedulers import schedule_next
+
+# How often Redis checks blocking calls for their timeout, at its default hz of 10.
+_REDIS_TICK = 0.1
 
 if TYPE_CHECKING:
     from .worker import Worker
@@ -46,6 +57,8 @@ class Fetcher:
         self.lost: list[tuple[int, int]] = []
         # The last fetch found nothing to run: the next one waits for the marker first.
         self._empty = False
+        # Scheduler runs taken whose next run is being made.
+        self._scheduling: set[asyncio.Task[None]] = set()
 
     def free_slots(self) -> int:
         w = self._worker
@@ -89,6 +102,7 @@ class Fetcher:
             self._empty = False
             for i in range(0, len(jobs), 3):
                 w._start(str(jobs[i]), str(jobs[i + 1]), jobs[i + 2])
+                self._follow_scheduler(str(jobs[i]), jobs[i + 2])
             return 0
         if status == 2:
             was_empty = self._empty
@@ -98,8 +112,48 @@ class Fetcher:
             return int(extra)
         return 0
 
+    def _follow_scheduler(self, job_id: str, flat: list[Any]) -> None:
+        if "rjk" not in flat[::2]:
+            return
+        task = asyncio.create_task(self._schedule_next(job_id, dict(zip(flat[::2], flat[1::2], strict=True))))
+        self._scheduling.add(task)
+        task.add_done_callback(self._scheduling.discard)
+
+    async def _schedule_next(self, job_id: str, fields: dict[str, str]) -> None:
+        """Gives the scheduler of the taken run ``job_id`` its next run (see the module's docstring)."""
+        w = self._worker
+        doing = f"scheduling the next run of scheduler {fields.get('rjk')!r} after job {job_id!r}"
+        pause = 0.0
+        while True:
+            try:
+                run = next_run_of(job_id, fields, int(time.time() * 1000))
+                if run is not None:
+                    await w._runner.run(schedule_next(w.keys, run, int(time.time() * 1000)))
+                return
+            except Exception as exc:
+                w._error(exc, doing)
+                passing = isinstance(exc, RedisUnavailable | OutcomeUnknown) or (
+                    isinstance(exc, RedisRefused) and exc.retryable
+                )
+                if not passing or w._closing:
+                    return
+                pause = next_pause(pause)
+                await nap(pause, w._stop)
+
+    async def settle_scheduling(self) -> None:
+        """At the stop: lets next runs being made finish (they take one call each) before the
+        connection closes."""
+        for task in list(self._scheduling):
+            await settle(task, 5)
+
     async def loop(self) -> None:
         """Fetches until the worker stops, surviving any error."""
+        try:
+            await self._fetch_until_closed()
+        finally:
+            await self.settle_scheduling()
+
+    async def _fetch_until_closed(self) -> None:
         w = self._worker
         pause = 0.0
         next_due = 0
@@ -137,7 +191,10 @@ class Fetcher:
         args = self.args(free)
         try:
             with self.reserving(free):
-                status, jobs, extra = await w._runner.call(script_call("fetch_jobs", w.keys, *args, repeatable=False))
+                dead = w.dead_letter_keys.base if w.dead_letter_keys else ""
+                status, jobs, extra = await w._runner.call(
+                    script_call("fetch_jobs", w.keys, *args, dead, repeatable=False)
+                )
         except OutcomeUnknown:
             self.lost_reply(args[4], free)
             raise
@@ -154,7 +211,7 @@ class Fetcher:
         if timeout <= 0.001:
             return
         try:
-            popped = await self._blocking.bzpopmin(w.keys.marker, timeout)
+            popped = await self._block(timeout, until_due=timeout < w.block_timeout)
         except RedisTimeoutError:
             # The client's read deadline can run out just before the server's own timeout answers.
             return
@@ -172,8 +229,26 @@ class Fetcher:
             due = float(score)
             if member == "1" and due > time.time() * 1000 + 1:
                 # The earliest delayed job is not due yet: wait for it, or for new work.
-                remaining = min(w.block_timeout, due / 1000 - time.time())
+                remaining = due / 1000 - time.time()
                 if remaining > 0.001:
                     # An error here only ends the wait early: the fetch that follows reports it.
                     with contextlib.suppress(RedisConnectionError, RedisTimeoutError, ResponseError, OSError):
-                        await self._blocking.bzpopmin(w.keys.marker, remaining)
+                        await self._block(min(w.block_timeout, remaining), until_due=remaining < w.block_timeout)
+
+    async def _block(self, seconds: float, *, until_due: bool) -> Any:
+        """Waits on the marker for up to ``seconds``; what it popped, or None.
+
+        Redis ends a blocking call's timeout at its next clock tick (every 100 ms at its default hz of
+        10), so a wait for a delayed job due in 0.35 s would end up to 0.1 s late. When ``until_due``
+        (the wait ends at a due time), Redis is asked for one tick less and the rest is waited here,
+        where new work goes unnoticed for that tick at most: the delayed job is taken on time."""
+        w = self._worker
+        if not until_due:
+            return await self._blocking.bzpopmin(w.keys.marker, seconds)
+        deadline = time.monotonic() + seconds
+        if seconds - _REDIS_TICK > 0.001:
+            popped = await self._blocking.bzpopmin(w.keys.marker, seconds - _REDIS_TICK)
+            if popped:
+                return popped
+        await nap(deadline - time.monotonic(), w._stop)
+        return None

@@ -19,6 +19,7 @@ from .connection import Call, Connection, async_client, close_client, command, i
 from .job import key_type_problem
 from .keys import QueueKeys, check_job_id, is_job_id, queue_name_from_meta_key
 from .ops import STATES, parse_client_list
+from .schedulers import JobScheduler, parse_scheduler
 from .states import state_key
 
 
@@ -31,6 +32,10 @@ class QueueStatus:
     rate_limit_max: int | None = None
     rate_limit_duration_ms: int | None = None
     limiter_ttl_ms: int = 0
+    # Jobs started in the limiter's open window (None when no window is open); a worker's own limiter or a
+    # manual rate limit (BullMQ's ``rateLimit(ms)``) counts here too.
+    limiter_count: int | None = None
+    schedulers: int = 0
     version: str = ""
     workers: list[dict[str, str]] = field(default_factory=list)
     exists: bool = True
@@ -38,8 +43,15 @@ class QueueStatus:
 
     @property
     def rate_limited(self) -> bool:
-        """The limiter window is open and full: workers wait ``limiter_ttl_ms``."""
-        return self.limiter_ttl_ms > 0 and self.rate_limit_max is not None
+        """Workers wait ``limiter_ttl_ms`` before taking a job: the limiter's window is open and full.
+
+        As BullMQ's ``getRateLimitTtl``: without a global limit the queue's own maximum is unknown (it is
+        each worker's), so an open window counts as limited, as a manual ``rateLimit(ms)`` does."""
+        if self.limiter_ttl_ms <= 0:
+            return False
+        if self.rate_limit_max is None or self.limiter_count is None:
+            return True
+        return self.limiter_count >= self.rate_limit_max
 
 
 @dataclass
@@ -57,12 +69,40 @@ class JobRow:
 
 @dataclass
 class Children:
-    """A parent's children: how many it waits for and has done, and a sample of each's job keys."""
+    """A flow parent's children by outcome: waited for, done, failed (failing the parent), and failed but
+    ignored by the parent."""
 
-    pending: int
-    done: int
-    pending_keys: list[str]
-    done_keys: list[str]
+    pending: int = 0
+    done: int = 0
+    failed: int = 0
+    ignored: int = 0
+
+    @property
+    def total(self) -> int:
+        return self.pending + self.done + self.failed + self.ignored
+
+
+@dataclass
+class FlowNode:
+    """One job of a flow as ``flow_call`` read it: its full key (``<prefix>:<queue>:<id>``), the index of
+    its parent among the nodes (-1 for the first), state ("missing": no job hash; "elsewhere": under
+    another prefix, not read), name and children."""
+
+    key: str
+    parent: int
+    state: str
+    name: str
+    children: Children
+
+
+@dataclass
+class Flow:
+    """The flow around one job: its parents from the root down, the job (``nodes[current]``), and its
+    descendants breadth first, each node after its parent. ``cut``: parents above the first were left out."""
+
+    current: int
+    cut: bool
+    nodes: list[FlowNode]
 
 
 def _int_or_none(value: Any) -> int | None:
@@ -131,29 +171,78 @@ class Inspector:
         come back as not found: a page asked for such an id answers 404 rather than failing."""
         return script_call("job_rows", self.keys(queue), preview, "ids", *(i for i in job_ids if is_job_id(i)))
 
-    def children_calls(self, queue: str, job_id: str, sample: int) -> list[Call]:
-        """How many children a parent waits for and has done, and up to ``sample`` keys of each
-        (``<prefix>:<queue>:<id>``, chosen at random by Redis): read with ``parse_children``."""
-        keys = self.keys(queue)
-        return [
-            command("SCARD", keys.dependencies(job_id)),
-            command("HLEN", keys.processed(job_id)),
-            command("SRANDMEMBER", keys.dependencies(job_id), sample),
-            command("HRANDFIELD", keys.processed(job_id), sample),
-        ]
+    def limiter_call(self, queue: str) -> Call:
+        """Jobs started in the limiter's open window: with ``get_counts``'s TTL, whether it is full."""
+        return command("GET", self.keys(queue).limiter)
+
+    def schedulers_count_call(self, queue: str) -> Call:
+        return command("ZCARD", self.keys(queue).repeat)
+
+    def schedulers_call(self, queue: str, start: int, end: int, *, asc: bool = True) -> Call:
+        """Schedulers ``start`` to ``end`` in order of next run (soonest first when ``asc``): read with
+        ``parse_schedulers``."""
+        return script_call("job_schedulers", self.keys(queue), "range", start, end, "1" if asc else "0")
+
+    def schedulers_by_id_call(self, queue: str, scheduler_ids: Sequence[str]) -> Call:
+        return script_call("job_schedulers", self.keys(queue), "ids", *scheduler_ids)
 
     @staticmethod
-    def parse_children(replies: Sequence[Any]) -> Children:
-        pending, done, pending_keys, done_keys = replies
-        return Children(
-            pending if isinstance(pending, int) else 0,
-            done if isinstance(done, int) else 0,
-            [str(k) for k in pending_keys] if isinstance(pending_keys, list) else [],
-            [str(k) for k in done_keys] if isinstance(done_keys, list) else [],
-        )
+    def parse_schedulers(reply: Any) -> list[JobScheduler]:
+        """The schedulers of a ``job_schedulers`` reply; raises the error Redis answered instead."""
+        if isinstance(reply, Exception):
+            raise reply
+        return [
+            parse_scheduler(
+                str(reply[i]),
+                {str(k): str(v) for k, v in zip(reply[i + 2][::2], reply[i + 2][1::2], strict=True)},
+                reply[i + 1],
+            )
+            for i in range(0, len(reply), 3)
+        ]
 
-    def parse_status(self, queue: str, reply: Any, exists: Any, clients: Any) -> QueueStatus:
-        """``clients``: CLIENT LIST's text, or its rows already parsed (when many queues share it)."""
+    def flow_call(
+        self,
+        queue: str,
+        job_id: str,
+        *,
+        depth: int = 4,
+        per_node: int = 20,
+        nodes: int = 200,
+        parents: int = 8,
+        scan: int = 1000,
+    ) -> Call:
+        """The flow around a job within bounds (``flow_tree.lua``): read with ``parse_flow``."""
+        return script_call("flow_tree", self.keys(queue), job_id, self.prefix, depth, per_node, nodes, parents, scan)
+
+    @staticmethod
+    def parse_flow(reply: Any) -> Flow | None:
+        """None when the job is not there (or Redis refused the read: the page then shows no flow)."""
+        if not isinstance(reply, list) or len(reply) < 3:
+            return None
+        current, cut, *rows = reply
+        nodes = [
+            FlowNode(str(key), int(parent) - 1, str(state), str(name), Children(*(int(n) for n in counts)))
+            for key, parent, state, name, *counts in rows
+        ]
+        return Flow(int(current) - 1, bool(cut), nodes)
+
+    def children_counts_call(self, queue: str, states: Sequence[str], start: int, end: int, asc: bool) -> Call:
+        """The children of the flow parents in the same range as ``rows_call``: read with ``parse_children``."""
+        names = [state_key(s) for s in states]
+        return script_call("children_counts", self.keys(queue), start, end, "1" if asc else "0", *names)
+
+    @staticmethod
+    def parse_children(reply: Any) -> dict[str, Children]:
+        """Job id -> its children, for the parents among the range; {} when Redis refused the read."""
+        if not isinstance(reply, list):
+            return {}
+        return {str(reply[i]): Children(*(int(n) for n in reply[i + 1])) for i in range(0, len(reply) - 1, 2)}
+
+    def parse_status(
+        self, queue: str, reply: Any, exists: Any, clients: Any, *, limiter: Any = None, schedulers: Any = None
+    ) -> QueueStatus:
+        """``clients``: CLIENT LIST's text, or its rows already parsed (when many queues share it);
+        ``limiter`` and ``schedulers``: the replies to ``limiter_call`` and ``schedulers_count_call``."""
         status = QueueStatus(queue)
         if isinstance(reply, Exception):
             status.error = str(reply)
@@ -165,6 +254,8 @@ class Inspector:
         status.rate_limit_max = _int_or_none(max_jobs)
         status.rate_limit_duration_ms = _int_or_none(duration)
         status.limiter_ttl_ms = max(0, int(ttl))
+        status.limiter_count = _int_or_none(limiter) if status.limiter_ttl_ms else None
+        status.schedulers = schedulers if isinstance(schedulers, int) else 0
         status.version = str(version)
         status.exists = not isinstance(exists, int) or exists > 0
         rows = parse_client_list(clients) if isinstance(clients, str) else clients
@@ -179,14 +270,31 @@ class Inspector:
     async def statuses(self, queues: Sequence[str], *, workers: bool = True) -> list[QueueStatus]:
         calls: list[Call] = []
         for queue in queues:
-            calls += [self.status_call(queue), self.exists_call(queue)]
+            calls += self.status_calls(queue)
         if workers:
             calls.append(self.client_list_call())
         replies = await self.runner.batch(calls)
         clients = replies[-1] if workers else None
         if isinstance(clients, str):
             clients = parse_client_list(clients)
-        return [self.parse_status(q, replies[2 * i], replies[2 * i + 1], clients) for i, q in enumerate(queues)]
+        step = self.STATUS_CALLS
+        return [self.parse_statuses(q, replies[step * i : step * (i + 1)], clients) for i, q in enumerate(queues)]
+
+    # How many calls ``status_calls`` makes.
+    STATUS_CALLS = 4
+
+    def status_calls(self, queue: str) -> list[Call]:
+        """Everything ``parse_statuses`` reads of one queue, to send in a larger pipeline."""
+        return [
+            self.status_call(queue),
+            self.exists_call(queue),
+            self.limiter_call(queue),
+            self.schedulers_count_call(queue),
+        ]
+
+    def parse_statuses(self, queue: str, replies: Sequence[Any], clients: Any) -> QueueStatus:
+        status, exists, limiter, schedulers = replies
+        return self.parse_status(queue, status, exists, clients, limiter=limiter, schedulers=schedulers)
 
     async def rows(
         self, queue: str, states: Sequence[str], start: int, end: int, *, asc: bool = False, preview: int = 300
@@ -254,4 +362,4 @@ class Inspector:
         return info
 
 
-__all__ = ["STATES", "Children", "Inspector", "JobRow", "QueueStatus"]
+__all__ = ["STATES", "Children", "Flow", "FlowNode", "Inspector", "JobRow", "QueueStatus"]

@@ -282,8 +282,8 @@ class Job(JobRecord):
     async def promote(self) -> None:
         await self._queue.promote_job(self.id)
 
-    async def remove(self) -> None:
-        await self._queue.remove(self.id)
+    async def remove(self, *, remove_children: bool = True) -> None:
+        await self._queue.remove(self.id, remove_children=remove_children)
 
     async def update_data(self, data: Any) -> None:
         await self._queue.update_job_data(self.id, data)
@@ -311,6 +311,21 @@ class Job(JobRecord):
     async def wait_until_finished(self, events: QueueEvents, timeout: float | None = None) -> Any:
         return await events.wait_for_job(self.id, timeout)
 
+    # A flow parent's children
+    async def get_children_values(self) -> dict[str, Any]:
+        """Completed children: child key (``<prefix>:<queue>:<id>``) -> its return value (BullMQ's
+        ``getChildrenValues``)."""
+        return await self._queue.get_children_values(self.id)
+
+    async def get_ignored_children_failures(self) -> dict[str, str]:
+        """Children that failed with ``ignore_dependency_on_failure``: child key -> failed reason."""
+        return await self._queue.get_ignored_children_failures(self.id)
+
+    async def get_dependencies_count(self) -> dict[str, int]:
+        """Children by outcome: ``processed`` (completed), ``unprocessed`` (pending), ``ignored`` (failed,
+        ignored or continued past) and ``failed`` (failed with ``fail_parent_on_failure``)."""
+        return await self._queue.get_dependencies_count(self.id)
+
 
 class SyncJob(JobRecord):
     """A job read through a blocking ``SyncQueue``."""
@@ -336,8 +351,8 @@ class SyncJob(JobRecord):
     def promote(self) -> None:
         self._queue.promote_job(self.id)
 
-    def remove(self) -> None:
-        self._queue.remove(self.id)
+    def remove(self, *, remove_children: bool = True) -> None:
+        self._queue.remove(self.id, remove_children=remove_children)
 
     def update_data(self, data: Any) -> None:
         self._queue.update_job_data(self.id, data)
@@ -361,3 +376,12 @@ class SyncJob(JobRecord):
 
     def get_logs(self, start: int = 0, end: int = -1) -> tuple[list[str], int]:
         return self._queue.get_job_logs(self.id, start, end)
+
+    def get_children_values(self) -> dict[str, Any]:
+        return self._queue.get_children_values(self.id)
+
+    def get_ignored_children_failures(self) -> dict[str, str]:
+        return self._queue.get_ignored_children_failures(self.id)
+
+    def get_dependencies_count(self) -> dict[str, int]:
+        return self._queue.get_dependencies_count(self.id)

@@ -177,6 +177,12 @@ class QueueKeys:
     def repeat(self) -> str:
         return self.base + "repeat"
 
+    def metrics(self, kind: str) -> str:
+        """BullMQ's per-minute counters of ``completed`` or ``failed`` jobs (a hash; ``:data`` its list)."""
+        if kind not in ("completed", "failed"):
+            raise ValueError(f"kind: expected 'completed' or 'failed', got {kind!r}")
+        return self.base + "metrics:" + kind
+
     def job(self, job_id: str) -> str:
         return self.base + job_id
 

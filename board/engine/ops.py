@@ -6,6 +6,7 @@ generator loops until the work is done, so no call loads a whole queue.
 
 from __future__ import annotations
 
+import json
 import time
 from collections.abc import Iterable, Mapping, Sequence
 from datetime import timedelta
@@ -49,6 +50,7 @@ def _add_call(keys: QueueKeys, spec: AddSpec) -> Any:
         spec.priority,
         "1" if spec.lifo else "0",
         VERSION,
+        spec.dedup_id,
         repeatable=bool(spec.job_id),
     )
 
@@ -166,10 +168,11 @@ def obliterate(keys: QueueKeys, force: bool) -> Op[None]:
             return
 
 
-def remove(keys: QueueKeys, job_id: str) -> Op[bool]:
+def remove(keys: QueueKeys, job_id: str, remove_children: bool = True) -> Op[int]:
+    """How many jobs were removed: the job and, with ``remove_children``, its children (0: no such job)."""
     # Not repeatable: a second run would report the job as not found.
-    result = yield script_call("remove_job", keys, job_id, repeatable=False)
-    return bool(_check(keys, result, "remove", job_id))
+    result = yield script_call("remove_job", keys, job_id, "1" if remove_children else "0", repeatable=False)
+    return _check(keys, result, "remove", job_id)
 
 
 def retry_jobs(keys: QueueKeys, state: str, count: int, before_ms: int | None) -> Op[int]:
@@ -181,7 +184,7 @@ def retry_jobs(keys: QueueKeys, state: str, count: int, before_ms: int | None) -
     total = 0
     while count == 0 or total < count:
         want = BATCH if count == 0 else min(BATCH, count - total)
-        moved, left = yield script_call("retry_jobs", keys, state, want, cutoff)
+        moved, left = yield script_call("retry_jobs", keys, state, want, cutoff, now_ms())
         total += int(moved)
         if not moved or not left:
             break
@@ -214,7 +217,8 @@ def retry_job(keys: QueueKeys, job_id: str, state: str, reset_attempts: bool) ->
     if state not in ("failed", "completed"):
         raise ValueError(f"state: only 'failed' or 'completed' jobs can be retried, got {state!r}")
     # Not repeatable, as the next three: a second run would find the job moved and report it.
-    code = yield script_call("reprocess_job", keys, job_id, state, "1" if reset_attempts else "0", repeatable=False)
+    reset = "1" if reset_attempts else "0"
+    code = yield script_call("reprocess_job", keys, job_id, state, reset, now_ms(), repeatable=False)
     _check(keys, code, "retry", job_id, state)
 
 
@@ -251,6 +255,61 @@ def add_log(keys: QueueKeys, job_id: str, line: str, keep: int) -> Op[int]:
     # A second run would log the line twice.
     count = yield script_call("add_log", keys, job_id, line, keep, repeatable=False)
     return _check(keys, count, "add a log line to", job_id)
+
+
+def get_deduplication_job_id(keys: QueueKeys, dedup_id: str) -> Op[str | None]:
+    job_id = yield command("GET", keys.key("de:" + _dedup_id(dedup_id)))
+    return None if job_id is None else str(job_id)
+
+
+def remove_deduplication_key(keys: QueueKeys, dedup_id: str) -> Op[bool]:
+    removed = yield command("DEL", keys.key("de:" + _dedup_id(dedup_id)))
+    return bool(removed)
+
+
+def _dedup_id(dedup_id: Any) -> str:
+    if not isinstance(dedup_id, str) or not dedup_id:
+        raise ValueError(f"deduplication id: expected a non-empty string, got {dedup_id!r}")
+    return dedup_id
+
+
+def _hash(reply: Any) -> dict[str, str]:
+    """An HGETALL reply: a map (RESP3) or a flat list of fields and values."""
+    return {str(k): str(v) for k, v in reply.items()} if isinstance(reply, dict) else _pairs(reply)
+
+
+def _json_values(flat: Any) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for key, value in _hash(flat).items():
+        try:
+            out[key] = json.loads(value)
+        except (ValueError, RecursionError):
+            out[key] = value
+    return out
+
+
+def children_values(keys: QueueKeys, job_id: str) -> Op[dict[str, Any]]:
+    """A flow parent's completed children: child key (``<prefix>:<queue>:<id>``) -> its return value."""
+    flat = yield command("HGETALL", keys.processed(job_id))
+    return _json_values(flat)
+
+
+def ignored_children_failures(keys: QueueKeys, job_id: str) -> Op[dict[str, str]]:
+    """Children that failed with ignore_dependency_on_failure (or continue_parent_on_failure): child key
+    -> its failed reason."""
+    flat = yield command("HGETALL", keys.job(job_id) + ":failed")
+    return _hash(flat)
+
+
+def dependencies_count(keys: QueueKeys, job_id: str) -> Op[dict[str, int]]:
+    """A flow parent's children by outcome, as BullMQ's ``getDependenciesCount``."""
+    processed, unprocessed, ignored, failed = yield [
+        command("HLEN", keys.processed(job_id)),
+        command("SCARD", keys.dependencies(job_id)),
+        command("HLEN", keys.job(job_id) + ":failed"),
+        command("ZCARD", keys.job(job_id) + ":unsuccessful"),
+    ]
+    return {"processed": processed, "unprocessed": unprocessed, "ignored": ignored, "failed": failed}
 
 
 def delay_ms(delay: Any) -> int:

@@ -41,6 +41,7 @@ class JobOptions(TypedDict, total=False):
     timestamp: float
     stack_trace_limit: int
     keep_logs: int
+    deduplication: Mapping[str, Any]
 
 
 OPTION_NAMES = frozenset(JobOptions.__annotations__)
@@ -60,6 +61,7 @@ class AddSpec:
     lifo: bool
     data_value: Any = None
     opts_value: dict[str, Any] | None = None
+    dedup_id: str = ""
 
     def known_fields(self) -> dict[str, Any]:
         """The attributes of the job this add creates, for building it without reading it back."""
@@ -70,6 +72,7 @@ class AddSpec:
             "timestamp": self.timestamp,
             "delay": self.delay,
             "priority": self.priority,
+            "deduplication_id": self.dedup_id or None,
         }
 
 
@@ -215,6 +218,15 @@ def validate_job_id(job_id: Any) -> str:
     return check_job_id(job_id, "job_id")
 
 
+def _is_text(value: str) -> bool:
+    """False for a string holding a lone surrogate, which would reach Redis as bytes that are not UTF-8."""
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
 def _check_name(name: Any) -> str:
     if not isinstance(name, str) or not name:
         raise ValueError(f"name: expected a non-empty string, got {name!r}")
@@ -279,6 +291,42 @@ def _keep_options(options: Mapping[str, Any], opts: dict[str, Any]) -> None:
         opts["kl"] = _int_option(options["keep_logs"], "keep_logs", 1)
 
 
+# BullMQ's deduplication options under our names, and the opts.de keys they are stored as.
+DEDUP_FLAGS = {
+    "extend": "extend",
+    "replace": "replace",
+    "keep_last_if_active": "keepLastIfActive",
+    "reschedule": "reschedule",
+}
+
+
+def _dedup_option(options: Mapping[str, Any], opts: dict[str, Any]) -> str:
+    """``{"id": ..., "ttl": seconds, "extend", "replace", "keep_last_if_active", "reschedule"}`` -> the
+    deduplication id; stored as BullMQ's ``opts.de`` (ttl in ms)."""
+    value = options.get("deduplication")
+    if value is None:
+        return ""
+    if not isinstance(value, Mapping):
+        raise ValueError(f"deduplication: expected a dict with an 'id', got {value!r}")
+    unknown = set(value) - {"id", "ttl", *DEDUP_FLAGS}
+    if unknown:
+        raise ValueError(f"deduplication: unknown keys {sorted(unknown)}")
+    dedup_id = value.get("id")
+    if not isinstance(dedup_id, str) or not dedup_id or not _is_text(dedup_id):
+        raise ValueError(f"deduplication.id: expected a non-empty string, got {dedup_id!r}")
+    de: dict[str, Any] = {"id": dedup_id}
+    if value.get("ttl") is not None:
+        de["ttl"] = to_ms(value["ttl"], "deduplication.ttl", allow_zero=False)
+    for option, key in DEDUP_FLAGS.items():
+        flag = value.get(option, False)
+        if not isinstance(flag, bool):
+            raise ValueError(f"deduplication.{option}: expected True or False, got {flag!r}")
+        if flag:
+            de[key] = True
+    opts["de"] = de
+    return dedup_id
+
+
 def _timestamp_option(options: Mapping[str, Any], opts: dict[str, Any], now_ms: int) -> int:
     ts = options.get("timestamp")
     if ts is None:
@@ -308,6 +356,7 @@ def build_add(
     priority, lifo = _order_options(options, opts)
     _retry_options(options, opts, backoff_types)
     _keep_options(options, opts)
+    dedup_id = _dedup_option(options, opts)
     timestamp = _timestamp_option(options, opts, now_ms)
     return AddSpec(
         name=name,
@@ -320,6 +369,7 @@ def build_add(
         lifo=lifo,
         data_value=data,
         opts_value=opts,
+        dedup_id=dedup_id,
     )
 
 

@@ -3,17 +3,18 @@
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any, Unpack
 
 import redis.asyncio as aredis
 
-from . import ops
+from . import metrics, ops, scheduler_options, schedulers, search
 from .connection import Connection, async_client, close_client, is_ours, runner_for
 from .errors import OutcomeUnknown, RedisRefused, RedisUnavailable
 from .job import Job
 from .keys import QueueKeys, check_job_id
 from .options import JobOptions, backoff_types_option, build_add, to_ms
+from .schedulers import JobScheduler
 
 
 class Queue:
@@ -55,7 +56,15 @@ class Queue:
         return Job(self, job_id, fields, known)
 
     # Adding
-    async def add(self, name: str, data: Any = None, **options: Unpack[JobOptions]) -> Job:
+    async def add(
+        self, name: str, data: Any = None, *, repeat: Mapping[str, Any] | None = None, **options: Unpack[JobOptions]
+    ) -> Job:
+        if repeat is not None:
+            # As a scheduler (BullMQ's legacy repeat): its next run is the job returned.
+            now = ops.now_ms()
+            upsert = scheduler_options.repeat_spec(name, data, repeat, options, now, self.backoff_types)
+            done = await self._runner.run(schedulers.upsert(self.keys, upsert, now))
+            return self._job(done.job_id, done.job_fields)
         spec = build_add(name, data, options, ops.now_ms(), self.backoff_types)
         try:
             job_id, created = await self._runner.run(ops.add(self.keys, spec))
@@ -90,6 +99,48 @@ class Queue:
             else:
                 out.append(self._job(job_id, fields))
         return out
+
+    # Job schedulers
+    async def upsert_job_scheduler(
+        self,
+        scheduler_id: str,
+        *,
+        cron: str | None = None,
+        every: float | timedelta | None = None,
+        tz: str | None = None,
+        start: datetime | None = None,
+        end: datetime | None = None,
+        limit: int | None = None,
+        offset: float | timedelta | None = None,
+        name: str | None = None,
+        data: Any = None,
+        options: JobOptions | None = None,
+    ) -> JobScheduler:
+        """Creates or replaces a scheduler that adds a job (``name``, default the id; ``data``; job
+        ``options`` as ``add`` takes, but for ``job_id``, ``delay`` and ``timestamp``) on a ``cron``
+        pattern in ``tz``, or ``every`` interval (at ``offset`` inside it), from ``start`` to ``end``,
+        at most ``limit`` times. Its next run is replaced unless a worker has taken it."""
+        now = ops.now_ms()
+        spec = scheduler_options.upsert_spec(
+            scheduler_id, now, self.backoff_types, cron=cron, every=every, tz=tz, start=start, end=end,
+            limit=limit, offset=offset, name=name, data=data, options=options,
+        )  # fmt: skip
+        return (await self._runner.run(schedulers.upsert(self.keys, spec, now))).scheduler
+
+    async def get_job_scheduler(self, scheduler_id: str) -> JobScheduler | None:
+        return await self._runner.run(schedulers.get(self.keys, schedulers.scheduler_ref(scheduler_id)))
+
+    async def get_job_schedulers(self, start: int = 0, end: int = -1, *, asc: bool = True) -> list[JobScheduler]:
+        """A page of schedulers (at most 1,000) in order of next run, soonest first unless ``asc`` is
+        False; ``end`` -1: a whole page from ``start``."""
+        return await self._runner.run(schedulers.get_page(self.keys, start, end, asc))
+
+    async def count_job_schedulers(self) -> int:
+        return await self._runner.run(schedulers.count(self.keys))
+
+    async def remove_job_scheduler(self, scheduler_id: str) -> bool:
+        """Removes the scheduler and its next run unless a worker has taken it; False if there was none."""
+        return await self._runner.run(schedulers.remove(self.keys, schedulers.scheduler_ref(scheduler_id)))
 
     # Reading
     async def get_job(self, job_id: str) -> Job | None:
@@ -144,8 +195,24 @@ class Queue:
     async def obliterate(self, force: bool = False) -> None:
         await self._runner.run(ops.obliterate(self.keys, force))
 
-    async def remove(self, job_id: str) -> bool:
-        return await self._runner.run(ops.remove(self.keys, check_job_id(job_id)))
+    async def remove(self, job_id: str, *, remove_children: bool = True) -> bool:
+        """Removes the job from whatever state it is in and, unless ``remove_children`` is false, its
+        children in any queue (pending, done or failed); False when there is no such job. A parent whose
+        last pending child this was runs next. ``JobLockedError`` while a worker runs the job (or a pending
+        child); ``JobStateError`` for a job scheduler's next run (remove the scheduler instead)."""
+        return bool(await self.remove_count(job_id, remove_children=remove_children))
+
+    async def remove_count(self, job_id: str, *, remove_children: bool = True) -> int:
+        """As ``remove``, returning how many jobs went: the job and its children (0: no such job)."""
+        return await self._runner.run(ops.remove(self.keys, check_job_id(job_id), remove_children))
+
+    async def get_deduplication_job_id(self, dedup_id: str) -> str | None:
+        """The id of the job that holds deduplication id ``dedup_id`` (adds with it are dropped), or None."""
+        return await self._runner.run(ops.get_deduplication_job_id(self.keys, dedup_id))
+
+    async def remove_deduplication_key(self, dedup_id: str) -> bool:
+        """Frees deduplication id ``dedup_id`` at once, so that the next add with it is a new job."""
+        return await self._runner.run(ops.remove_deduplication_key(self.keys, dedup_id))
 
     async def retry_jobs(self, state: str = "failed", count: int = 0) -> int:
         return await self._runner.run(ops.retry_jobs(self.keys, state, count, None))
@@ -180,6 +247,37 @@ class Queue:
 
     async def add_job_log(self, job_id: str, line: str, *, keep: int = 0) -> int:
         return await self._runner.run(ops.add_log(self.keys, check_job_id(job_id), line, keep))
+
+    # A flow parent's children
+    async def get_children_values(self, job_id: str) -> dict[str, Any]:
+        return await self._runner.run(ops.children_values(self.keys, check_job_id(job_id)))
+
+    async def get_ignored_children_failures(self, job_id: str) -> dict[str, str]:
+        return await self._runner.run(ops.ignored_children_failures(self.keys, check_job_id(job_id)))
+
+    async def get_dependencies_count(self, job_id: str) -> dict[str, int]:
+        return await self._runner.run(ops.dependencies_count(self.keys, check_job_id(job_id)))
+
+    async def get_metrics(self, kind: str, start: int = 0, end: int = -1) -> metrics.Metrics:
+        """BullMQ's ``getMetrics``: the running total of ``kind`` ("completed" or "failed") jobs and the
+        per-minute counts ``start``..``end`` (newest first) that workers with metrics on keep."""
+        return await self._runner.run(metrics.get_metrics(self.keys, kind, start, end))
+
+    async def search_jobs(
+        self,
+        text: str,
+        *,
+        states: Sequence[str] = (),
+        fields: Sequence[str] = search.SEARCH_FIELDS,
+        cursor: search.SearchCursor | None = None,
+        limit: int = 50,
+        budget: float = 0.5,
+    ) -> search.SearchResult:
+        """Looks for ``text`` (case-insensitive) in the ids, names, data or failed reasons of the jobs
+        of ``states`` (all when empty), in bounded steps, until ``limit`` matches or ``budget``
+        seconds; go on from the result's ``cursor`` (None once every state was searched)."""
+        op = search.search(self.keys, text, states=states, fields=fields, cursor=cursor, limit=limit, budget_s=budget)
+        return await self._runner.run(op)
 
     def __repr__(self) -> str:
         return f"<Queue {self.keys.queue_key}>"

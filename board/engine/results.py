@@ -3,6 +3,7 @@
 A job's code ends one of three ways, each a ``Finish`` record in the layout ``finish_jobs.lua`` takes:
 completed (``"c"``), to be retried after a backoff delay (``"r"``), or failed (``"f"``), following the
 job's own options (``attempts``, ``backoff``, ``removeOnComplete``, ``removeOnFail``, ``stackTraceLimit``).
+A job failed for good is copied to the worker's dead-letter queue, when it has one, by the same call.
 
 Results are saved in batches, apart from the jobs that made them: every finished job is queued for the
 next finish call, and that call also fetches new jobs for the free slots (through the worker's
@@ -169,6 +170,8 @@ class ResultWriter:
                 args: list[Any] = [*fetcher.args(fetch), len(batch)]
                 for item in batch:
                     args += [item.job.id, item.token, item.kind, *item.values]
+                args.append(w.dead_letter_keys.base if w.dead_letter_keys else "")
+                args.append(w.metrics_points)
                 try:
                     with fetcher.reserving(fetch):
                         if fetcher.lost:

@@ -3,17 +3,18 @@
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any, Unpack
 
 import redis
 
-from . import ops
+from . import metrics, ops, scheduler_options, schedulers, search
 from .connection import Connection, SyncRunner, is_ours, sync_client
 from .errors import OutcomeUnknown, RedisRefused, RedisUnavailable
 from .job import SyncJob
 from .keys import QueueKeys, check_job_id
 from .options import JobOptions, backoff_types_option, build_add, to_ms
+from .schedulers import JobScheduler
 
 
 class SyncQueue:
@@ -50,7 +51,14 @@ class SyncQueue:
         return SyncJob(self, job_id, fields, known)
 
     # Adding
-    def add(self, name: str, data: Any = None, **options: Unpack[JobOptions]) -> SyncJob:
+    def add(
+        self, name: str, data: Any = None, *, repeat: Mapping[str, Any] | None = None, **options: Unpack[JobOptions]
+    ) -> SyncJob:
+        if repeat is not None:
+            now = ops.now_ms()
+            upsert = scheduler_options.repeat_spec(name, data, repeat, options, now, self.backoff_types)
+            done = self._runner.run(schedulers.upsert(self.keys, upsert, now))
+            return self._job(done.job_id, done.job_fields)
         spec = build_add(name, data, options, ops.now_ms(), self.backoff_types)
         try:
             job_id, created = self._runner.run(ops.add(self.keys, spec))
@@ -85,6 +93,41 @@ class SyncQueue:
             else:
                 out.append(self._job(job_id, fields))
         return out
+
+    # Job schedulers
+    def upsert_job_scheduler(
+        self,
+        scheduler_id: str,
+        *,
+        cron: str | None = None,
+        every: float | timedelta | None = None,
+        tz: str | None = None,
+        start: datetime | None = None,
+        end: datetime | None = None,
+        limit: int | None = None,
+        offset: float | timedelta | None = None,
+        name: str | None = None,
+        data: Any = None,
+        options: JobOptions | None = None,
+    ) -> JobScheduler:
+        now = ops.now_ms()
+        spec = scheduler_options.upsert_spec(
+            scheduler_id, now, self.backoff_types, cron=cron, every=every, tz=tz, start=start, end=end,
+            limit=limit, offset=offset, name=name, data=data, options=options,
+        )  # fmt: skip
+        return self._runner.run(schedulers.upsert(self.keys, spec, now)).scheduler
+
+    def get_job_scheduler(self, scheduler_id: str) -> JobScheduler | None:
+        return self._runner.run(schedulers.get(self.keys, schedulers.scheduler_ref(scheduler_id)))
+
+    def get_job_schedulers(self, start: int = 0, end: int = -1, *, asc: bool = True) -> list[JobScheduler]:
+        return self._runner.run(schedulers.get_page(self.keys, start, end, asc))
+
+    def count_job_schedulers(self) -> int:
+        return self._runner.run(schedulers.count(self.keys))
+
+    def remove_job_scheduler(self, scheduler_id: str) -> bool:
+        return self._runner.run(schedulers.remove(self.keys, schedulers.scheduler_ref(scheduler_id)))
 
     # Reading
     def get_job(self, job_id: str) -> SyncJob | None:
@@ -136,8 +179,24 @@ class SyncQueue:
     def obliterate(self, force: bool = False) -> None:
         self._runner.run(ops.obliterate(self.keys, force))
 
-    def remove(self, job_id: str) -> bool:
-        return self._runner.run(ops.remove(self.keys, check_job_id(job_id)))
+    def remove(self, job_id: str, *, remove_children: bool = True) -> bool:
+        """Removes the job from whatever state it is in and, unless ``remove_children`` is false, its
+        children in any queue (pending, done or failed); False when there is no such job. A parent whose
+        last pending child this was runs next. ``JobLockedError`` while a worker runs the job (or a pending
+        child); ``JobStateError`` for a job scheduler's next run (remove the scheduler instead)."""
+        return bool(self.remove_count(job_id, remove_children=remove_children))
+
+    def remove_count(self, job_id: str, *, remove_children: bool = True) -> int:
+        """As ``remove``, returning how many jobs went: the job and its children (0: no such job)."""
+        return self._runner.run(ops.remove(self.keys, check_job_id(job_id), remove_children))
+
+    def get_deduplication_job_id(self, dedup_id: str) -> str | None:
+        """The id of the job that holds deduplication id ``dedup_id`` (adds with it are dropped), or None."""
+        return self._runner.run(ops.get_deduplication_job_id(self.keys, dedup_id))
+
+    def remove_deduplication_key(self, dedup_id: str) -> bool:
+        """Frees deduplication id ``dedup_id`` at once, so that the next add with it is a new job."""
+        return self._runner.run(ops.remove_deduplication_key(self.keys, dedup_id))
 
     def retry_jobs(self, state: str = "failed", count: int = 0) -> int:
         return self._runner.run(ops.retry_jobs(self.keys, state, count, None))
@@ -172,6 +231,37 @@ class SyncQueue:
 
     def add_job_log(self, job_id: str, line: str, *, keep: int = 0) -> int:
         return self._runner.run(ops.add_log(self.keys, check_job_id(job_id), line, keep))
+
+    # A flow parent's children
+    def get_children_values(self, job_id: str) -> dict[str, Any]:
+        return self._runner.run(ops.children_values(self.keys, check_job_id(job_id)))
+
+    def get_ignored_children_failures(self, job_id: str) -> dict[str, str]:
+        return self._runner.run(ops.ignored_children_failures(self.keys, check_job_id(job_id)))
+
+    def get_dependencies_count(self, job_id: str) -> dict[str, int]:
+        return self._runner.run(ops.dependencies_count(self.keys, check_job_id(job_id)))
+
+    def get_metrics(self, kind: str, start: int = 0, end: int = -1) -> metrics.Metrics:
+        """BullMQ's ``getMetrics``: the running total of ``kind`` ("completed" or "failed") jobs and the
+        per-minute counts ``start``..``end`` (newest first) that workers with metrics on keep."""
+        return self._runner.run(metrics.get_metrics(self.keys, kind, start, end))
+
+    def search_jobs(
+        self,
+        text: str,
+        *,
+        states: Sequence[str] = (),
+        fields: Sequence[str] = search.SEARCH_FIELDS,
+        cursor: search.SearchCursor | None = None,
+        limit: int = 50,
+        budget: float = 0.5,
+    ) -> search.SearchResult:
+        """Looks for ``text`` (case-insensitive) in the ids, names, data or failed reasons of the jobs
+        of ``states`` (all when empty), in bounded steps, until ``limit`` matches or ``budget``
+        seconds; go on from the result's ``cursor`` (None once every state was searched)."""
+        op = search.search(self.keys, text, states=states, fields=fields, cursor=cursor, limit=limit, budget_s=budget)
+        return self._runner.run(op)
 
     def __repr__(self) -> str:
         return f"<SyncQueue {self.keys.queue_key}>"

@@ -74,6 +74,31 @@ class _Running:
     released: bool = False
 
 
+def _metrics_points(metrics: Mapping[str, int] | None) -> int:
+    if metrics is None:
+        return 0
+    if not isinstance(metrics, Mapping) or set(metrics) != {"max_data_points"}:
+        raise ValueError(f"metrics: expected {{'max_data_points': minutes}}, got {metrics!r}")
+    points = metrics["max_data_points"]
+    if isinstance(points, bool) or not isinstance(points, int) or not 1 <= points <= 100_000:
+        raise ValueError(f"metrics: max_data_points must be a whole number from 1 to 100000, got {points!r}")
+    return points
+
+
+def _dead_letter_keys(prefix: str, queue_name: str, name: str | None) -> QueueKeys | None:
+    if name is None:
+        return None
+    if not isinstance(name, str) or not name:
+        raise ValueError(f"dead_letter_queue: expected a queue name, got {name!r}")
+    if name == queue_name:
+        # Its dead letters would sit among the jobs they came from, and retrying one would loop.
+        raise ValueError(f"dead_letter_queue: must be another queue than {queue_name!r}")
+    try:
+        return QueueKeys(prefix, name)
+    except ValueError as exc:
+        raise ValueError(f"dead_letter_queue: {exc}") from None
+
+
 def _positive(value: Any, option: str) -> int:
     if isinstance(value, bool) or not isinstance(value, int) or value < 1:
         raise ValueError(f"{option}: expected an integer >= 1, got {value!r}")
@@ -133,6 +158,17 @@ class Worker:
     :param handle_signals: True (default): ``run()`` closes the worker on SIGTERM and SIGINT, when run
         in the main thread on an event loop that supports signal handlers (not Windows'), and removes
         its handlers when it returns. False leaves signals to the application.
+    :param dead_letter_queue: the name of a queue (same prefix, not this one) that receives a copy of
+        every job this worker fails for good (attempts exhausted, ``UnrecoverableError``), in the same
+        Redis call as the failure: a failed job there, with the original's name, data and options plus
+        ``opts["deadLetter"]`` = ``{"queue", "jobId", "attemptsMade", "failedOn"}``. The original then
+        follows its own ``remove_on_fail``. Retrying the dead letter (``retry_job`` or ``retry_jobs`` on
+        that queue) sends it back: the original is retried in place while it is still failed, else added
+        again under its id. None (default): no dead letters.
+    :param metrics: ``{"max_data_points": n}`` keeps BullMQ's job metrics as Node BullMQ's workers do:
+        running totals of completed and failed jobs and one count per minute for the last ``n``
+        minutes (``metrics:completed`` / ``metrics:failed``), read by ``Queue.get_metrics``, Node's
+        ``getMetrics()``, the board's charts and its ``/metrics``. None (default): none kept.
 
     Custom backoff strategies come only from here, never from a job: a job names one with
     ``backoff={"type": "<name>", "delay": seconds}`` (stored as BullMQ's ``{"type", "delay"}``) and
@@ -164,10 +200,15 @@ class Worker:
         shutdown_timeout: float | timedelta = 30,
         block_timeout: float | timedelta = 5,
         handle_signals: bool = True,
+        dead_letter_queue: str | None = None,
+        metrics: Mapping[str, int] | None = None,
     ) -> None:
         if not callable(processor):
             raise ValueError(f"processor: expected a function, got {processor!r}")
         self.keys = QueueKeys(prefix, queue_name)
+        self.dead_letter_queue = dead_letter_queue
+        self.dead_letter_keys = _dead_letter_keys(prefix, queue_name, dead_letter_queue)
+        self.metrics_points = _metrics_points(metrics)
         self.name = name
         self.concurrency = _positive(concurrency, "concurrency")
         self.limit_max, self.limit_ms = parse_limiter(limiter)
@@ -346,6 +387,9 @@ class Worker:
         self._locks_released.set()
         for task in self._tasks[1:]:
             await settle(task, 10)
+        # A fetch made with the last results may have started scheduler runs: their next runs are
+        # made before the connection closes, or those schedulers would wait for the next upsert.
+        await self._fetcher.settle_scheduling()
         if self._executor is not None:
             self._executor.shutdown(wait=False, cancel_futures=True)
         if self._sync_queue is not None:

@@ -10,16 +10,15 @@ import math
 from typing import Any
 
 from starlette.requests import Request
-from starlette.responses import JSONResponse, RedirectResponse, Response
+from starlette.responses import Response
 
-from ..adapters import CLEANABLE_STATES, ActionResult, Invalid
+from ..adapters import CLEANABLE_STATES, Conflict, Invalid
 from ..adapters.payload import loads_bounded
 from .board import Board
-from .csrf import FIELD as CSRF_FIELD
 from .editing import EditConflict, apply_edit
+from .forms import blank, confirm, done, flag, form_errors, job_url, queue_url, seconds, whole
 from .guard import guarded
-from .paths import safe_next
-from .render import wants_json
+from .render import limit_values
 from .users import User
 
 ADD_OPTIONS = {
@@ -36,47 +35,10 @@ ADD_OPTIONS = {
 }
 MAX_CLEAN_LIMIT = 1_000_000
 MAX_GRACE_S = 100 * 365 * 86400
-
-
-def _flag(body: dict[str, Any], name: str) -> bool:
-    value = body.get(name)
-    return value is True or str(value).lower() in ("1", "true", "yes", "on")
-
-
-def _back(request: Request, fallback: str) -> str:
-    """Where to return after an action: the posted ``next`` if it is a path inside the board."""
-    root = str(request.scope.get("root_path") or "").rstrip("/")
-    return safe_next(str(request.state.body.get("next") or ""), root) or fallback
-
-
-def _done(request: Request, board: Board, result: ActionResult, fallback: str) -> Response:
-    if wants_json(request):
-        return JSONResponse({"ok": True, "message": result.message, "count": result.count, "job_id": result.job_id})
-    response = RedirectResponse(_back(request, fallback), status_code=303)
-    board.flash(request, response, "ok", result.message)
-    return response
-
-
-def _confirm(request: Request, board: Board, user: User, question: str) -> Response | None:
-    """None when the action is confirmed; else a page asking for it (or 400 for a script)."""
-    if _flag(request.state.body, "confirm"):
-        return None
-    if wants_json(request):
-        return JSONResponse({"error": f"{question} Send confirm=true to go ahead."}, status_code=400)
-    fields = {k: v for k, v in request.state.body.items() if k not in ("confirm", CSRF_FIELD)}
-    queue, job_id = request.path_params["queue"], request.path_params.get("job_id")
-    cancel = _job_url(request, queue, job_id) if job_id is not None else _queue_url(request, queue)
-    context = board.context(request, user, question=question, action=board.here(request), fields=fields, cancel=cancel)
-    return board.renderer.page(request, "confirm.html", context)
-
-
-def _queue_url(request: Request, queue: str, state: str | None = None) -> str:
-    url = str(request.app.state.board.url(request, "queue", queue=queue))
-    return f"{url}?state={state}" if state else url
-
-
-def _job_url(request: Request, queue: str, job_id: str) -> str:
-    return str(request.app.state.board.url(request, "job", queue=queue, job_id=job_id))
+# Far above any real setting; past them a typo is more likely than a wish.
+MAX_CONCURRENCY = 1_000_000
+MAX_RATE_JOBS = 1_000_000_000
+MAX_RATE_DURATION_S = 365 * 86400
 
 
 # Job actions
@@ -85,29 +47,49 @@ def _job_url(request: Request, queue: str, job_id: str) -> str:
 @guarded("operator", action=True)
 async def retry_job(request: Request, board: Board, user: User) -> Response:
     queue, job_id = request.path_params["queue"], request.path_params["job_id"]
-    if not board.allow_completed_retries:
-        detail = await board.adapter.job(queue, job_id, logs_start=0, logs_count=0)
-        if detail is not None and detail.state == "completed":
-            return board.error(request, 403, "Retrying completed jobs is turned off on this board.", user)
+    detail = await board.adapter.job(queue, job_id, logs_start=0, logs_count=0)
+    if detail is not None and detail.state == "completed" and not board.allow_completed_retries:
+        return board.error(request, 403, "Retrying completed jobs is turned off on this board.", user)
+    origin = detail.dead_letter if detail is not None else None
+    if origin is not None and origin.queue not in await board.visible_queues(user):
+        # Sending a dead letter back writes to the queue it came from: only for someone who may see it.
+        refusal = "This dead letter came from a queue not shown to you here: it cannot be sent back from this board."
+        return board.error(request, 403, refusal, user)
     result = await board.adapter.retry_job(queue, job_id)
-    return _done(request, board, result, _job_url(request, queue, job_id))
+    if origin is not None and origin.queue is not None:
+        # The dead letter left this queue: follow it to where it went.
+        home = job_url(request, origin.queue, origin.job_id) if origin.job_id else queue_url(request, origin.queue)
+        return done(request, board, result, home)
+    return done(request, board, result, job_url(request, queue, job_id))
 
 
 @guarded("operator", action=True)
 async def promote_job(request: Request, board: Board, user: User) -> Response:
     queue, job_id = request.path_params["queue"], request.path_params["job_id"]
     result = await board.adapter.promote_job(queue, job_id)
-    return _done(request, board, result, _job_url(request, queue, job_id))
+    return done(request, board, result, job_url(request, queue, job_id))
 
 
 @guarded("admin", action=True)
 async def remove_job(request: Request, board: Board, user: User) -> Response:
     queue, job_id = request.path_params["queue"], request.path_params["job_id"]
-    asking = _confirm(request, board, user, f"Remove job {job_id} from {queue}, with its logs?")
+    asking = confirm(request, board, user, f"Remove job {job_id} from {queue}, with its logs (and its children)?")
     if asking:
         return asking
-    result = await board.adapter.remove_job(queue, job_id)
-    return _done(request, board, result, _queue_url(request, queue))
+    try:
+        result = await board.adapter.remove_job(queue, job_id, visible=await board.visible_queues(user))
+    except Conflict as exc:
+        detail = await board.adapter.job(queue, job_id, logs_start=0, logs_count=0)
+        # Refused as a scheduler's next run (not, say, as a job a worker holds).
+        if detail is None or not detail.scheduler_id or "scheduler" not in str(exc):
+            raise
+        # A scheduler's next run: the way out is the scheduler, so the refusal links to it.
+        link = (
+            "Go to its job scheduler",
+            board.url(request, "scheduler", queue=queue, scheduler_id=detail.scheduler_id),
+        )
+        return board.error(request, 409, str(exc), user, link=link)
+    return done(request, board, result, queue_url(request, queue))
 
 
 @guarded("operator", action=True)
@@ -121,9 +103,9 @@ async def update_data(request: Request, board: Board, user: User) -> Response:
         try:
             data = loads_bounded(raw)
         except ValueError as exc:
-            return _form_errors(request, board, user, "edit.html", {"data": f"Not valid JSON: {exc}"}, **edit)
+            return form_errors(request, board, user, "edit.html", {"data": f"Not valid JSON: {exc}"}, **edit)
     elif raw is None:
-        return _form_errors(request, board, user, "edit.html", {"data": "Give the new data, as JSON."}, **edit)
+        return form_errors(request, board, user, "edit.html", {"data": "Give the new data, as JSON."}, **edit)
     else:
         data = raw
     stored = await board.adapter.raw_field(queue, job_id, "data")
@@ -132,9 +114,9 @@ async def update_data(request: Request, board: Board, user: User) -> Response:
     try:
         data = apply_edit(data, stored, version if isinstance(version, str) and version else None, board.formatters)
     except EditConflict as exc:
-        return _form_errors(request, board, user, "edit.html", {"data": f"Not saved: {exc}."}, status=409, **edit)
+        return form_errors(request, board, user, "edit.html", {"data": f"Not saved: {exc}."}, status=409, **edit)
     result = await board.adapter.update_job_data(queue, job_id, data)
-    return _done(request, board, result, _job_url(request, queue, job_id))
+    return done(request, board, result, job_url(request, queue, job_id))
 
 
 @guarded("operator", action=True)
@@ -146,33 +128,14 @@ async def change_priority(request: Request, board: Board, user: User) -> Respons
     except (TypeError, ValueError, OverflowError):
         return board.error(request, 400, f"priority: expected a whole number, got {raw!r}", user)
     result = await board.adapter.change_job_priority(queue, job_id, priority)
-    return _done(request, board, result, _job_url(request, queue, job_id))
+    return done(request, board, result, job_url(request, queue, job_id))
 
 
 @guarded("operator", action=True)
 async def duplicate_job(request: Request, board: Board, user: User) -> Response:
     queue, job_id = request.path_params["queue"], request.path_params["job_id"]
     result = await board.adapter.duplicate_job(queue, job_id)
-    return _done(request, board, result, _job_url(request, queue, result.job_id or job_id))
-
-
-def _form_errors(
-    request: Request,
-    board: Board,
-    user: User,
-    template: str,
-    errors: dict[str, str],
-    status: int = 400,
-    **extra: Any,
-) -> Response:
-    """The form again, with each problem next to its field; nothing was written."""
-    if wants_json(request):
-        return JSONResponse({"error": "; ".join(f"{k}: {v}" for k, v in errors.items()), "fields": errors}, status)
-    values = {k: v for k, v in request.state.body.items() if isinstance(v, str)}
-    context = board.context(
-        request, user, queue_name=request.path_params["queue"], values=values, errors=errors, **extra
-    )
-    return board.renderer.page(request, template, context, status=status)
+    return done(request, board, result, job_url(request, queue, result.job_id or job_id))
 
 
 @guarded("operator", action=True)
@@ -203,12 +166,12 @@ async def add_job(request: Request, board: Board, user: User) -> Response:
     if unknown:
         errors["options"] = f"Unknown option(s): {', '.join(sorted(unknown))}; known: {', '.join(sorted(ADD_OPTIONS))}."
     if errors:
-        return _form_errors(request, board, user, "add.html", errors)
+        return form_errors(request, board, user, "add.html", errors)
     try:
         result = await board.adapter.add_job(queue, str(name).strip(), data, options)
     except Invalid as exc:
-        return _form_errors(request, board, user, "add.html", {exc.field or "options": str(exc)})
-    return _done(request, board, result, _job_url(request, queue, result.job_id or ""))
+        return form_errors(request, board, user, "add.html", {exc.field or "options": str(exc)})
+    return done(request, board, result, job_url(request, queue, result.job_id or ""))
 
 
 # Queue actions
@@ -220,21 +183,21 @@ async def retry_all(request: Request, board: Board, user: User) -> Response:
     state = str(request.state.body.get("state", "failed"))
     if state == "completed" and not board.allow_completed_retries:
         return board.error(request, 403, "Retrying completed jobs is turned off on this board.", user)
-    asking = _confirm(request, board, user, f"Move every {state} job of {queue} back to waiting?")
+    asking = confirm(request, board, user, f"Move every {state} job of {queue} back to waiting?")
     if asking:
         return asking
     result = await board.adapter.retry_all(queue, state)
-    return _done(request, board, result, _queue_url(request, queue, state))
+    return done(request, board, result, queue_url(request, queue, state))
 
 
 @guarded("admin", action=True)
 async def promote_all(request: Request, board: Board, user: User) -> Response:
     queue = request.path_params["queue"]
-    asking = _confirm(request, board, user, f"Run every delayed job of {queue} now?")
+    asking = confirm(request, board, user, f"Run every delayed job of {queue} now?")
     if asking:
         return asking
     result = await board.adapter.promote_all(queue)
-    return _done(request, board, result, _queue_url(request, queue, "delayed"))
+    return done(request, board, result, queue_url(request, queue, "delayed"))
 
 
 @guarded("admin", action=True)
@@ -256,43 +219,91 @@ async def clean(request: Request, board: Board, user: User) -> Response:
             f"grace must be a number of seconds from 0 to {MAX_GRACE_S:,} and limit between 1 and {MAX_CLEAN_LIMIT:,}.",
             user,
         )
-    asking = _confirm(request, board, user, f"Remove up to {limit:,} {state} jobs of {queue} older than {grace:g} s?")
+    asking = confirm(request, board, user, f"Remove up to {limit:,} {state} jobs of {queue} older than {grace:g} s?")
     if asking:
         return asking
     result = await board.adapter.clean(queue, state, grace, limit)
-    return _done(request, board, result, _queue_url(request, queue, state))
+    return done(request, board, result, queue_url(request, queue, state))
 
 
 @guarded("admin", action=True)
 async def pause(request: Request, board: Board, user: User) -> Response:
     queue = request.path_params["queue"]
-    return _done(request, board, await board.adapter.pause(queue), _queue_url(request, queue))
+    return done(request, board, await board.adapter.pause(queue), queue_url(request, queue))
 
 
 @guarded("admin", action=True)
 async def resume(request: Request, board: Board, user: User) -> Response:
     queue = request.path_params["queue"]
-    return _done(request, board, await board.adapter.resume(queue), _queue_url(request, queue))
+    return done(request, board, await board.adapter.resume(queue), queue_url(request, queue))
 
 
 @guarded("admin", action=True)
 async def empty(request: Request, board: Board, user: User) -> Response:
     queue = request.path_params["queue"]
-    delayed = _flag(request.state.body, "delayed")
+    delayed = flag(request.state.body, "delayed")
     what = "waiting, prioritized and delayed" if delayed else "waiting and prioritized"
-    asking = _confirm(request, board, user, f"Remove every {what} job of {queue}?")
+    asking = confirm(request, board, user, f"Remove every {what} job of {queue}?")
     if asking:
         return asking
     result = await board.adapter.empty(queue, delayed=delayed)
-    return _done(request, board, result, _queue_url(request, queue))
+    return done(request, board, result, queue_url(request, queue))
+
+
+async def _limits_errors(request: Request, board: Board, user: User, errors: dict[str, str]) -> Response:
+    """The limits form again, the other form showing the queue's current setting; nothing was written."""
+    (info,) = await board.adapter.overview([request.path_params["queue"]])
+    current = limit_values(info)
+    return form_errors(request, board, user, "limits.html", errors, current=current)
+
+
+@guarded("admin", action=True)
+async def set_concurrency(request: Request, board: Board, user: User) -> Response:
+    queue = request.path_params["queue"]
+    raw = request.state.body.get("concurrency")
+    concurrency = None
+    if not blank(raw):
+        try:
+            concurrency = whole(raw, MAX_CONCURRENCY)
+        except ValueError as exc:
+            return await _limits_errors(request, board, user, {"concurrency": str(exc).capitalize() + "."})
+    try:
+        result = await board.adapter.set_global_concurrency(queue, concurrency)
+    except Invalid as exc:
+        return await _limits_errors(request, board, user, {"concurrency": str(exc)})
+    return done(request, board, result, queue_url(request, queue))
+
+
+@guarded("admin", action=True)
+async def set_rate_limit(request: Request, board: Board, user: User) -> Response:
+    queue = request.path_params["queue"]
+    body = request.state.body
+    max_jobs, duration = None, 0.0
+    errors: dict[str, str] = {}
+    if not blank(body.get("max")):
+        try:
+            max_jobs = whole(body.get("max"), MAX_RATE_JOBS)
+        except ValueError as exc:
+            errors["max"] = str(exc).capitalize() + "."
+        try:
+            duration = seconds(body.get("duration"), MAX_RATE_DURATION_S)
+        except ValueError as exc:
+            errors["duration"] = str(exc).capitalize() + "."
+    if errors:
+        return await _limits_errors(request, board, user, errors)
+    try:
+        result = await board.adapter.set_global_rate_limit(queue, max_jobs, duration)
+    except Invalid as exc:
+        return await _limits_errors(request, board, user, {exc.field or "max": str(exc)})
+    return done(request, board, result, queue_url(request, queue))
 
 
 @guarded("admin", action=True)
 async def obliterate(request: Request, board: Board, user: User) -> Response:
     queue = request.path_params["queue"]
-    force = _flag(request.state.body, "force")
-    asking = _confirm(request, board, user, f"Delete queue {queue} and every job in it? This cannot be undone.")
+    force = flag(request.state.body, "force")
+    asking = confirm(request, board, user, f"Delete queue {queue} and every job in it? This cannot be undone.")
     if asking:
         return asking
     result = await board.adapter.obliterate(queue, force=force)
-    return _done(request, board, result, board.url(request, "overview"))
+    return done(request, board, result, board.url(request, "overview"))

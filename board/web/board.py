@@ -166,11 +166,14 @@ class Board:
         message: str,
         user: User | None = None,
         headers: Mapping[str, str] | None = None,
+        link: tuple[str, str] | None = None,
     ) -> Response:
+        """An error page (or ``{"error": ...}``); ``link``: (label, URL) of where to go about it."""
         if wants_json(request):
-            response = self.renderer.page(request, "", {}, data={"error": message}, status=status)
+            data = {"error": message, **({"see": link[1]} if link else {})}
+            response = self.renderer.page(request, "", {}, data=data, status=status)
         else:
-            context: dict[str, Any] = {"status": status, "message": message, "user": user, "board": self}
+            context: dict[str, Any] = {"status": status, "message": message, "user": user, "board": self, "link": link}
             context.update(flash=None, csrf_token=self.csrf.token(request), auth_routes=bool(self.auth.routes))
             response = self.renderer.page(request, "error.html", context, status=status)
         response.headers.update(headers or {})

@@ -5,6 +5,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import math
+import time
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -15,7 +16,7 @@ from markupsafe import Markup
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
-from ..adapters import COUNTED, TABS
+from ..adapters import COUNTED, TABS, QueueInfo
 
 _PACKAGE = Path(__file__).resolve().parent.parent
 
@@ -79,6 +80,50 @@ def duration(ms: int | float | None) -> str:
     return f"{hours // 24} d {hours % 24} h"
 
 
+def remaining(ms: int | float | None) -> str:
+    """A time left, as a person says it: "under a second", "40 s", "26 min", "3 h 5 min", "2 d 4 h"."""
+    if ms is None:
+        return ""
+    if ms < 1000:
+        return "under a second"
+    seconds = int(ms // 1000)
+    if seconds < 60:
+        return f"{seconds} s"
+    minutes = seconds // 60
+    if minutes < 60:
+        return f"{minutes} min"
+    hours, minutes = divmod(minutes, 60)
+    if hours < 48:
+        return f"{hours} h {minutes} min" if minutes else f"{hours} h"
+    return f"{hours // 24} d {hours % 24} h" if hours % 24 else f"{hours // 24} d"
+
+
+def interval(ms: int | float | None) -> str:
+    """An interval exactly: "10 min", "1 h 30 min", "90 ms"."""
+    if ms is None:
+        return ""
+    if ms < 1000 or ms % 1000:
+        return f"{ms / 1000:g} s" if ms >= 1000 else f"{ms:g} ms"
+    rest = int(ms // 1000)
+    parts = []
+    for unit, span in (("d", 86400), ("h", 3600), ("min", 60), ("s", 1)):
+        if rest >= span:
+            parts.append(f"{rest // span} {unit}")
+            rest %= span
+    return " ".join(parts)
+
+
+def relative(ms: int | None, now_ms: float | None = None) -> str:
+    """When ``ms`` is from now: "in 11 h 3 min", "4 min ago", "now"."""
+    if not ms:
+        return ""
+    now = time.time() * 1000 if now_ms is None else now_ms
+    delta = ms - now
+    if abs(delta) < 1000:
+        return "now"
+    return f"in {remaining(delta)}" if delta > 0 else f"{remaining(-delta)} ago"
+
+
 def size(n: int | None) -> str:
     if n is None:
         return ""
@@ -118,7 +163,7 @@ def to_json(value: Any) -> Any:
     """Dataclasses (with their derived properties) and the rest, as JSON-ready values."""
     if dataclasses.is_dataclass(value) and not isinstance(value, type):
         out = {f.name: to_json(getattr(value, f.name)) for f in dataclasses.fields(value)}
-        for name in ("wait_ms", "run_ms", "pages", "total"):
+        for name in ("wait_ms", "run_ms", "pages", "total", "more"):
             if hasattr(type(value), name) and isinstance(getattr(type(value), name), property):
                 out[name] = getattr(value, name)
         return out
@@ -135,9 +180,13 @@ class Renderer:
     def __init__(self, *, title: str, poll_interval: float) -> None:
         self.templates = Jinja2Blocks(directory=str(asset_dir("templates")))
         env = self.templates.env
-        env.filters.update(iso=iso, duration=duration, size=size)
+        env.filters.update(
+            iso=iso, duration=duration, size=size, remaining=remaining, interval=interval, relative=relative
+        )
         env.finalize = printable
-        env.globals.update(title=title, poll_interval=poll_interval, tabs=TABS, states=COUNTED)
+        env.globals.update(
+            title=title, poll_interval=poll_interval, tabs=TABS, states=COUNTED, limit_values=limit_values
+        )
         env.policies["json.dumps_kwargs"] = {"sort_keys": False, "ensure_ascii": False}
 
     def page(
@@ -157,6 +206,16 @@ class Renderer:
         if block and is_fragment(request):
             return self.templates.TemplateResponse(request, template, context, block_name=block, status_code=status)
         return self.templates.TemplateResponse(request, template, context, status_code=status)
+
+
+def limit_values(queue: QueueInfo) -> dict[str, str]:
+    """A queue's global limits as the limits form shows them (seconds for the rate limit's window)."""
+    duration = queue.rate_limit_duration_ms
+    return {
+        "concurrency": str(queue.global_concurrency or ""),
+        "max": str(queue.rate_limit_max or ""),
+        "duration": f"{duration / 1000:g}" if duration and queue.rate_limit_max else "60",
+    }
 
 
 def query(request: Request, **changes: Any) -> str:

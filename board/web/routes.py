@@ -1,7 +1,7 @@
 """Every route of the board, in one table: pages, actions, the auth backend's own routes, static files.
 
-Job ids may hold '/': the job routes take the rest of the path, so those with a suffix (``/edit``,
-``/raw/{field}``, the actions) come before the job page itself.
+Job ids (and scheduler ids) may hold '/': their routes take the rest of the path, so those with a suffix
+(``/edit``, ``/raw/{field}``, the actions) come before the job's (the scheduler's) page itself.
 """
 
 from __future__ import annotations
@@ -11,7 +11,7 @@ from starlette.routing import BaseRoute, Mount, Route
 from starlette.staticfiles import StaticFiles
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from . import actions, views
+from . import actions, schedulers, views
 from .board import Board
 from .render import asset_dir
 from .users import User
@@ -20,6 +20,7 @@ __all__ = ["routes"]
 
 QUEUE = "/queues/{queue}"
 JOB = "/queues/{queue}/jobs/{job_id:path}"
+SCHEDULER = "/queues/{queue}/schedulers/{scheduler_id:path}"
 
 
 def routes(board: Board) -> list[BaseRoute]:
@@ -31,6 +32,7 @@ def routes(board: Board) -> list[BaseRoute]:
         Route("/find", views.find, name="find"),
         Route(QUEUE, views.queue_page, name="queue"),
         Route(f"{QUEUE}/add", views.add_form, name="add_form"),
+        Route(f"{QUEUE}/limits", views.limits_form, name="limits_form"),
         Route(f"{JOB}/edit", views.edit_form, name="edit_form"),
         Route(f"{JOB}/raw/{{field}}", views.raw_field, name="raw"),
         Route(f"{JOB}/retry", actions.retry_job, methods=post, name="retry_job"),
@@ -47,8 +49,16 @@ def routes(board: Board) -> list[BaseRoute]:
         Route(f"{QUEUE}/resume", actions.resume, methods=post, name="resume"),
         Route(f"{QUEUE}/empty", actions.empty, methods=post, name="empty"),
         Route(f"{QUEUE}/obliterate", actions.obliterate, methods=post, name="obliterate"),
+        Route(f"{QUEUE}/concurrency", actions.set_concurrency, methods=post, name="set_concurrency"),
+        Route(f"{QUEUE}/rate-limit", actions.set_rate_limit, methods=post, name="set_rate_limit"),
         # Last of the job routes: its id takes the rest of the path.
         Route(JOB, views.job_page, name="job"),
+        Route("/schedulers", schedulers.all_schedulers, name="all_schedulers"),
+        Route(f"{QUEUE}/schedulers", schedulers.queue_schedulers, name="schedulers"),
+        Route(f"{SCHEDULER}/run", schedulers.run_scheduler, methods=post, name="run_scheduler"),
+        Route(f"{SCHEDULER}/update", schedulers.update_scheduler, methods=post, name="update_scheduler"),
+        Route(f"{SCHEDULER}/remove", schedulers.remove_scheduler, methods=post, name="remove_scheduler"),
+        Route(SCHEDULER, schedulers.scheduler_page, name="scheduler"),
         *board.auth.routes,
         Mount("/static", app=_GuardedStatic(StaticFiles(directory=str(asset_dir("static"))), board), name="static"),
     ]

@@ -10,12 +10,12 @@ from typing import Any
 from starlette.requests import Request
 from starlette.responses import JSONResponse, RedirectResponse, Response, StreamingResponse
 
-from ..adapters import COUNTED, TABS, Field, JobDetail, JobSummary, QueueInfo, Unavailable
+from ..adapters import COUNTED, TABS, ChildCounts, Field, FlowNode, JobDetail, JobSummary, QueueInfo, Unavailable
 from ..adapters.payload import loads_bounded
 from .board import Board
 from .editing import masked_for_edit
 from .guard import guarded
-from .render import pretty, query, wants_json
+from .render import limit_values, pretty, query, wants_json
 from .users import User
 
 PER_PAGE = (10, 25, 50, 100)
@@ -42,7 +42,7 @@ REDIS_FIELDS = (
 )
 
 
-def _int_param(request: Request, name: str, default: int, low: int = 1, high: int = MAX_PAGE) -> int:
+def int_param(request: Request, name: str, default: int, low: int = 1, high: int = MAX_PAGE) -> int:
     raw = request.query_params.get(name)
     if raw is None or raw == "":
         return default
@@ -103,13 +103,59 @@ def _format_detail(board: Board, user: User, job: JobDetail) -> JobDetail:
 
 
 def _hide_unseen(job: JobDetail, seen: set[str]) -> None:
-    """A flow may span queues: never name one the user cannot see (nor one the board does not serve)."""
+    """A flow may span queues, and a dead letter names its origin: never name a queue the user cannot see
+    (nor one the board does not serve), nor a job in it."""
     if job.parent_id is not None and job.parent_queue not in seen:
         job.parent_queue = job.parent_id = None
         job.parent_hidden = True
+    if job.parent_hidden:
+        # BullMQ keeps the parent in the options too ({"parent": {"id", "queue"}}).
+        job.opts.pop("parent", None)
     shown = [child for child in job.children if child.queue in seen]
     job.children_hidden = len(job.children) - len(shown)
     job.children = shown
+    if job.flow is not None:
+        _hide_flow(job.flow, seen)
+    if _hide_origin(job, seen):
+        if isinstance(job.opts.get("deadLetter"), dict):
+            job.opts["deadLetter"] = {k: v for k, v in job.opts["deadLetter"].items() if k not in ("queue", "jobId")}
+        # The custom id the job was added with in the queue it came from.
+        job.opts.pop("jobId", None)
+
+
+def _hide_origin(job: JobSummary, seen: set[str]) -> bool:
+    """Whether the job is a dead letter from a queue the user cannot see, now said without its name."""
+    origin = job.dead_letter
+    if origin is None or origin.queue is None or origin.queue in seen:
+        return False
+    origin.queue = origin.job_id = None
+    origin.hidden = True
+    return True
+
+
+def _hide_flow(root: FlowNode, seen: set[str]) -> None:
+    """Jobs of the flow in queues the user cannot see are said to exist, nothing more: no queue, id, name,
+    state or children, except the one child leading down to the job shown (the page is about it)."""
+    stack = [root]
+    while stack:
+        node = stack.pop()
+        if node.queue not in seen:
+            node.queue = node.id = None
+            node.name = node.state = ""
+            node.hidden = True
+            node.counts = ChildCounts()
+            node.children = [child for child in node.children if _leads_to_current(child)]
+        stack.extend(node.children)
+
+
+def _leads_to_current(node: FlowNode) -> bool:
+    stack = [node]
+    while stack:
+        here = stack.pop()
+        if here.current:
+            return True
+        stack.extend(here.children)
+    return False
 
 
 def _sort_key(sort: str) -> Any:
@@ -149,15 +195,17 @@ async def queue_page(request: Request, board: Board, user: User) -> Response:
     if state not in TABS:
         return board.error(request, 400, f"state: expected one of {', '.join(TABS)}, got {state!r}", user)
     try:
-        page = _int_param(request, "page", 1)
-        per_page = _int_param(request, "per_page", 25)
+        page = int_param(request, "page", 1)
+        per_page = int_param(request, "per_page", 25)
     except ValueError as exc:
         return board.error(request, 400, str(exc), user)
     if per_page not in PER_PAGE:
         return board.error(request, 400, f"per_page: expected one of {PER_PAGE}, got {per_page}", user)
     result = await board.adapter.page(name, state, page, per_page)
+    seen = set(await board.visible_queues(user))
     for job in result.jobs:
         _format_summary(board, user, job)
+        _hide_origin(job, seen)
     context = board.context(request, user, result=result, queue=result.queue, state=state, per_pages=PER_PAGE)
     context["query"] = lambda **changes: query(request, **changes)
     return board.renderer.page(request, "queue.html", context, data=result, block="live")
@@ -167,7 +215,7 @@ async def queue_page(request: Request, board: Board, user: User) -> Response:
 async def job_page(request: Request, board: Board, user: User) -> Response:
     name, job_id = request.path_params["queue"], request.path_params["job_id"]
     try:
-        logs_page = _int_param(request, "logs_page", 1)
+        logs_page = int_param(request, "logs_page", 1)
     except ValueError as exc:
         return board.error(request, 400, str(exc), user)
     job = await board.adapter.job(name, job_id, logs_start=(logs_page - 1) * LOGS_PER_PAGE, logs_count=LOGS_PER_PAGE)
@@ -255,6 +303,17 @@ async def add_form(request: Request, board: Board, user: User) -> Response:
         request, user, queue_name=name, values={"name": "", "data": "{}", "options": "{}"}, errors={}
     )
     return board.renderer.page(request, "add.html", context, data={"queue": name})
+
+
+@guarded("admin")
+async def limits_form(request: Request, board: Board, user: User) -> Response:
+    if board.read_only:
+        return board.error(request, 403, "This board is read-only.", user)
+    name = request.path_params["queue"]
+    (info,) = await board.adapter.overview([name])
+    current = limit_values(info)
+    context = board.context(request, user, queue_name=name, values=current, current=current, errors={})
+    return board.renderer.page(request, "limits.html", context, data={"queue": name, **current})
 
 
 @guarded("operator")

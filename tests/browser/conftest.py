@@ -257,6 +257,8 @@ def log_in(page: Page, base_url: str, path: str = "/") -> None:
     page.get_by_role("button", name="Log in").click()
     expect(page).to_have_url(base_url + path)
     expect(page.locator("header.topbar .user")).to_contain_text(USER)
+    # The page's scripts (deferred) have run: a click now gets board.js's confirmations.
+    page.wait_for_load_state("domcontentloaded")
 
 
 @pytest.fixture

@@ -11,7 +11,7 @@
 //   add        {jobs: [{name, data, opts}]}            -> {ids: [...]}                (Queue.addBulk)
 //   flow       {flow: {name, queueName?, data, opts, children: [...]}} -> {parent, children}
 //   work       {until: {completed, failed}, duration_ms, concurrency, name, drain_delay, lock_duration,
-//               stalled_interval}
+//               stalled_interval, metrics_points}
 //              runs a Worker until `completed` jobs completed and `failed` jobs failed for good
 //              (or, with duration_ms only, for that long) -> {processed, completed, failed, errors}
 //   counts     {types?: [...]}                          -> getJobCounts(...types)
@@ -20,6 +20,8 @@
 //   workers    {}                                       -> getWorkers()
 //   pause / resume / is_paused                          -> {paused: bool}
 //   set_global_concurrency {concurrency} / get_global_concurrency -> {concurrency}
+//   metrics    {kind, start?, end?}                      -> getMetrics(kind, start, end)
+//   prometheus {}                                       -> {text} (exportPrometheusMetrics)
 //   events     {last_id, until: {eventName: count}}     -> [{event, args, id}]         (QueueEvents)
 //   batch      {calls: [[command, args], ...]}          -> [result, ...] (one process, one Queue)
 //
@@ -100,6 +102,7 @@ async function work(ctx, args) {
     ...(args.lock_duration ? { lockDuration: args.lock_duration } : {}),
     ...(args.stalled_interval ? { stalledInterval: args.stalled_interval } : {}),
     ...(args.name ? { name: args.name } : {}),
+    ...(args.metrics_points ? { metrics: { maxDataPoints: args.metrics_points } } : {}),
   });
   const finals = () => failed.filter(f => f.final).length;
   const done = () =>
@@ -221,6 +224,10 @@ async function run(ctx, command, args) {
       return { concurrency: await queue.getGlobalConcurrency() };
     case 'get_global_concurrency':
       return { concurrency: await queue.getGlobalConcurrency() };
+    case 'metrics':
+      return queue.getMetrics(args.kind, args.start ?? 0, args.end ?? -1);
+    case 'prometheus':
+      return { text: await queue.exportPrometheusMetrics() };
     case 'events':
       return events(ctx, args);
     case 'batch': {

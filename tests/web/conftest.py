@@ -14,6 +14,7 @@ from __future__ import annotations
 import asyncio
 import base64
 import html
+import json
 import re
 import threading
 from collections.abc import Callable, Iterator
@@ -278,6 +279,52 @@ USERS: dict[str, Any] = {
     "emailer": ("emailer-pw", "admin", ["email"]),
 }
 AS = {name: basic(name, entry[0]) for name, entry in USERS.items()}
+
+
+# Posting actions as a browser's form or a script's JSON -------------------------------------------------------
+
+MODES = ["form", "json"]
+
+
+def token(client: TestClient, queue: str) -> str:
+    return csrf_of(client.get(f"/queues/{queue}/add").text)
+
+
+def _form_value(value: Any) -> str:
+    if value is True:
+        return "1"
+    return value if isinstance(value, str) else json.dumps(value)
+
+
+def act(client: TestClient, mode: str, url: str, queue: str, fields: dict[str, Any] | None = None) -> str:
+    """Posts an action and returns the message it answered with, after checking the answer's shape."""
+    fields = fields or {}
+    if mode == "form":
+        form = {"csrf_token": token(client, queue), **{k: _form_value(v) for k, v in fields.items()}}
+        response = client.post(url, data=form, follow_redirects=False)
+        assert response.status_code == 303, (response.status_code, response.text[-2000:])
+        location = response.headers["location"]
+        assert location.startswith("/")
+        page = client.get(location)
+        assert page.status_code == 200
+        message = flash_of(page.text)
+        assert message, "no flash message after the redirect"
+        assert flash_of(client.get(location).text) is None, "the flash message is shown only once"
+        return message
+    response = client.post(url, json=fields, headers=JSON)
+    assert response.status_code == 200, (response.status_code, response.text)
+    body = response.json()
+    assert body["ok"] is True and isinstance(body["message"], str)
+    return str(body["message"])
+
+
+def refused(client: TestClient, mode: str, url: str, queue: str, fields: dict[str, Any] | None = None) -> Any:
+    """Posts an action that must be refused; returns the response."""
+    fields = fields or {}
+    if mode == "form":
+        form = {"csrf_token": token(client, queue), **{k: _form_value(v) for k, v in fields.items()}}
+        return client.post(url, data=form, follow_redirects=False)
+    return client.post(url, json=fields, headers=JSON)
 
 
 def post_forms(page: str) -> list[str]:

@@ -11,65 +11,24 @@ from typing import Any
 
 import pytest
 import redis
-from starlette.testclient import TestClient
 
 from board import SyncQueue
 
 from .conftest import (
     JSON,
+    MODES,
     ClientFactory,
     ThreadWorker,
+    act,
     counts_of,
-    csrf_of,
     flash_of,
     keys_of,
     process_all,
+    refused,
     tags_of,
+    token,
     wait_for,
 )
-
-MODES = ["form", "json"]
-
-
-def token(client: TestClient, queue: str) -> str:
-    return csrf_of(client.get(f"/queues/{queue}/add").text)
-
-
-def _form_value(value: Any) -> str:
-    if value is True:
-        return "1"
-    return value if isinstance(value, str) else json.dumps(value)
-
-
-def act(client: TestClient, mode: str, url: str, queue: str, fields: dict[str, Any] | None = None) -> str:
-    """Posts an action and returns the message it answered with, after checking the answer's shape."""
-    fields = fields or {}
-    if mode == "form":
-        form = {"csrf_token": token(client, queue), **{k: _form_value(v) for k, v in fields.items()}}
-        response = client.post(url, data=form, follow_redirects=False)
-        assert response.status_code == 303, (response.status_code, response.text[-2000:])
-        location = response.headers["location"]
-        assert location.startswith("/")
-        page = client.get(location)
-        assert page.status_code == 200
-        message = flash_of(page.text)
-        assert message, "no flash message after the redirect"
-        assert flash_of(client.get(location).text) is None, "the flash message is shown only once"
-        return message
-    response = client.post(url, json=fields, headers=JSON)
-    assert response.status_code == 200, (response.status_code, response.text)
-    body = response.json()
-    assert body["ok"] is True and isinstance(body["message"], str)
-    return str(body["message"])
-
-
-def refused(client: TestClient, mode: str, url: str, queue: str, fields: dict[str, Any] | None = None) -> Any:
-    """Posts an action that must be refused; returns the response."""
-    fields = fields or {}
-    if mode == "form":
-        form = {"csrf_token": token(client, queue), **{k: _form_value(v) for k, v in fields.items()}}
-        return client.post(url, data=form, follow_redirects=False)
-    return client.post(url, json=fields, headers=JSON)
 
 
 def in_wait(raw: redis.Redis, queue: str) -> list[str]:
@@ -513,3 +472,193 @@ def test_obliterate_with_active_jobs_needs_force(
         message = act(client, "form", f"/queues/{qname}/obliterate", qname, {"force": True, "confirm": True})
         assert message == f"Queue {qname} obliterated."
         assert [k for k in raw.keys(f"bull:{qname}:*") if not str(k).endswith(":lock")] == []
+
+
+# Global limits ------------------------------------------------------------------------------------------------
+
+
+def meta_of(raw: redis.Redis, queue: str) -> dict[str, str]:
+    return {
+        str(k): str(v) for k, v in raw.hgetall(f"bull:{queue}:meta").items() if k in ("concurrency", "max", "duration")
+    }
+
+
+@pytest.mark.parametrize("mode", MODES)
+def test_set_and_remove_global_concurrency(
+    make_client: ClientFactory, sq: SyncQueue, qname: str, raw: redis.Redis, mode: str
+) -> None:
+    sq.add("j", {})
+    client = make_client([qname])
+    url = f"/queues/{qname}/concurrency"
+    message = act(client, mode, url, qname, {"concurrency": 3})
+    assert message == f"Global concurrency of {qname} set to 3: at most that many jobs run at once."
+    assert meta_of(raw, qname) == {"concurrency": "3"}
+    assert "<dt>Global concurrency</dt><dd>3</dd>" in client.get(f"/queues/{qname}").text
+    removed = act(client, mode, url, qname, {"concurrency": "" if mode == "form" else None})
+    assert removed.startswith(f"Global concurrency of {qname} removed")
+    assert meta_of(raw, qname) == {}
+
+
+@pytest.mark.parametrize("mode", MODES)
+def test_set_and_remove_global_rate_limit(
+    make_client: ClientFactory, sq: SyncQueue, qname: str, raw: redis.Redis, mode: str
+) -> None:
+    sq.add("j", {})
+    client = make_client([qname])
+    url = f"/queues/{qname}/rate-limit"
+    message = act(client, mode, url, qname, {"max": 100, "duration": "1.5"})
+    assert message == f"Global rate limit of {qname} set to 100 jobs per 1.5 s."
+    assert meta_of(raw, qname) == {"max": "100", "duration": "1500"}
+    assert act(client, mode, url, qname, {"max": ""}) == f"Global rate limit of {qname} removed."
+    assert meta_of(raw, qname) == {}
+
+
+@pytest.mark.parametrize(
+    ("url", "fields", "field", "says"),
+    [
+        ("concurrency", {"concurrency": "0"}, "concurrency", "whole number from 1"),
+        ("concurrency", {"concurrency": "2.5"}, "concurrency", "whole number"),
+        ("concurrency", {"concurrency": "lots"}, "concurrency", "whole number"),
+        ("rate-limit", {"max": "-4", "duration": "60"}, "max", "whole number"),
+        ("rate-limit", {"max": "10", "duration": "0"}, "duration", "seconds"),
+        ("rate-limit", {"max": "10", "duration": "forever"}, "duration", "seconds"),
+        ("rate-limit", {"max": "10"}, "duration", "seconds"),
+    ],
+)
+def test_bad_limits_are_said_on_their_field_and_write_nothing(
+    make_client: ClientFactory,
+    sq: SyncQueue,
+    qname: str,
+    raw: redis.Redis,
+    url: str,
+    fields: dict[str, str],
+    field: str,
+    says: str,
+) -> None:
+    sq.set_global_concurrency(7)
+    client = make_client([qname])
+    before = keys_of(raw, qname)
+    response = client.post(
+        f"/queues/{qname}/{url}", data={"csrf_token": token(client, qname), **fields}, follow_redirects=False
+    )
+    assert response.status_code == 400
+    error = re.search(rf'<p class="field-error" id="limit-{field}-error">(.*?)</p>', response.text)
+    assert error and says in html.unescape(error.group(1)), response.text[-2000:]
+    inputs = {
+        a["name"]: a for tag, a in tags_of(response.text) if tag == "input" and a.get("id", "").startswith("limit-")
+    }
+    assert inputs[field].get("aria-invalid") == "true"
+    # The other form still shows the queue's setting.
+    if url == "rate-limit":
+        assert inputs["concurrency"]["value"] == "7"
+    as_json = client.post(f"/queues/{qname}/{url}", json=fields, headers=JSON)
+    assert as_json.status_code == 400 and field in as_json.json()["fields"]
+    assert keys_of(raw, qname) == before
+
+
+def test_limits_are_for_admins(make_client: ClientFactory, sq: SyncQueue, qname: str, raw: redis.Redis) -> None:
+    from board import BasicAuth
+
+    from .conftest import AS, USERS
+
+    sq.add("j", {})
+    client = make_client([qname], auth=BasicAuth(USERS))
+    before = keys_of(raw, qname)
+    for who in ("viewer", "operator"):
+        for url, body in (("concurrency", {"concurrency": 2}), ("rate-limit", {"max": 5, "duration": 1})):
+            response = client.post(f"/queues/{qname}/{url}", json=body, headers={**AS[who], **JSON})
+            assert response.status_code == 403, (who, url)
+    assert keys_of(raw, qname) == before
+
+
+# Flows ----------------------------------------------------------------------------------------------------------
+
+
+def flow(redis_url: str, parent_queue: str, child_queue: str, children: int) -> tuple[str, list[str]]:
+    from board import SyncFlowProducer
+
+    with SyncFlowProducer(redis_url) as flows:
+        tree = flows.add(
+            {
+                "name": "parent",
+                "queue_name": parent_queue,
+                "job_id": "p7",
+                "children": [{"name": f"c{i}", "queue_name": child_queue, "job_id": f"c{i}"} for i in range(children)],
+            }
+        )
+    return tree.job.id, [child.job.id for child in tree.children]
+
+
+@pytest.mark.parametrize("mode", MODES)
+def test_removing_a_parent_says_it_took_its_children(
+    make_client: ClientFactory, redis_url: str, sync_queues: Any, raw: redis.Redis, mode: str
+) -> None:
+    sync_queues("parents"), sync_queues("kids")
+    parent, children = flow(redis_url, "parents", "kids", 3)
+    client = make_client(["parents", "kids"])
+    page = client.get(f"/queues/parents/jobs/{parent}").text
+    assert "Remove this job, its logs and its 3 unfinished children?" in page
+    message = act(client, mode, f"/queues/parents/jobs/{parent}/remove", "parents", {"confirm": True})
+    assert message == f"Job {parent} removed with its 3 unfinished children."
+    assert not any(raw.exists(f"bull:kids:{c}") for c in children) and not raw.exists(f"bull:parents:{parent}")
+    assert raw.llen("bull:kids:wait") == 0
+
+
+@pytest.mark.parametrize("mode", MODES)
+def test_removing_a_child_says_what_its_parent_does_now(
+    make_client: ClientFactory, redis_url: str, sync_queues: Any, raw: redis.Redis, mode: str
+) -> None:
+    parents, _ = sync_queues("parents"), sync_queues("kids")
+    parent, children = flow(redis_url, "parents", "kids", 3)
+    client = make_client(["parents", "kids"])
+    first = act(client, mode, f"/queues/kids/jobs/{children[0]}/remove", "kids", {"confirm": True})
+    assert first == f"Job {children[0]} removed. Its parent {parent} in parents now waits for 2 more."
+    assert parents.get_job_state(parent) == "waiting-children"
+    act(client, mode, f"/queues/kids/jobs/{children[1]}/remove", "kids", {"confirm": True})
+    last = act(client, mode, f"/queues/kids/jobs/{children[2]}/remove", "kids", {"confirm": True})
+    assert last == f"Job {children[2]} removed. Its parent {parent} in parents now runs."
+    assert parents.get_job_state(parent) == "waiting"
+
+
+def test_a_removed_childs_parent_is_named_only_to_who_may_see_it(
+    make_client: ClientFactory, redis_url: str, sync_queues: Any
+) -> None:
+    from board import BasicAuth
+
+    from .conftest import basic
+
+    sync_queues("parents"), sync_queues("kids")
+    parent, children = flow(redis_url, "parents", "kids", 2)
+    users = {"kidder": ("pw-k", "admin", ["kids"])}
+    client = make_client(["parents", "kids"], auth=BasicAuth(users))
+    response = client.post(
+        f"/queues/kids/jobs/{children[0]}/remove", json={"confirm": True}, headers={**basic("kidder", "pw-k"), **JSON}
+    )
+    assert response.status_code == 200
+    assert response.json()["message"] == f"Job {children[0]} removed."
+    assert "parents" not in response.text and parent not in response.text
+
+
+# Dead letters ----------------------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("mode", MODES)
+def test_send_a_dead_letter_back(
+    make_client: ClientFactory, redis_url: str, sync_queues: Any, raw: redis.Redis, mode: str
+) -> None:
+    email, dead = sync_queues("email"), sync_queues("email-dead")
+    job = email.add("welcome", {"fail": "bounced"}, job_id="w1", remove_on_fail=True)
+    with ThreadWorker(redis_url, "email", dead_letter_queue="email-dead"):
+        wait_for(lambda: dead.get_job_counts("failed")["failed"] == 1, what="the dead letter")
+    (letter,) = [str(i) for i in raw.zrange("bull:email-dead:failed", 0, -1)]
+    client = make_client(["email", "email-dead"])
+    message = act(client, mode, f"/queues/email-dead/jobs/{letter}/retry", "email-dead")
+    assert message == f"Job {letter} sent back to queue email as job {job.id}."
+    assert email.get_job_state(job.id) == "waiting"
+    assert dead.get_job_counts("failed")["failed"] == 0
+    if mode == "form":
+        # The browser follows the job to where it went.
+        form = {"csrf_token": token(client, "email")}
+        assert (
+            client.post(f"/queues/email-dead/jobs/{letter}/retry", data=form, follow_redirects=False).status_code == 404
+        )

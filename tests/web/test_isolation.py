@@ -13,9 +13,9 @@ from urllib.parse import quote
 import pytest
 import redis
 
-from board import BasicAuth, SyncQueue, create_board
+from board import BasicAuth, SyncFlowProducer, SyncQueue, create_board
 
-from .conftest import HTML, JSON, ClientFactory, basic, csrf_of, keys_of, tags_of
+from .conftest import HTML, JSON, ClientFactory, ThreadWorker, basic, csrf_of, keys_of, tags_of, wait_for
 
 USERS: dict[str, Any] = {"billing": ("pw-b", "admin", ["billing"]), "root": ("pw-r", "admin")}
 BILLING = basic("billing", "pw-b")
@@ -177,6 +177,125 @@ def test_flow_links_never_name_a_hidden_queue(make_client: ClientFactory, raw: r
     root = basic("root", "pw-r")
     assert "/queues/billing/jobs/p1" in client.get("/queues/email/jobs/child", headers=root).text
     assert "/queues/billing/jobs/c1" in client.get("/queues/email/jobs/parent", headers=root).text
+
+
+# Schedulers, flows and dead letters of a hidden queue --------------------------------------------------------------
+
+# Sees billing and its dead letters; payroll is another team's.
+TEAM: dict[str, Any] = {"team": ("pw-t", "admin", ["billing", "billing-dead"]), "root": ("pw-r", "admin")}
+AS_TEAM = basic("team", "pw-t")
+
+
+def test_a_hidden_queues_schedulers_are_out_of_reach(
+    make_client: ClientFactory, raw: redis.Redis, sync_queues: Any
+) -> None:
+    billing, payroll = sync_queues("billing"), sync_queues("payroll")
+    billing.upsert_job_scheduler("invoices", cron="0 6 * * *")
+    secret = payroll.upsert_job_scheduler("salaries", cron="0 9 25 * *", name="pay-everyone", data={"total": 1})
+    client = make_client(["billing", "payroll"], auth=BasicAuth(TEAM))
+    before = {**keys_of(raw, "billing"), **keys_of(raw, "payroll")}
+    for base in ("/queues/payroll/schedulers", "/queues/payroll/schedulers/salaries"):
+        for headers in (HTML, JSON):
+            response = client.get(base, headers={**AS_TEAM, **headers})
+            assert response.status_code == 404, base
+            assert "salaries" not in response.text and "pay-everyone" not in response.text
+    for action in ("run", "update", "remove"):
+        body = {"confirm": True, "kind": "every", "every": 5}
+        response = client.post(f"/queues/payroll/schedulers/salaries/{action}", json=body, headers={**AS_TEAM, **JSON})
+        assert response.status_code == 404, action
+    # Nor through the queue it may see, whatever the id.
+    for scheduler_id in ("../../payroll/schedulers/salaries", "salaries", "../salaries"):
+        url = f"/queues/billing/schedulers/{quote(scheduler_id, safe='')}"
+        assert client.get(url, headers={**AS_TEAM, **JSON}).status_code == 404, scheduler_id
+        response = client.post(f"{url}/remove", json={"confirm": True}, headers={**AS_TEAM, **JSON})
+        assert response.status_code == 404, scheduler_id
+    assert {**keys_of(raw, "billing"), **keys_of(raw, "payroll")} == before
+    across = client.get("/schedulers", headers=AS_TEAM)
+    assert "invoices" in across.text and "salaries" not in across.text and "payroll" not in across.text
+    assert [q["queue"] for q in client.get("/schedulers", headers={**AS_TEAM, **JSON}).json()["queues"]] == ["billing"]
+    # The job its scheduler made is out of reach too.
+    run = f"/queues/payroll/jobs/{quote(str(secret.next_job_id), safe='')}"
+    assert client.get(run, headers=AS_TEAM).status_code == 404
+    assert "salaries" in client.get("/schedulers", headers=basic("root", "pw-r")).text
+
+
+def test_a_flows_jobs_in_hidden_queues_are_never_named(
+    make_client: ClientFactory, redis_url: str, sync_queues: Any
+) -> None:
+    sync_queues("billing"), sync_queues("payroll")
+    with SyncFlowProducer(redis_url) as flows:
+        tree = flows.add(
+            {
+                "name": "payroll-run",
+                "queue_name": "payroll",
+                "job_id": "secret-root",
+                "children": [
+                    {
+                        "name": "invoice-batch",
+                        "queue_name": "billing",
+                        "job_id": "batch",
+                        "children": [
+                            {"name": "invoice", "queue_name": "billing", "job_id": "inv-1"},
+                            {"name": "salary-slip", "queue_name": "payroll", "job_id": "secret-slip"},
+                        ],
+                    },
+                    {"name": "bonus", "queue_name": "payroll", "job_id": "secret-bonus"},
+                ],
+            }
+        )
+    assert tree.job.id == "secret-root"
+    client = make_client(["billing", "payroll"], auth=BasicAuth(TEAM))
+    hidden = ("payroll", "secret-", "salary-slip", "payroll-run", "bonus")
+
+    page = client.get("/queues/billing/jobs/batch", headers=AS_TEAM).text
+    for word in hidden:
+        assert word not in page, word
+    tree_text = page.split('<ul class="flow-tree">')[1].split("</section>")[0]
+    assert "a job in a queue you cannot see" in tree_text  # the parent
+    assert "1 in queues you cannot see" in tree_text  # one of its children
+    assert 'href="/queues/billing/jobs/inv-1"' in tree_text
+    detail = client.get("/queues/billing/jobs/batch", headers={**AS_TEAM, **JSON})
+    for word in hidden:
+        assert word not in detail.text, word
+    root = detail.json()["flow"]
+    assert root["hidden"] and root["queue"] is None and root["id"] is None and root["name"] == ""
+    assert root["counts"]["total"] == 0 and [c["id"] for c in root["children"]] == ["batch"]
+    # The list of the queue it may see shows counts, never the hidden jobs.
+    listing = client.get("/queues/billing?state=waiting-children", headers={**AS_TEAM, **JSON})
+    for word in hidden:
+        assert word not in listing.text, word
+    # Someone who may see payroll gets it all.
+    everything = client.get("/queues/billing/jobs/batch", headers=basic("root", "pw-r")).text
+    assert 'href="/queues/payroll/jobs/secret-root"' in everything and "salary-slip" in everything
+
+
+def test_a_dead_letters_hidden_origin_is_never_named_nor_written_to(
+    make_client: ClientFactory, redis_url: str, raw: redis.Redis, sync_queues: Any
+) -> None:
+    payroll, dead = sync_queues("payroll"), sync_queues("billing-dead")
+    payroll.add("pay", {"fail": "bank down"}, job_id="secret-pay")
+    with ThreadWorker(redis_url, "payroll", dead_letter_queue="billing-dead"):
+        wait_for(lambda: dead.get_job_counts("failed")["failed"] == 1, what="the dead letter")
+    (letter,) = [str(i) for i in raw.zrange("bull:billing-dead:failed", 0, -1)]
+    client = make_client(["billing-dead", "payroll"], auth=BasicAuth(TEAM))
+    before = {**keys_of(raw, "billing-dead"), **keys_of(raw, "payroll")}
+
+    for url in (f"/queues/billing-dead/jobs/{letter}", "/queues/billing-dead?state=failed", "/queues/billing-dead"):
+        for headers in (HTML, JSON):
+            response = client.get(url, headers={**AS_TEAM, **headers})
+            assert response.status_code == 200
+            # (The dead letter keeps its id from there, as its own: that says nothing of the queue.)
+            assert "payroll" not in response.text, (url, headers)
+    page = client.get(f"/queues/billing-dead/jobs/{letter}", headers=AS_TEAM).text
+    assert "a queue you cannot see" in page and "Send back" not in page
+    assert '"jobId"' not in html.unescape(page)
+    assert "from a queue you cannot see" in client.get("/queues/billing-dead?state=failed", headers=AS_TEAM).text
+    response = client.post(f"/queues/billing-dead/jobs/{letter}/retry", json={}, headers={**AS_TEAM, **JSON})
+    assert response.status_code == 403 and "payroll" not in response.text
+    assert {**keys_of(raw, "billing-dead"), **keys_of(raw, "payroll")} == before
+    # Someone who may see payroll can send it back.
+    root = basic("root", "pw-r")
+    assert "Send back to payroll" in client.get(f"/queues/billing-dead/jobs/{letter}", headers=root).text
 
 
 # URLs the board writes ---------------------------------------------------------------------------------------------

@@ -14,15 +14,20 @@ from markupsafe import Markup
 from starlette.requests import Request
 
 from board import SyncQueue
+from board.adapters import QueueInfo
 from board.web.render import (
     asset_dir,
     clean_text,
     duration,
+    interval,
     is_fragment,
     iso,
+    limit_values,
     pretty,
     printable,
     query,
+    relative,
+    remaining,
     size,
     to_json,
     wants_json,
@@ -129,6 +134,55 @@ def test_iso(ms: int | None, shown: str) -> None:
 )
 def test_duration(ms: float | None, shown: str) -> None:
     assert duration(ms) == shown
+
+
+@pytest.mark.parametrize(
+    ("ms", "shown"),
+    [
+        (None, ""),
+        (400, "under a second"),
+        (1_000, "1 s"),
+        (59_999, "59 s"),
+        (26 * 60_000 + 5_000, "26 min"),
+        (3 * 3_600_000, "3 h"),
+        (3 * 3_600_000 + 5 * 60_000, "3 h 5 min"),
+        (50 * 3_600_000, "2 d 2 h"),
+        (48 * 3_600_000, "2 d"),
+    ],
+)
+def test_remaining(ms: float | None, shown: str) -> None:
+    assert remaining(ms) == shown
+
+
+@pytest.mark.parametrize(
+    ("ms", "shown"),
+    [
+        (None, ""),
+        (250, "250 ms"),
+        (1_500, "1.5 s"),
+        (60_000, "1 min"),
+        (600_000, "10 min"),
+        (5_400_000, "1 h 30 min"),
+        (86_400_000 + 1_000, "1 d 1 s"),
+    ],
+)
+def test_interval(ms: float | None, shown: str) -> None:
+    assert interval(ms) == shown
+
+
+def test_relative() -> None:
+    now = 1_800_000_000_000
+    assert relative(now + 11 * 3_600_000 + 3 * 60_000, now) == "in 11 h 3 min"
+    assert relative(now - 4 * 60_000, now) == "4 min ago"
+    assert relative(now + 200, now) == "now"
+    assert relative(None, now) == relative(0, now) == ""
+
+
+def test_limit_values_fill_the_limits_form() -> None:
+    set_ = QueueInfo("q", global_concurrency=3, rate_limit_max=10, rate_limit_duration_ms=2500)
+    assert limit_values(set_) == {"concurrency": "3", "max": "10", "duration": "2.5"}
+    # No limit: empty fields, a minute offered as the window.
+    assert limit_values(QueueInfo("q")) == {"concurrency": "", "max": "", "duration": "60"}
 
 
 @pytest.mark.parametrize(

@@ -8,7 +8,7 @@ import redis
 from starlette.routing import Route
 
 from board import BasicAuth, FormLogin, SyncQueue, create_board
-from board.web.routes import JOB, routes
+from board.web.routes import JOB, SCHEDULER, routes
 
 from .conftest import AS, JSON, SECRET, USERS, ClientFactory
 
@@ -27,6 +27,28 @@ def test_the_job_page_comes_after_every_job_route_with_a_suffix(redis_url: str) 
     suffixed = [route.name for route in table if route.path.startswith(JOB + "/")]
     assert {"edit_form", "raw", "retry_job", "promote_job", "remove_job"} <= set(suffixed)
     assert all(names.index(name) < names.index("job") for name in suffixed)
+
+
+def test_the_scheduler_page_comes_after_its_routes_with_a_suffix(redis_url: str) -> None:
+    board = create_board(redis_url, queues=["q"], secret_key=SECRET).state.board
+    table = [route for route in routes(board) if isinstance(route, Route)]
+    names = [route.name for route in table]
+    suffixed = [route.name for route in table if route.path.startswith(SCHEDULER + "/")]
+    assert set(suffixed) == {"run_scheduler", "update_scheduler", "remove_scheduler"}
+    assert all(names.index(name) < names.index("scheduler") for name in suffixed)
+
+
+def test_an_id_holding_slashes_reaches_every_scheduler_route(
+    make_client: ClientFactory, sq: SyncQueue, qname: str
+) -> None:
+    made = sq.upsert_job_scheduler("reports/daily", cron="0 3 * * *")
+    client = make_client([qname])
+    base = f"/queues/{qname}/schedulers/reports/daily"
+    assert client.get(base, headers=JSON).json()["id"] == "reports/daily"
+    ran = client.post(f"{base}/run", json={}, headers=JSON)
+    assert ran.status_code == 200 and sq.get_job_state(str(made.next_job_id)) == "waiting"
+    removed = client.post(f"{base}/remove", json={"confirm": True}, headers=JSON)
+    assert removed.status_code == 200 and sq.get_job_scheduler("reports/daily") is None
 
 
 def test_an_id_holding_slashes_reaches_every_job_route(

@@ -11,17 +11,21 @@ from typing import Any
 
 import redis
 
-from board import SyncQueue
+from board import BasicAuth, SyncFlowProducer, SyncQueue
 
 from .conftest import (
+    AS,
     HTML,
     HTMX,
     JSON,
+    USERS,
     ClientFactory,
     ThreadWorker,
     counts_of,
     job_ids_in,
+    post_forms,
     process_all,
+    tags_of,
     wait_for,
 )
 
@@ -395,7 +399,7 @@ def test_large_payload_is_folded_with_a_raw_link(
     raw_data_url = f"/queues/{qname}/jobs/{job.id}/raw/data"
     raw_rv_url = f"/queues/{qname}/jobs/{job.id}/raw/returnvalue"
     assert f'href="{raw_data_url}"' in page.text and f'href="{raw_rv_url}"' in page.text
-    folds = re.findall(r'<details class="fold">\s*<summary>([^<]*)', page.text)
+    folds = re.findall(r'<details class="fold"[^>]*>\s*<summary>([^<]*)', page.text)
     # The data (which carries the return value to give) is twice as big as the return value.
     assert [f.split(" — ")[0] for f in folds] == ["200.0 KB, first 64.0 KB shown", "100.0 KB, first 64.0 KB shown"]
 
@@ -582,3 +586,258 @@ def test_binary_data_renders(
     assert "data" in warned_fields(page.text) and "binary" in page.text
     binary = client.get(f"/queues/{qname}/jobs/binary/raw/data")
     assert binary.status_code == 200 and binary.content.endswith(b"binary")
+
+
+# Limits -------------------------------------------------------------------------------------------------------
+
+
+def limits_line(page: str, queue: str) -> str:
+    found = re.search(r'<p class="queue-limits muted">(.*?)</p>', card_of(page, queue), re.S)
+    return re.sub(r"<[^>]+>", " ", found.group(1)) if found else ""
+
+
+def test_rate_limit_is_said_in_human_terms(make_client: ClientFactory, sync_queues: Any, raw: redis.Redis) -> None:
+    full, open_window = sync_queues("full"), sync_queues("open")
+    full.set_global_concurrency(5)
+    full.set_global_rate_limit(100, 60)
+    # The window of the global limit is full for 26 more minutes.
+    raw.set("bull:full:limiter", 100, px=26 * 60_000 + 5_000)
+    # Open, with room left: workers still take jobs.
+    open_window.set_global_rate_limit(100, 60)
+    raw.set("bull:open:limiter", 3, px=30_000)
+    # A manual rate limit (BullMQ's rateLimit(ms)) on a queue without a global limit.
+    raw.set("bull:manual:limiter", 9007199254740991, px=90_000)
+    sync_queues("calm").add("j", {})
+    client = make_client(["full", "open", "manual", "calm"])
+
+    overview = client.get("/").text
+    assert "rate limited, 26 min left" in card_of(overview, "full")
+    assert "rate limited, 1 min left" in card_of(overview, "manual")
+    for quiet in ("open", "calm"):
+        assert "rate limited" not in card_of(overview, quiet), quiet
+    assert " ".join(limits_line(overview, "full").split()) == "concurrency 5 at most 100 per 1 min"
+    assert limits_line(overview, "calm") == ""
+
+    page = client.get("/queues/full").text
+    assert "rate limited, 26 min left" in page
+    assert "<dt>Global concurrency</dt><dd>5</dd>" in page
+    assert "<dt>Global rate limit</dt><dd>100 per 1 min</dd>" in page
+    calm_page = client.get("/queues/calm").text
+    assert "<dt>Global concurrency</dt><dd>none</dd>" in calm_page and "rate limited" not in calm_page
+
+    data = {q["name"]: q for q in client.get("/", headers=JSON).json()["queues"]}
+    assert 25 * 60_000 < data["full"]["rate_limited_for_ms"] <= 26 * 60_000 + 5_000
+    assert data["open"]["rate_limited_for_ms"] == 0 and data["calm"]["rate_limited_for_ms"] == 0
+    assert (data["full"]["global_concurrency"], data["full"]["rate_limit_max"]) == (5, 100)
+    assert data["full"]["rate_limit_duration_ms"] == 60_000
+
+
+def test_limits_form_shows_the_current_limits(make_client: ClientFactory, sq: SyncQueue, qname: str) -> None:
+    sq.set_global_concurrency(4)
+    sq.set_global_rate_limit(10, 2.5)
+    client = make_client([qname], auth=BasicAuth(USERS))
+    page = client.get(f"/queues/{qname}/limits", headers=AS["admin"]).text
+    values = {
+        a["name"]: a.get("value") for tag, a in tags_of(page) if tag == "input" and a.get("id", "").startswith("limit-")
+    }
+    assert values == {"concurrency": "4", "max": "10", "duration": "2.5"}
+    assert [f"/queues/{qname}/concurrency", f"/queues/{qname}/rate-limit"] == [
+        f for f in post_forms(page) if not f.endswith("/logout")
+    ]
+    # The queue page has the same forms in its menu, for admins only.
+    assert f"/queues/{qname}/concurrency" in post_forms(client.get(f"/queues/{qname}", headers=AS["admin"]).text)
+    assert f"/queues/{qname}/concurrency" not in post_forms(client.get(f"/queues/{qname}", headers=AS["operator"]).text)
+    assert client.get(f"/queues/{qname}/limits", headers=AS["operator"]).status_code == 403
+
+
+# Flows --------------------------------------------------------------------------------------------------------
+
+
+def flow_nodes(page: str) -> list[str]:
+    """Each line of a job page's flow tree, as text, in page order (the parents, the job, its descendants)."""
+    section = re.search(r'<ul class="flow-tree">(.*?)</section>', page, re.S)
+    assert section, "no flow tree on the page"
+    lines = re.split(r"<li[^>]*>", section.group(1))[1:]
+    return [" ".join(html.unescape(re.sub(r"<[^>]+>", " ", line)).split()) for line in lines]
+
+
+def test_job_page_shows_the_whole_flow(make_client: ClientFactory, redis_url: str, sync_queues: Any) -> None:
+    for name in ("billing", "images", "reports"):
+        sync_queues(name)
+    with SyncFlowProducer(redis_url) as flows:
+        tree = flows.add(
+            {
+                "name": "invoice-batch",
+                "queue_name": "billing",
+                "children": [
+                    {
+                        "name": "render",
+                        "queue_name": "images",
+                        "children": [
+                            {"name": "thumb", "queue_name": "images"},
+                            {"name": "totals", "queue_name": "reports"},
+                        ],
+                    },
+                    {
+                        "name": "group",
+                        "queue_name": "billing",
+                        "children": [
+                            {"name": f"line-{i:02}", "queue_name": "billing", "job_id": f"line-{i:02}"}
+                            for i in range(25)
+                        ],
+                    },
+                ],
+            }
+        )
+    root, render, group = tree.job.id, tree.children[0].job.id, tree.children[1].job.id
+    thumb = tree.children[0].children[0].job.id
+    client = make_client(["billing", "images", "reports"])
+
+    # From a grandchild: the chain up to the root, this job marked, each with state and queue.
+    page = client.get(f"/queues/images/jobs/{thumb}").text
+    lines = flow_nodes(page)
+    assert lines[0].startswith(f"waiting-children #{root} invoice-batch in billing")
+    assert "2 pending" in lines[0]
+    assert lines[1].startswith(f"waiting-children #{render} render in images")
+    assert f"waiting #{thumb} thumb this job, in images" in lines
+    assert f'href="/queues/billing/jobs/{root}"' in page and f'href="/queues/images/jobs/{render}"' in page
+    assert f'href="/queues/images/jobs/{thumb}"' not in page.split('class="flow-tree"')[1].split("</section>")[0]
+
+    # From the root: children and grandchildren; a parent of 25 shows 20 and says how many more.
+    top = client.get(f"/queues/billing/jobs/{root}").text
+    shown = flow_nodes(top)
+    assert sum("line-" in line for line in shown) == 20
+    assert f"and 5 more ( see #{group} )" in shown
+    assert any("totals in reports" in line for line in shown)
+
+    data = client.get(f"/queues/billing/jobs/{root}", headers=JSON).json()
+    flow = data["flow"]
+    assert flow["id"] == root and flow["current"] and flow["counts"]["pending"] == 2
+    by_name = {child["name"]: child for child in flow["children"]}
+    assert by_name["group"]["counts"]["pending"] == 25 and by_name["group"]["more"] == 5
+    assert len(by_name["group"]["children"]) == 20
+    assert {c["queue"] for c in by_name["render"]["children"]} == {"images", "reports"}
+    assert data["children_pending"] == 2 and {c["queue"] for c in data["children"]} == {"images", "billing"}
+
+
+def test_flow_tree_is_bounded_in_depth(make_client: ClientFactory, redis_url: str, sq: SyncQueue, qname: str) -> None:
+    node: dict[str, Any] = {"name": "level-12", "queue_name": qname, "job_id": "level-12"}
+    for level in range(11, -1, -1):
+        node = {"name": f"level-{level:02}", "queue_name": qname, "job_id": f"level-{level:02}", "children": [node]}
+    with SyncFlowProducer(redis_url) as flows:
+        flows.add(node)
+    client = make_client([qname])
+    # Four levels below the job.
+    top = client.get(f"/queues/{qname}/jobs/level-00", headers=JSON).json()["flow"]
+    depth, here = 0, top
+    while here["children"]:
+        here, depth = here["children"][0], depth + 1
+    assert depth == 4 and here["id"] == "level-04" and here["more"] == 1
+    assert "and 1 more ( see #level-04 )" in flow_nodes(client.get(f"/queues/{qname}/jobs/level-00").text)
+    # Eight parents above it, and a word that there are more.
+    deep = client.get(f"/queues/{qname}/jobs/level-12", headers=JSON).json()
+    assert deep["flow"]["id"] == "level-04" and deep["flow_cut"] is True
+    assert "more parents above" in client.get(f"/queues/{qname}/jobs/level-12").text
+
+
+def test_job_list_shows_a_parents_children(make_client: ClientFactory, redis_url: str, sync_queues: Any) -> None:
+    parents, kids = sync_queues("parents"), sync_queues("kids")
+    with SyncFlowProducer(redis_url) as flows:
+        tree = flows.add(
+            {
+                "name": "parent",
+                "queue_name": "parents",
+                "children": [
+                    {"name": "a", "queue_name": "kids"},
+                    {"name": "b", "queue_name": "kids"},
+                    {"name": "c", "queue_name": "slow"},
+                ],
+            }
+        )
+    process_all(redis_url, kids, completed=2)
+    client = make_client(["parents", "kids", "slow"])
+    for state in ("waiting-children", "latest"):
+        page = client.get(f"/queues/parents?state={state}").text
+        assert job_ids_in(page, "parents") == [tree.job.id]
+        assert "2 done, 1 pending</span>" in page, state
+    rows = client.get("/queues/parents?state=waiting-children", headers=JSON).json()["jobs"]
+    assert rows[0]["children_counts"] == {"pending": 1, "done": 2, "failed": 0, "ignored": 0, "total": 3}
+    # A job with no children says nothing of them.
+    assert client.get("/queues/slow?state=waiting", headers=JSON).json()["jobs"][0]["children_counts"] is None
+    assert parents.get_job_state(tree.job.id) == "waiting-children"
+
+
+# Deduplication and dead letters ----------------------------------------------------------------------------------
+
+
+def test_deduplication_ids_show_on_their_jobs(make_client: ClientFactory, sq: SyncQueue, qname: str) -> None:
+    job = sq.add("charge", {"order": 42}, deduplication={"id": "order-42"})
+    plain = sq.add("plain", {})
+    client = make_client([qname])
+    page = client.get(f"/queues/{qname}").text
+    rows = {m.group(1): m.group(2) for m in re.finditer(r'/jobs/([^"]+)">.*?</a></td>(.*?)</tr>', page, re.S)}
+    assert 'dedup <span class="mono">order-42</span>' in rows[job.id]
+    assert "dedup" not in rows[plain.id]
+    assert 'dedup <span class="mono">order-42</span>' in client.get(f"/queues/{qname}/jobs/{job.id}").text
+    assert client.get(f"/queues/{qname}/jobs/{job.id}", headers=JSON).json()["deduplication_id"] == "order-42"
+
+
+def test_a_dead_letter_shows_where_it_came_from(
+    make_client: ClientFactory, redis_url: str, sync_queues: Any, raw: redis.Redis
+) -> None:
+    email, dead = sync_queues("email"), sync_queues("email-dead")
+    job = email.add("welcome", {"to": "ada@example.com", "fail": "bounced"}, attempts=2)
+    process_all(redis_url, email, failed=1, dead_letter_queue="email-dead")
+    wait_for(lambda: dead.get_job_counts("failed")["failed"] == 1, what="the dead letter")
+    (letter_id,) = [str(i) for i in raw.zrange("bull:email-dead:failed", 0, -1)]
+    client = make_client(["email", "email-dead"])
+
+    page = client.get(f"/queues/email-dead/jobs/{letter_id}").text
+    panel = re.search(r'<section class="panel dead-letter">(.*?)</section>', page, re.S)
+    assert panel
+    assert 'href="/queues/email">email</a>' in panel.group(1)
+    assert f'href="/queues/email/jobs/{job.id}">#{job.id}</a>' in panel.group(1)
+    assert "2 made there" in panel.group(1) and "<time" in panel.group(1)
+    assert "Send back to email</button>" in page and f"/queues/email-dead/jobs/{letter_id}/retry" in post_forms(page)
+    assert ">Retry</button>" not in page
+    listing = client.get("/queues/email-dead?state=failed").text
+    assert ">from email</span>" in listing
+    data = client.get(f"/queues/email-dead/jobs/{letter_id}", headers=JSON).json()
+    assert data["dead_letter"]["queue"] == "email" and data["dead_letter"]["job_id"] == job.id
+    assert data["dead_letter"]["attempts_made"] == 2
+
+
+# Live updates ---------------------------------------------------------------------------------------------------
+
+
+def test_live_job_page_refreshes_its_header_buttons_and_result(
+    make_client: ClientFactory, redis_url: str, sq: SyncQueue, qname: str
+) -> None:
+    job = sq.add("live-job", {"result": {"answer": 42}})
+    client = make_client([qname])
+    url = f"/queues/{qname}/jobs/{job.id}"
+    before = client.get(url, headers=HTMX).text
+    heading = re.search(r"<h1>(.*?)</h1>", before, re.S)
+    assert heading and 'badge state-waiting">waiting<' in heading.group(1)
+    assert "hx-trigger" in before and "Return value" not in before and ">Retry</button>" not in before
+    process_all(redis_url, sq, completed=1)
+
+    after = client.get(url, headers=HTMX).text
+    heading = re.search(r"<h1>(.*?)</h1>", after, re.S)
+    assert heading and 'badge state-completed">completed<' in heading.group(1)
+    assert "Return value" in after and "&#34;answer&#34;: 42" in after
+    assert ">Retry</button>" in after
+    # Finished: the page stops polling.
+    assert "hx-trigger" not in after
+
+
+def test_live_queue_page_refreshes_its_header_and_buttons(
+    make_client: ClientFactory, sq: SyncQueue, qname: str
+) -> None:
+    sq.add("j", {})
+    client = make_client([qname])
+    before = client.get(f"/queues/{qname}", headers=HTMX).text
+    assert "badge-paused" not in before and ">Pause</button>" in before
+    sq.pause()
+    after = client.get(f"/queues/{qname}", headers=HTMX).text
+    assert "badge-paused" in after and ">Resume</button>" in after and "Obliterate…" in after

@@ -9,7 +9,9 @@
   An id taken whose key is gone or is not a hash (another program's doing) leaves active and is not
   returned; a job whose counters (ats, atm, stc) are not integers is failed with a reason saying so.
   Events: waiting (prev delayed) for each due delayed job, active (prev waiting) for each job taken,
-  drained when it took the last runnable jobs, failed and retries-exhausted for a deferred failure.
+  drained when it took the last runnable jobs, failed and retries-exhausted for a deferred failure (a
+  job that stalled too often, or a flow parent whose child failed with failParentOnFailure), with what
+  failJob in _lib.lua writes for its parent and its deduplication id.
 ]]
 
 local function promoteDueDelayed(q, now)
@@ -34,7 +36,8 @@ local function nextDelayedDue(q)
   return 0
 end
 
-local function fetchJobs(q, now, count, lockMs, tokenPrefix, tokenStart, workerName, limitMax, limitDuration)
+local function fetchJobs(q, now, count, lockMs, tokenPrefix, tokenStart, workerName, limitMax, limitDuration,
+    onDead)
   -- As BullMQ does, due delayed jobs move to wait even while the queue is paused.
   promoteDueDelayed(q, now)
   if isPaused(q) then
@@ -87,7 +90,9 @@ local function fetchJobs(q, now, count, lockMs, tokenPrefix, tokenStart, workerN
         rcall("LREM", q.active, 1, id)
         local opts = rcall("HGET", jobKey, "opts")
         local keepCount, keepAge = keepPolicy(opts, "removeOnFail")
-        failJob(q, id, deferred, now, keepCount, keepAge, optAttempts(opts))
+        local onFailed = nil
+        if onDead then onFailed = function(_, attemptsMade) onDead(id, attemptsMade) end end
+        failJob(q, id, deferred, now, keepCount, keepAge, optAttempts(opts), onFailed)
       else
         local token = tokenPrefix .. ":" .. serial
         serial = serial + 1

@@ -23,6 +23,8 @@ local JOB_NOT_FOUND = -1           -- BullMQ JobNotExist: no job hash under that
 local JOB_LOCK_MISSING = -2        -- BullMQ JobLockNotExist: the caller's lock on the job is gone
 local JOB_NOT_IN_STATE = -3        -- BullMQ JobNotInState: the job is not in the state the operation needs
 local JOB_LOCK_MISMATCH = -6       -- BullMQ JobLockMismatch: the job's lock is held under another token
+local PARENT_JOB_CANNOT_BE_REPLACED = -7 -- BullMQ's: a flow job's id is taken by a child of another parent
+local JOB_BELONGS_TO_JOB_SCHEDULER = -8  -- BullMQ's: the job is a scheduler's next run
 local JOB_LOCKED = -101            -- a worker holds the job's lock (it is being processed)
 local QUEUE_NOT_PAUSED = -102      -- the operation needs the queue to be paused
 local QUEUE_HAS_ACTIVE_JOBS = -103 -- the queue has active jobs and the operation was not forced
@@ -176,57 +178,266 @@ local function isJobId(jobId)
   return string.match(jobId, "^repeat:[^:]+:%d+$") ~= nil
 end
 
--- A listed id that cannot name a job of this queue leaves its list, but no key is deleted for it.
+-- Deletes a job's hash and sub-keys. A listed id that cannot name a job of this queue leaves its list,
+-- but no key is deleted for it.
 local function removeJobKeys(q, jobId)
   if not isJobId(jobId) then return end
   local jobKey = q.base .. jobId
-  local dedup = jobField(jobKey, "deid")
-  if dedup then
-    local dedupKey = q.base .. "de:" .. dedup
-    if rcall("GET", dedupKey) == jobId then rcall("DEL", dedupKey) end
-  end
   local keys = {jobKey}
   for _, sub in ipairs(JOB_SUB_KEYS) do keys[#keys + 1] = jobKey .. ":" .. sub end
   rcall("DEL", unpack(keys))
 end
 
+-- A job that is removed gives up its deduplication id when it still holds it, with the payload kept for
+-- the next job of that id (keepLastIfActive): BullMQ's removeDeduplicationKeyIfNeededOnRemoval.
+local function dropDedupKey(q, jobId)
+  if not isJobId(jobId) then return end
+  local dedup = jobField(q.base .. jobId, "deid")
+  if dedup and redis.pcall("GET", q.base .. "de:" .. dedup) == jobId then
+    rcall("DEL", q.base .. "de:" .. dedup, q.base .. "dn:" .. dedup)
+  end
+end
+
+-- "<base><id>" -> base, id; nil for a key that names no job. The only ids with ':' are a scheduler's runs.
+local function splitJobKey(jobKey)
+  local base, id = string.match(jobKey, "^(.+:)(repeat:[^:]+:%d+)$")
+  if base then return base, id end
+  return string.match(jobKey, "^(.+:)([^:]+)$")
+end
+
+-- A parent whose wait for its children is over goes where it runs, as BullMQ's moveParentToWait: to
+-- delayed when it was added with a delay (counted from now), else to the tail of wait (it runs next) or
+-- to prioritized.
+-- Events, on the parent's queue: delayed, or waiting (prev waiting-children).
+local function moveParentToWait(pq, parentId, now)
+  local parentKey = pq.base .. parentId
+  local delay = tonumber(jobField(parentKey, "delay")) or 0
+  if delay > 0 then
+    addToDelayed(pq, parentId, now + delay)
+    return
+  end
+  local priority = jobPriority(parentKey)
+  if priority > 0 then
+    enqueue(pq, parentId, priority, false)
+  else
+    rcall("RPUSH", pq.wait, parentId)
+    addBaseMarker(pq)
+  end
+  emit(pq, "waiting", "jobId", parentId, "prev", "waiting-children")
+end
+
+-- Moves a parent out of waiting-children, when it is there and (with checkPending) waits for no child.
+-- Events: those of moveParentToWait.
+local function releaseParent(parentKey, now, checkPending)
+  if checkPending and rcall("SCARD", parentKey .. ":dependencies") > 0 then return end
+  local base, parentId = splitJobKey(parentKey)
+  if not base or jobKeyType(parentKey) ~= "hash" then return end
+  local pq = queueKeys(base)
+  if rcall("ZREM", pq.waitingChildren, parentId) == 1 then moveParentToWait(pq, parentId, now) end
+end
+
+-- A job that goes away no longer holds its parent back (BullMQ's removeParentDependencyKey): when it was
+-- the last child the parent waited for, the parent goes to the tail of wait. `hard` (clean, drain): a
+-- parent in the job's own queue q goes too, as BullMQ does. parentKey nil: the job's own parentKey.
+-- Returns whether the job was a pending child.
+-- Events, on the parent's queue: waiting (prev waiting-children), unless the parent was removed.
+local function removeParentDependency(jobKey, parentKey, hard, q)
+  if not parentKey then
+    parentKey = jobField(jobKey, "parentKey")
+    if not parentKey or rcall("EXISTS", parentKey) == 0 then return false end
+  end
+  local depsKey = parentKey .. ":dependencies"
+  if redis.pcall("SREM", depsKey, jobKey) ~= 1 then return false end
+  local base, parentId = splitJobKey(parentKey)
+  if not base or rcall("SCARD", depsKey) > 0 then return true end
+  local pq = queueKeys(base)
+  if rcall("ZREM", pq.waitingChildren, parentId) == 0 then return true end
+  if hard and base == q.base then
+    local dedup = jobField(parentKey, "deid")
+    removeParentDependency(parentKey, nil, true, q)
+    removeJobKeys(pq, parentId)
+    if dedup then rcall("DEL", base .. "de:" .. dedup) end
+  else
+    rcall("RPUSH", pq.wait, parentId)
+    addBaseMarker(pq)
+    emit(pq, "waiting", "jobId", parentId, "prev", "waiting-children")
+  end
+  return true
+end
+
+-- BullMQ's removeJob: a job removed by clean or drain (hard), with its deduplication id.
+local function dropJob(q, jobId, hard)
+  if not isJobId(jobId) then return end
+  removeParentDependency(q.base .. jobId, nil, hard, q)
+  dropDedupKey(q, jobId)
+  removeJobKeys(q, jobId)
+end
+
 -- Finished sets: keepCount < 0 keeps all; keepAge (seconds) > 0 drops older jobs. At most 1000 a call.
+-- A dropped job still pending for a parent releases it, as BullMQ's removeJobsByMaxCount/Age.
+local function trimJobs(q, ids)
+  for _, id in ipairs(ids) do
+    if isJobId(id) then removeParentDependency(q.base .. id, nil, false, q) end
+    removeJobKeys(q, id)
+  end
+end
+
 local function trimFinished(q, setKey, keepCount, keepAge, now)
   if keepCount >= 0 then
     local excess = rcall("ZCARD", setKey) - keepCount
     if excess > 0 then
       local ids = rcall("ZRANGE", setKey, 0, math.min(excess, 1000) - 1)
-      for _, id in ipairs(ids) do removeJobKeys(q, id) end
+      trimJobs(q, ids)
       rcall("ZREMRANGEBYRANK", setKey, 0, #ids - 1)
     end
   end
   if keepAge > 0 then
     local ids = rcall("ZRANGEBYSCORE", setKey, "-inf", now - keepAge * 1000, "LIMIT", 0, 1000)
     if #ids > 0 then
-      for _, id in ipairs(ids) do removeJobKeys(q, id) end
+      trimJobs(q, ids)
       rcall("ZREM", setKey, unpack(ids))
     end
   end
 end
 
--- A child finished: record it on its parent and release the parent when no dependency is left.
--- The parent may belong to another queue: its keys come from the child's parent.queueKey.
--- Events, on the parent's queue: waiting (prev waiting-children).
-local function settleParent(jobKey, returnvalue)
-  local parentKey = rcall("HGET", jobKey, "parentKey")
+-- A child completed: its return value goes to its parent's processed hash, and the parent runs when no
+-- child is left. The parent may belong to another queue: its keys come from the child's parentKey.
+-- Events, on the parent's queue: those of moveParentToWait.
+local function settleParent(jobKey, returnvalue, now)
+  local parentKey = jobField(jobKey, "parentKey")
   if not parentKey then return end
-  local depsKey = parentKey .. ":dependencies"
-  if rcall("SREM", depsKey, jobKey) == 0 then return end
+  if redis.pcall("SREM", parentKey .. ":dependencies", jobKey) ~= 1 then return end
   rcall("HSET", parentKey .. ":processed", jobKey, returnvalue)
-  if rcall("SCARD", depsKey) > 0 then return end
-  local parentJson = rcall("HGET", jobKey, "parent")
-  local ok, parent = pcall(cjson.decode, parentJson or "")
-  if not ok or type(parent) ~= "table" or not parent.queueKey then return end
-  local pq = queueKeys(parent.queueKey .. ":")
-  local parentId = tostring(parent.id)
-  if rcall("ZREM", pq.waitingChildren, parentId) == 0 then return end
-  enqueue(pq, parentId, tonumber(rcall("HGET", parentKey, "priority")) or 0, false)
-  emit(pq, "waiting", "jobId", parentId, "prev", "waiting-children")
+  releaseParent(parentKey, now, true)
+end
+
+-- A child retried by hand (from failed or completed) is pending for its parent again, as BullMQ's
+-- moveChildBackToParentDependencies; a parent that has left waiting-children stays where it is.
+local function childBackToParent(jobKey, prevState)
+  local parentKey = jobField(jobKey, "parentKey")
+  if not parentKey or rcall("EXISTS", parentKey) == 0 then return end
+  local back
+  if prevState == "failed" then
+    back = redis.pcall("ZREM", parentKey .. ":unsuccessful", jobKey) == 1
+      or redis.pcall("HDEL", parentKey .. ":failed", jobKey) == 1
+  else
+    back = redis.pcall("HDEL", parentKey .. ":processed", jobKey) == 1
+  end
+  if back then rcall("SADD", parentKey .. ":dependencies", jobKey) end
+end
+
+-- failParentOnFailure: the parent is marked to fail (its deferred failure, applied when a worker takes
+-- it) and goes where it runs; a parent already running or done is only marked (BullMQ's
+-- handleChildFailureAndMoveParentToWait).
+local function failParentLater(parentKey, childKey, now)
+  local base, parentId = splitJobKey(parentKey)
+  if not base or jobKeyType(parentKey) ~= "hash" then return end
+  local pq = queueKeys(base)
+  local reason = "child " .. childKey .. " failed"
+  if rcall("ZREM", pq.waitingChildren, parentId) == 1 then
+    rcall("HSET", parentKey, "defa", reason)
+    moveParentToWait(pq, parentId, now)
+  elseif rcall("ZREM", pq.delayed, parentId) == 1 then
+    rcall("HSET", parentKey, "delay", 0, "defa", reason)
+    moveParentToWait(pq, parentId, now)
+  elseif not rcall("ZSCORE", pq.failed, parentId) then
+    rcall("HSET", parentKey, "defa", reason)
+  end
+end
+
+-- A child failed for good: what its parent does follows the flags in the child's parent field, as
+-- BullMQ's moveChildFromDependenciesIfNeeded: fpof (failParentOnFailure) records it in the parent's
+-- unsuccessful set and fails the parent; cpof (continueParentOnFailure) records it in the parent's failed
+-- hash and runs the parent at once; idof (ignoreDependencyOnFailure) records it there and rdof
+-- (removeDependencyOnFailure) does not, and both run the parent when no other child is pending. Without
+-- a flag the parent keeps waiting (the child may be retried).
+-- Events, on the parent's queue: those of moveParentToWait.
+local function childFailed(jobKey, reason, now)
+  local ok, parent = pcall(cjson.decode, jobField(jobKey, "parent") or "")
+  if not ok or type(parent) ~= "table" or type(parent.queueKey) ~= "string" or parent.id == nil then return end
+  local parentKey = parent.queueKey .. ":" .. tostring(parent.id)
+  local depsKey = parentKey .. ":dependencies"
+  if not (parent.fpof or parent.cpof or parent.idof or parent.rdof) then return end
+  if redis.pcall("SREM", depsKey, jobKey) ~= 1 then return end
+  if parent.fpof then
+    rcall("ZADD", parentKey .. ":unsuccessful", now, jobKey)
+    failParentLater(parentKey, jobKey, now)
+  elseif parent.cpof then
+    rcall("HSET", parentKey .. ":failed", jobKey, reason)
+    releaseParent(parentKey, now, false)
+  else
+    releaseParent(parentKey, now, true)
+    if parent.idof then rcall("HSET", parentKey .. ":failed", jobKey, reason) end
+  end
+end
+
+-- Deduplication keys last `ttl` ms when one is given (a number of ms > 0), else until released.
+local function setDedupKey(key, jobId, ttl)
+  ttl = math.floor(tonumber(ttl) or 0)
+  if ttl > 0 then
+    rcall("SET", key, jobId, "PX", ttl)
+  else
+    rcall("SET", key, jobId)
+  end
+end
+
+-- Writes a new job's hash; `extra` holds more field, value pairs (parentKey, parent, rjk, deid).
+-- Events: added.
+local function storeJob(q, jobId, name, data, opts, timestamp, delay, priority, extra)
+  rcall("HSET", q.base .. jobId, "name", name, "data", data, "opts", opts, "timestamp", timestamp,
+    "delay", delay, "priority", priority, unpack(extra))
+  emit(q, "added", "jobId", jobId, "name", name)
+end
+
+-- Puts a new job where it waits. Events: delayed (with a delay), else waiting.
+local function placeNewJob(q, jobId, timestamp, delay, priority, lifo)
+  if delay > 0 then
+    addToDelayed(q, jobId, timestamp + delay)
+  else
+    enqueue(q, jobId, priority, lifo)
+    emit(q, "waiting", "jobId", jobId)
+  end
+end
+
+-- keepLastIfActive: the latest add dropped while the job of its deduplication id ran ("dn:<id>") becomes
+-- a job once that job finishes (BullMQ's requeueDeduplicatedJob), holding the deduplication id in turn.
+-- Events: added, then delayed or waiting.
+local function requeueDeduplicated(q, dedup, now)
+  local nextKey = q.base .. "dn:" .. dedup
+  if rcall("EXISTS", nextKey) == 0 then return end
+  local f = rcall("HMGET", nextKey, "name", "data", "opts", "pk", "pd", "pdk", "rjk", "jid")
+  -- As BullMQ: the counter moves on even when the stored add had an id of its own.
+  local jobId = f[8] or tostring(rcall("INCR", q.id))
+  if f[8] then rcall("INCR", q.id) end
+  local ok, opts = pcall(cjson.decode, f[3] or "{}")
+  if not ok or type(opts) ~= "table" then opts = {} end
+  local de = type(opts.de) == "table" and opts.de or {}
+  local key = q.base .. "de:" .. dedup
+  if de.keepLastIfActive then rcall("SET", key, jobId) else setDedupKey(key, jobId, de.ttl) end
+  local extra = {"deid", dedup}
+  if f[4] and f[5] then
+    extra[#extra + 1] = "parentKey"; extra[#extra + 1] = f[4]
+    extra[#extra + 1] = "parent"; extra[#extra + 1] = f[5]
+  end
+  if f[7] then extra[#extra + 1] = "rjk"; extra[#extra + 1] = f[7] end
+  local delay, priority = tonumber(opts.delay) or 0, tonumber(opts.priority) or 0
+  storeJob(q, jobId, f[1] or "", f[2] or "{}", f[3] or "{}", now, delay, priority, extra)
+  placeNewJob(q, jobId, now, delay, priority, opts.lifo == true)
+  if f[6] then rcall("SADD", f[6], q.base .. jobId) end
+  rcall("DEL", nextKey)
+end
+
+-- A job that finishes (completed or failed) releases its deduplication id when it holds it without a
+-- ttl (a ttl runs its course), as BullMQ's removeDeduplicationKeyIfNeededOnFinalization, then the add
+-- kept for later (keepLastIfActive), if any, becomes a job.
+-- Events: those of requeueDeduplicated.
+local function finishDedup(q, jobId, now)
+  local dedup = jobField(q.base .. jobId, "deid")
+  if not dedup then return end
+  local key = q.base .. "de:" .. dedup
+  local pttl = rcall("PTTL", key)
+  if pttl == 0 or (pttl == -1 and rcall("GET", key) == jobId) then rcall("DEL", key) end
+  requeueDeduplicated(q, dedup, now)
 end
 
 -- Adds to a job's counter field; nil when another program left something there that is not an integer.
@@ -248,20 +459,28 @@ local function counterProblem(jobKey)
   return nil
 end
 
--- Moves a job (already out of active) to failed for good.
--- Events: failed (prev active), and retries-exhausted when no attempt is left.
-local function failJob(q, jobId, reason, now, keepCount, keepAge, attempts)
+-- Moves a job (already out of active) to failed for good. Its deduplication id and its parent follow
+-- BullMQ's rules; then onFailed(jobKey, attemptsMade), when given, sees the failed job before the job's
+-- removal policy applies (a job removed on failure releases a parent still waiting for it).
+-- Events: failed (prev active), and retries-exhausted when no attempt is left; those of finishDedup,
+-- childFailed and removeParentDependency.
+local function failJob(q, jobId, reason, now, keepCount, keepAge, attempts, onFailed)
   local jobKey = q.base .. jobId
+  finishDedup(q, jobId, now)
+  childFailed(jobKey, reason, now)
   -- A broken attempts counter counts as every attempt used.
   local atm = bump(jobKey, "atm", 1) or attempts
   rcall("HSET", jobKey, "failedReason", reason, "finishedOn", now)
   rcall("HDEL", jobKey, "defa")
+  if onFailed then onFailed(jobKey, atm) end
   emit(q, "failed", "jobId", jobId, "failedReason", reason, "prev", "active")
   if atm >= attempts then
     emit(q, "retries-exhausted", "jobId", jobId, "attemptsMade", atm)
   end
   if keepCount == 0 then
+    local parentKey = jobField(jobKey, "parentKey")
     removeJobKeys(q, jobId)
+    if parentKey then removeParentDependency(jobKey, parentKey, false, q) end
   else
     rcall("ZADD", q.failed, now, jobId)
     trimFinished(q, q.failed, keepCount, keepAge, now)

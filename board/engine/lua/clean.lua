@@ -7,7 +7,9 @@
   ARGV[1] key base   ARGV[2] state   ARGV[3] cutoff (ms)   ARGV[4] most to remove in this call
   ARGV[5] position to scan from (0 = oldest end)   ARGV[6] most entries to scan in this call
   Returns: {removed ids, next position or -1 when the state has been scanned to its end}.
-  Events: cleaned (with the count removed), when it removed any.
+  Events: cleaned (with the count removed), when it removed any; waiting (prev waiting-children) on a
+  parent's queue when a removed job was the last child the parent waited for (a parent in this queue is
+  removed with it instead, as BullMQ's cleanSet does).
 ]]
 local state, cutoff = ARGV[2], tonumber(ARGV[3])
 local limit, pos, window = tonumber(ARGV[4]), tonumber(ARGV[5]), tonumber(ARGV[6])
@@ -16,7 +18,7 @@ local removed = {}
 local function dropFromList(key, ids)
   for _, jobId in ipairs(ids) do
     rcall("LREM", key, 1, jobId)
-    removeJobKeys(Q, jobId)
+    dropJob(Q, jobId, true)
   end
 end
 
@@ -25,7 +27,7 @@ if state == "completed" or state == "failed" then
   removed = rcall("ZRANGEBYSCORE", key, "-inf", cutoff, "LIMIT", 0, limit)
   if #removed > 0 then
     rcall("ZREM", key, unpack(removed))
-    for _, jobId in ipairs(removed) do removeJobKeys(Q, jobId) end
+    for _, jobId in ipairs(removed) do dropJob(Q, jobId, true) end
   end
   pos = #removed < limit and -1 or 0
 else
@@ -63,7 +65,7 @@ else
     dropFromList(key, removed)
   elseif #removed > 0 then
     rcall("ZREM", key, unpack(removed))
-    for _, jobId in ipairs(removed) do removeJobKeys(Q, jobId) end
+    for _, jobId in ipairs(removed) do dropJob(Q, jobId, true) end
   end
   if #ids < window and #removed < limit then pos = -1 else pos = pos + kept end
 end

@@ -5,7 +5,8 @@
   KEYS: the queue's keys (see _queue.lua)
   ARGV[1] key base   ARGV[2] "1" to include delayed   ARGV[3] batch size
   Returns: the number of such jobs left (0 = done).
-  Events: none.
+  Events: waiting (prev waiting-children) on a parent's queue when a removed job was the last child the
+  parent waited for (a parent in this queue is removed with it instead, as BullMQ's drain does).
 ]]
 local batch = tonumber(ARGV[3])
 local sources = {Q.wait, Q.paused, Q.prioritized}
@@ -20,7 +21,7 @@ for _, key in ipairs(sources) do
     ids = rcall("ZRANGE", key, 0, batch - 1)
     if #ids > 0 then rcall("ZREMRANGEBYRANK", key, 0, #ids - 1) end
   end
-  for _, jobId in ipairs(ids) do removeJobKeys(Q, jobId) end
+  for _, jobId in ipairs(ids) do dropJob(Q, jobId, true) end
   batch = batch - #ids
 end
 local left = rcall("LLEN", Q.wait) + rcall("LLEN", Q.paused) + rcall("ZCARD", Q.prioritized)

@@ -16,7 +16,7 @@ for _, key in ipairs({Q.active, Q.wait, Q.paused}) do
   local ids = rcall("LRANGE", key, -batch, -1)
   if #ids > 0 then
     rcall("LTRIM", key, 0, -#ids - 1)
-    for _, jobId in ipairs(ids) do removeJobKeys(Q, jobId) end
+    for _, jobId in ipairs(ids) do dropDedupKey(Q, jobId) removeJobKeys(Q, jobId) end
     batch = batch - #ids
   end
 end
@@ -25,7 +25,7 @@ for _, key in ipairs({Q.delayed, Q.prioritized, Q.waitingChildren, Q.completed, 
   local ids = rcall("ZRANGE", key, 0, batch - 1)
   if #ids > 0 then
     rcall("ZREMRANGEBYRANK", key, 0, #ids - 1)
-    for _, jobId in ipairs(ids) do removeJobKeys(Q, jobId) end
+    for _, jobId in ipairs(ids) do dropDedupKey(Q, jobId) removeJobKeys(Q, jobId) end
     batch = batch - #ids
   end
 end

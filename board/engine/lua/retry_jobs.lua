@@ -1,22 +1,35 @@
 --[[
   Retries finished jobs in bulk, a bounded batch per call: the oldest first, finished before a cutoff.
+  A flow child is pending for its parent again. A dead letter (see _dead.lua) is sent back to the queue
+  it came from instead.
 
   KEYS: the queue's keys (see _queue.lua)
   ARGV[1] key base   ARGV[2] "failed" or "completed"   ARGV[3] batch size   ARGV[4] cutoff (ms)
+  ARGV[5] now (ms)
   Returns: {retried in this call, jobs of that state left before the cutoff}.
-  Events: waiting (prev failed or completed), for each job retried.
+  Events: waiting (prev failed or completed), for each job retried; for a dead letter, removed (prev
+  failed) here and, on its origin queue, waiting (prev failed) or added and waiting.
 ]]
+--@include _dead
 local state = ARGV[2]
 local setKey = state == "completed" and Q.completed or Q.failed
 local field = state == "completed" and "returnvalue" or "failedReason"
+local now = tonumber(ARGV[5]) or tonumber(ARGV[4])
 local ids = rcall("ZRANGEBYSCORE", setKey, "-inf", ARGV[4], "LIMIT", 0, tonumber(ARGV[3]))
 if #ids > 0 then
   rcall("ZREM", setKey, unpack(ids))
   for _, jobId in ipairs(ids) do
-    -- pcall: an id another program listed with a key that is not a hash must not stop the batch.
-    redis.pcall("HDEL", Q.base .. jobId, "finishedOn", "processedOn", field)
-    requeue(Q, jobId)
-    emit(Q, "waiting", "jobId", jobId, "prev", state)
+    local origin, originId = nil, nil
+    if state == "failed" then origin, originId = deadLetterOrigin(Q, Q.base .. jobId) end
+    if origin then
+      sendBack(Q, jobId, origin, originId, false, now)
+    else
+      -- pcall: an id another program listed with a key that is not a hash must not stop the batch.
+      redis.pcall("HDEL", Q.base .. jobId, "finishedOn", "processedOn", field)
+      requeue(Q, jobId)
+      if isJobId(jobId) then childBackToParent(Q.base .. jobId, state) end
+      emit(Q, "waiting", "jobId", jobId, "prev", state)
+    end
   end
 end
 return {#ids, rcall("ZCOUNT", setKey, "-inf", ARGV[4])}
