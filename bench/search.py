@@ -8,6 +8,9 @@ completed jobs (as ``bench/board.py`` does: their data names ``user<i>@example.c
 * time to the first result of a text that the newest job holds (the common case: a recent job);
 * time to the first result and to the end for a text only the oldest job holds (the worst case: every
   job is read), stepping with the cursor as the board does, one budget per request;
+* the same through the board itself (``/queues/big/search``, served in this process: the guard, the
+  adapter, the check against masked values, the rows' previews and the HTML), stepping as htmx does: the
+  first page, then each step its sentinel row asks for, then at a page's cap the "Search further" link;
 * meanwhile, a second client sends PING in a loop: its latency p50/p99/max is what any other client
   (a worker, a producer) sees while the search runs, next to the same figure with no search.
 """
@@ -15,12 +18,15 @@ completed jobs (as ``bench/board.py`` does: their data names ``user<i>@example.c
 from __future__ import annotations
 
 import argparse
+import html
 import multiprocessing
+import re
 import statistics
 import sys
 import time
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlencode
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
@@ -28,9 +34,17 @@ sys.path.insert(0, str(ROOT))
 import redis  # noqa: E402
 
 from bench.board import BIG, fill_big  # noqa: E402
+from board import create_board  # noqa: E402
 from board.engine.search import SearchCursor  # noqa: E402
 from board.engine.sync_queue import SyncQueue  # noqa: E402
 from board.redis_server import RedisServer  # noqa: E402
+from board.web import search as web_search  # noqa: E402
+from board.web.users import User  # noqa: E402
+
+# A step's rows, the next step's URL (htmx), and the link to the next page.
+ROW = re.compile(r'<td class="mono"><a href="[^"]*/jobs/([^"]+)">')
+NEXT_STEP = re.compile(r'<tbody class="search-more" hx-get="([^"]+)"')
+NEXT_PAGE = re.compile(r'<a class="btn" href="([^"]+)">Search further</a>')
 
 
 def _ping_loop(url: str, stop: Any, out: Any) -> None:
@@ -92,6 +106,41 @@ def search_all(queue: SyncQueue, text: str, budget: float) -> tuple[float, float
         cursor = page.cursor
 
 
+def board_search(url: str, text: str, budget: float, *, pages: int = 0) -> tuple[float, float, int, int]:
+    """Through the board: seconds to the first row and to the end (or to the end of ``pages`` pages),
+    requests, rows."""
+    from starlette.testclient import TestClient
+
+    web_search.BUDGET_S = budget
+    app = create_board(url, queues=[BIG], auth=lambda request: User("bench", "viewer"), secret_key="b" * 32)
+    with TestClient(app) as client:
+        # Warm: the templates compiled, the connection open, the scripts loaded, as on a board serving.
+        client.get(f"/queues/{BIG}/search?" + urlencode({"text": "warm-up", "states": "waiting"}))
+        start = time.perf_counter()
+        first = 0.0
+        requests = rows = 0
+        next_url: str | None = f"/queues/{BIG}/search?" + urlencode({"text": text, "states": "completed"})
+        headers: dict[str, str] = {}
+        while next_url is not None:
+            page = client.get(next_url, headers=headers)
+            assert page.status_code == 200, page.text[:500]
+            requests += 1
+            found = len(ROW.findall(page.text))
+            rows += found
+            if found and not first:
+                first = time.perf_counter() - start
+            step, further = NEXT_STEP.search(page.text), NEXT_PAGE.search(page.text)
+            headers = {"HX-Request": "true"} if step else {}
+            if not step and further and pages and (pages := pages - 1) == 0:
+                break
+            link = step or further
+            next_url = html.unescape(link.group(1)) if link else None
+        total = time.perf_counter() - start
+        assert client.portal is not None
+        client.portal.call(app.state.board.adapter.close)
+    return first, total, requests, rows
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--jobs", type=int, default=1_000_000)
@@ -118,6 +167,20 @@ def main() -> None:
                 f"of {args.budget:g} s, {looked:,} jobs looked at ({looked / total:,.0f}/s), {matches} match(es)"
             )
             print(f"other client, during the search: {during}")
+        pinger = Pinger(server.url)
+        pinger.start()
+        first, total, requests, rows = board_search(server.url, '"user1@', args.budget)
+        during = pinger.finish()
+        print(
+            f"through the board: first result in {first:.2f} s, end in {total:.2f} s, {requests} requests, "
+            f"{rows} row(s)"
+        )
+        print(f"other client, during the board's search: {during}")
+        first, total, requests, rows = board_search(server.url, "0@example", args.budget, pages=1)
+        print(
+            f"through the board, a text one job in ten holds: first result in {first * 1000:.0f} ms, "
+            f"a full page of {rows} rows in {total:.2f} s ({requests} requests)"
+        )
     finally:
         server.stop()
 

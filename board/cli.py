@@ -26,6 +26,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any, NoReturn
 
+from .alerts import AlertConfig, ConfigError, load_file
 from .cli_auth import build_auth
 from .cli_settings import (
     LOG_LEVELS,
@@ -89,6 +90,17 @@ class ServeSettings:
     allow_no_auth: bool
     proxy_headers: bool
     log_level: str
+    checks: str | None = None
+    alerts: AlertConfig | None = None
+
+
+def alert_rules(path: str) -> AlertConfig:
+    """The alert rules and webhooks of the TOML file at ``path``, read before anything starts so that a
+    mistake stops the command in one line naming it."""
+    try:
+        return load_file(path.strip())
+    except ConfigError as exc:
+        raise ValueError(" ".join(str(exc).split())) from None
 
 
 def serve_settings(args: argparse.Namespace) -> ServeSettings:
@@ -107,6 +119,8 @@ def serve_settings(args: argparse.Namespace) -> ServeSettings:
         allow_no_auth=switch(args, "allow_no_auth", "BOARD_ALLOW_NO_AUTH"),
         proxy_headers=switch(args, "proxy_headers", "BOARD_PROXY_HEADERS"),
         log_level=setting(args, "log_level", "BOARD_LOG_LEVEL", "info", log_level),
+        checks=setting(args, "checks", "BOARD_CHECKS_FILE", None, str.strip) or None,
+        alerts=setting(args, "alerts", "BOARD_ALERTS_FILE", None, alert_rules),
     )
 
 
@@ -143,6 +157,8 @@ def serve_app(settings: ServeSettings, auth: Any) -> tuple[Any, str]:
             secret_key=secret("BOARD_SECRET_KEY"),
             frame_ancestors=env("BOARD_FRAME_ANCESTORS") or None,
             redact_words=[w.strip() for w in (env("BOARD_REDACT_WORDS") or "").split(",") if w.strip()],
+            checks=settings.checks,
+            alerts=settings.alerts,
         )
     except ValueError as exc:
         raise CliError(str(exc)) from None
@@ -153,7 +169,8 @@ def serve_app(settings: ServeSettings, auth: Any) -> tuple[Any, str]:
     async def to_board(request: Any) -> Any:
         return RedirectResponse(base + "/", status_code=307)
 
-    app = Starlette(routes=[Route("/", to_board), Mount(base, app=board)])
+    # A mounted app's lifespan runs only through its host's: the board's runs its alert loop.
+    app = Starlette(routes=[Route("/", to_board), Mount(base, app=board)], lifespan=board.router.lifespan_context)
     return app, base + "/"
 
 
@@ -314,12 +331,24 @@ def health_url(args: argparse.Namespace) -> str:
     # The address a server listens on for every interface is not one to connect to everywhere.
     host = {"0.0.0.0": "127.0.0.1", "::": "::1", "[::]": "::1"}.get(listen.host, listen.host)
     shown = f"[{host}]" if ":" in host and not host.startswith("[") else host
-    return f"http://{shown}:{listen.port}{listen.base_path}/healthz"
+    probe = "readyz" if getattr(args, "ready", False) else "healthz"
+    return f"http://{shown}:{listen.port}{listen.base_path}/{probe}"
 
 
 def one_line(text: str, limit: int = 300) -> str:
     text = " ".join(text.split())
     return text if len(text) <= limit else text[: limit - 3] + "..."
+
+
+def _failed_queues(report: Any) -> list[str]:
+    """``/readyz``'s failed checks, one per queue."""
+    if not isinstance(report, dict):
+        return []
+    return [
+        f"{name}: {', '.join(str(f) for f in entry['failed'])}"
+        for name, entry in report.items()
+        if isinstance(entry, dict) and isinstance(entry.get("failed"), list) and entry["failed"]
+    ]
 
 
 def unhealthy_reason(status: int, body: bytes) -> str:
@@ -331,8 +360,11 @@ def unhealthy_reason(status: int, body: bytes) -> str:
     if isinstance(answer, dict):
         checks = answer.get("checks")
         failed = (
-            [f"{name}: {state}" for name, state in checks.items() if state != "ok"] if isinstance(checks, dict) else []
+            [f"{name}: {state}" for name, state in checks.items() if state != "ok" and name != "queues"]
+            if isinstance(checks, dict)
+            else []
         )
+        failed += _failed_queues(checks.get("queues") if isinstance(checks, dict) else None)
         if failed:
             return "; ".join(failed)
         if answer.get("status"):
@@ -351,8 +383,12 @@ def cmd_health(args: argparse.Namespace) -> int:
     timeout = setting(args, "timeout", None, 3.0, seconds(allow_zero=False))
     # No proxy: a container's HTTP_PROXY must not carry a check meant for this very host.
     opener = urllib.request.build_opener(urllib.request.ProxyHandler({}))
+    request = urllib.request.Request(url)
+    token = env("BOARD_METRICS_TOKEN")
+    if token:
+        request.add_header("Authorization", f"Bearer {token}")
     try:
-        with opener.open(url, timeout=timeout) as response:
+        with opener.open(request, timeout=timeout) as response:
             status, body = response.status, response.read(65536)
     except urllib.error.HTTPError as exc:
         status, body = exc.code, exc.read(65536)
@@ -363,7 +399,7 @@ def cmd_health(args: argparse.Namespace) -> int:
         print(f"unhealthy: cannot connect to {url}: {one_line(str(reason))}", file=sys.stderr)
         return EXIT_FAILED
     if status == 200:
-        print("healthy")
+        print("ready" if url.endswith("/readyz") else "healthy")
         return EXIT_OK
     print(f"unhealthy: {url} answered {status}: {one_line(unhealthy_reason(status, body))}", file=sys.stderr)
     return EXIT_FAILED
@@ -407,6 +443,8 @@ def parser() -> argparse.ArgumentParser:
     listen_flags(serve)
     serve.add_argument("--read-only", action="store_true", default=None, help="no actions at all (env BOARD_READ_ONLY)")
     serve.add_argument("--title", help="env BOARD_TITLE; default board")
+    serve.add_argument("--checks", help="TOML file of per-queue readiness checks for /readyz (env BOARD_CHECKS_FILE)")
+    serve.add_argument("--alerts", help="TOML file of alert rules and webhooks (env BOARD_ALERTS_FILE)")
     serve.add_argument("--poll-interval", help="seconds between refreshes, 0 for none (env BOARD_POLL_INTERVAL; 5)")
     serve.add_argument(
         "--auth", choices=["none", "basic", "form", "header"], help="env BOARD_AUTH; users from BOARD_USERS(_FILE)"
@@ -462,6 +500,11 @@ def parser() -> argparse.ArgumentParser:
     health.add_argument("--url", help="the /healthz to ask; default from the settings below, as for serve")
     listen_flags(health)
     health.add_argument("--timeout", help="seconds (default 3)")
+    health.add_argument(
+        "--ready",
+        action="store_true",
+        help="ask /readyz: the queues' checks too (with BOARD_METRICS_TOKEN, their details)",
+    )
     health.set_defaults(run=cmd_health)
     return top
 

@@ -4,9 +4,10 @@ Producers and workers of the engine run in this process: e-mails (fast, some ret
 with progress and logs, prioritized and delayed), billing (retries with exponential backoff, some final
 failures), images (a paused queue that fills up).
 
-A given Redis may hold real queues of the same names: the demo keeps to its own key prefix, starts only
-on a Redis that holds nothing under it (or deletes what is there when told to with ``--reset``), and
-deletes every key under it when it stops. Ctrl-C or SIGTERM stops everything, and removes the embedded
+A given Redis may hold real queues of the same names: the demo keeps to its own key prefix (its board's
+own state beside it, under ``board:`` and that prefix), starts only on a Redis that holds nothing under
+them (or deletes what is there when told to with ``--reset``), and deletes every key under them when it
+stops. Ctrl-C or SIGTERM stops everything, and removes the embedded
 Redis and its folder.
 """
 
@@ -29,6 +30,9 @@ from .preflight import EXIT_ADDRESS, EXIT_REDIS, CliError, check_port_free, chec
 from .redis_server import RedisServer
 
 PREFIX = "board-demo"
+# The demo's keys: its queues', and its board's own state (sessions, the audit log), which the board keeps
+# beside the queues under board:<prefix>:.
+PATTERNS = (f"{PREFIX}:*", f"board:{PREFIX}:*")
 QUEUES = ("email", "reports", "billing", "images")
 USERS = {"admin": ("demo", "admin"), "operator": ("demo", "operator"), "viewer": ("demo", "viewer")}
 
@@ -123,11 +127,11 @@ def embedded_redis(url: str | None) -> Iterator[str]:
 
 
 async def demo_keys(client: aredis.Redis) -> list[bytes]:
-    return [key async for key in client.scan_iter(match=f"{PREFIX}:*", count=1000)]
+    return [key for pattern in PATTERNS async for key in client.scan_iter(match=pattern, count=1000)]
 
 
 async def remove_demo_keys(client: aredis.Redis) -> int:
-    """Deletes every key under the demo's prefix; returns how many."""
+    """Deletes every key of the demo (its queues' and its board's); returns how many."""
     removed = 0
     # A later pass catches a write that was in flight during the one before; by the time the demo
     # sweeps, all of it has stopped, so none is expected.
@@ -198,6 +202,8 @@ async def run(url: str, host: str, port: int, log_level: str) -> None:
             concurrency=concurrency[name],
             name=names[name],
             handle_signals=False,
+            # A day of per-minute counts, for the board's throughput charts.
+            metrics={"max_data_points": 1440},
         )
         for name in QUEUES
     ]

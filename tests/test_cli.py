@@ -39,6 +39,7 @@ PROCESSORS = "tests.cli_fixtures.processors"
 ENTRY_POINT = Path(sys.executable).parent / "board"
 JSON = {"Accept": "application/json"}
 DEMO_QUEUES = ("email", "reports", "billing", "images")
+DEMO_KEYS = (b"board-demo:", b"board:board-demo:")
 
 
 # Helpers ------------------------------------------------------------------------------------------------------
@@ -376,6 +377,93 @@ def test_serve_without_any_redis_exits_2() -> None:
     assert "REDIS_URL" in result.stderr, described(result)
 
 
+ALERT_FILES = [
+    ('[[rules]]\nname = "backlog"\nwhen = "waiting_above"\n', "rule 'backlog': waiting_above needs a threshold"),
+    ('[[rules]]\nname = "x"\nwhen = "sometimes"\n', "rule 'x': when must be one of waiting_above"),
+    ('[[rules]]\nname = "x"\nwhen = "no_workers"\nsend_to = ["ops"]\n', "send_to names no webhook ops"),
+    ('[[webhooks]]\nname = "ops"\nurl = "ftp://x"\n', "webhook 'ops': url must be an http(s) URL"),
+    ("[[rules]\nname = 1\n", "is not valid TOML"),
+    (None, "cannot read"),
+]
+
+
+@pytest.mark.parametrize(("text", "message"), ALERT_FILES, ids=[m for _, m in ALERT_FILES])
+@pytest.mark.parametrize("source", ["--alerts", "BOARD_ALERTS_FILE"])
+def test_serve_refuses_a_bad_alerts_file_in_one_line(
+    environ: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+    tmp_path: Path,
+    text: str | None,
+    message: str,
+    source: str,
+) -> None:
+    path = tmp_path / "alerts.toml"
+    if text is not None:
+        path.write_text(text, encoding="utf-8")
+    args = ["serve", "--redis-url", UNREACHABLE]  # read before Redis is: a bad file is said first
+    if source == "--alerts":
+        args += ["--alerts", str(path)]
+    else:
+        environ.setenv(source, str(path))
+    with pytest.raises(SystemExit) as stopped:
+        main(args)
+    out, err = capsys.readouterr()
+    assert (stopped.value.code, out) == (2, ""), err
+    assert err.startswith(f"board: error: {source}: ") and err.count("\n") == 1, err
+    assert message in err and str(path) in err, err
+
+
+@pytest.mark.timeout(60)
+def test_serve_runs_the_alert_rules_of_its_file(
+    start: Callable[..., Board], redis_url: str, qname: str, tmp_path: Path
+) -> None:
+    from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+    from threading import Thread
+
+    received: list[Any] = []
+
+    class Hook(BaseHTTPRequestHandler):
+        def do_POST(self) -> None:
+            received.append(json.loads(self.rfile.read(int(self.headers["Content-Length"]))))
+            self.send_response(200)
+            self.end_headers()
+
+        def log_message(self, *args: Any) -> None:
+            pass
+
+    hook = ThreadingHTTPServer(("127.0.0.1", 0), Hook)
+    Thread(target=hook.serve_forever, daemon=True).start()
+    try:
+        alerts = tmp_path / "alerts.toml"
+        alerts.write_text(
+            f'[[webhooks]]\nname = "ops"\nurl = "http://127.0.0.1:{hook.server_address[1]}/hook"\n\n'
+            f'[[rules]]\nname = "backlog"\nwhen = "waiting_above"\nqueues = ["{qname}"]\nthreshold = 0\n',
+            encoding="utf-8",
+        )
+        with SyncQueue(qname, redis_url) as queue:
+            queue.add("waiting", {})
+        port = free_port()
+        env = clean_env(
+            REDIS_URL=redis_url,
+            BOARD_PORT=str(port),
+            BOARD_QUEUES=qname,
+            BOARD_BASE_PATH="/admin/queues",  # the board mounted under the command's own app
+            BOARD_ALERTS_FILE=str(alerts),
+        )
+        board = start("serve", env=env)
+        board.wait_http(f"http://127.0.0.1:{port}/admin/queues/healthz")
+        wait_for(lambda: received, 20, "the webhook")
+        assert (received[0]["rule"], received[0]["queue"], received[0]["state"]) == ("backlog", qname, "firing")
+        page = fetch("GET", f"http://127.0.0.1:{port}/admin/queues/alerts", headers=JSON).json()
+        assert page["running"] is True and [d["target"] for d in page["deliveries"]] == ["ops"]
+        # The loop stops with the server: a clean shutdown, and the documented exit code.
+        assert board.signal(signal.SIGTERM) == 0, board.output()
+        assert "Finished server process" in board.stderr and "Traceback" not in board.stderr, board.output()
+    finally:
+        hook.shutdown()
+        hook.server_close()
+
+
 # Bad input: one line and exit 2, whatever the command and whether it came from a flag or the environment ------
 
 UNREACHABLE = "redis://127.0.0.1:1/0"  # well formed; a value wrongly accepted ends in exit 3, not in a server
@@ -534,6 +622,42 @@ def test_health_is_unhealthy_while_the_board_cannot_reach_redis(start: Callable[
         private.start()
         wait_for(lambda: run_board("health", env=env).returncode == 0, 20, "healthy again once Redis is back")
         assert board.proc.poll() is None, board.output()
+
+
+@pytest.mark.timeout(60)
+def test_health_ready_reports_the_queues_checks(
+    start: Callable[..., Board], redis_url: str, qname: str, tmp_path: Path
+) -> None:
+    checks = tmp_path / "checks.toml"
+    checks.write_text(f"[{qname}]\nmin_workers = 1\n", encoding="utf-8")
+    port = free_port()
+    env = clean_env(
+        REDIS_URL=redis_url,
+        BOARD_PORT=str(port),
+        BOARD_QUEUES=qname,
+        BOARD_CHECKS_FILE=str(checks),
+        BOARD_METRICS_TOKEN="health-token-0123456789",
+    )
+    board = start("serve", env=env)
+    board.wait_http(f"http://127.0.0.1:{port}/healthz")
+    assert run_board("health", env=env).returncode == 0
+    ready = run_board("health", "--ready", env=env)
+    assert ready.returncode == 1, described(ready)
+    assert ready.stderr == (
+        f"unhealthy: http://127.0.0.1:{port}/readyz answered 503: {qname}: 0 worker(s), fewer than 1\n"
+    ), described(ready)
+    worker = start("worker", f"{PROCESSORS}:process", "--queue", qname, env=clean_env(REDIS_URL=redis_url))
+    wait_for(lambda: run_board("health", "--ready", env=env).returncode == 0, 20, "ready once a worker is there")
+    assert run_board("health", "--ready", env=env).stdout == "ready\n"
+    assert worker.signal(signal.SIGTERM) == 0, worker.output()
+
+
+def test_serve_with_a_bad_checks_file_exits_2(redis_url: str, tmp_path: Path) -> None:
+    checks = tmp_path / "checks.toml"
+    checks.write_text("[email]\nmin_worker = 1\n", encoding="utf-8")
+    result = run_board("serve", "--checks", str(checks), env=clean_env(REDIS_URL=redis_url))
+    assert result.returncode == 2, described(result)
+    assert "email: unknown setting(s) min_worker" in result.stderr
 
 
 # worker -------------------------------------------------------------------------------------------------------
@@ -911,7 +1035,8 @@ def test_demo_on_a_given_redis_leaves_every_other_key_as_it_was(
     overview = fetch("GET", f"{base}/", headers={**JSON, **demo_login(base)}).json()
     email = next(q for q in overview["queues"] if q["name"] == "email")
     assert email["counts"]["completed"] > 0, email
-    assert {k: v for k, v in snapshot(redis_url).items() if not k.startswith(b"board-demo:")} == before
+    # Only the demo's keys were added: its queues', and its board's own (sign-ins in the audit log).
+    assert {k: v for k, v in snapshot(redis_url).items() if not k.startswith(DEMO_KEYS)} == before
 
     assert board.signal(signal.SIGTERM) == 0, board.output()
     assert "board demo stopped" in board.stdout and "Traceback" not in board.stderr, board.output()

@@ -234,6 +234,24 @@ def run_board_app(block: Block, ctx: Context) -> None:
     assert anonymous.status_code == 401, "the README's board is open to anyone"
 
 
+def run_alerts_app(block: Block, ctx: Context) -> None:
+    """The host app runs the board's lifespan, so its alert loop runs; the rules and the callable are there."""
+    module = load(ctx.runnable(block), ctx.tmp / "with_alerts.py")
+    mount = board_mount(module)
+    loop = module.board_app.state.board.alerts
+    with TestClient(module.app) as client:
+        try:
+            running = loop.running
+            page = client.get(f"{mount}/alerts", headers={**JSON, "Authorization": "Basic YWxpY2U6czNjcmV0"})
+        finally:
+            assert client.portal is not None
+            client.portal.call(loop.stop)
+            close_connections(module, client)
+    assert running and page.status_code == 200, page.text
+    assert [rule["name"] for rule in page.json()["rules"]] == [rule.name for rule in loop.config.rules]
+    assert set(loop.runner.callables) == {"on-call"} and page.json()["running"] is True
+
+
 def make_failed_jobs(url: str, wanted: dict[str, set[str]]) -> None:
     """Failed jobs with these ids, failed by a real worker, for the calls that act on them. A custom id
     cannot be a number: the queue's own ids are, so a number is reached by adding that many jobs."""
@@ -330,15 +348,20 @@ SYNC_QUEUE = Runner(
 )
 BOARD_APP = Runner(
     "the app that mounts the board",
-    lambda b: b.language == "python" and "create_board(" in b.code,
+    lambda b: b.language == "python" and "create_board(" in b.code and "alerts=" not in b.code,
     run_board_app,
+)
+ALERTS_APP = Runner(
+    "the board with alert rules",
+    lambda b: b.language == "python" and "create_board(" in b.code and "alerts=" in b.code,
+    run_alerts_app,
 )
 CURL_CALLS = Runner(
     "the curl calls of the JSON API",
     lambda b: b.language == "bash" and "curl " in b.code and README_BOARD in b.code,
     run_curl_calls,
 )
-RUNNERS = (SIGNUP_APP, WORKER, QUEUE_EVENTS, SYNC_QUEUE, BOARD_APP, CURL_CALLS)
+RUNNERS = (SIGNUP_APP, WORKER, QUEUE_EVENTS, SYNC_QUEUE, BOARD_APP, ALERTS_APP, CURL_CALLS)
 
 
 def runner_for(block: Block) -> Runner:
@@ -383,6 +406,17 @@ def check_not_run(block: Block) -> None:
         return
     if block.language == "text":
         # A picture (the architecture): words, nothing to run or check.
+        return
+    if block.language == "toml":
+        # A configuration file: the board's own loader must take it as it is (alerts or checks).
+        from board.alerts import load_config
+        from board.web.readiness import load_checks
+
+        data = tomllib.loads(block.code)
+        if "rules" in data or "webhooks" in data:
+            load_config(data)
+        else:
+            load_checks(data)
         return
     assert block.language == "bash", f"{block.name}: a {block.language or 'plain'} block; check it here"
     syntax = subprocess.run(["bash", "-n"], input=block.code, capture_output=True, text=True, timeout=10, check=False)
@@ -445,5 +479,5 @@ def test_every_variable_the_readme_names_is_read_by_the_code() -> None:
     source = "\n".join(p.read_text(encoding="utf-8") for p in (ROOT / "board").rglob("*.py"))
     named = set(re.findall(r"\b(?:BOARD_[A-Z_]+|REDIS_URL)\b", README.read_text(encoding="utf-8")))
     # NAME_FILE is read for each secret NAME, by one helper.
-    unread = sorted(n for n in named if f'"{n.removesuffix("_FILE")}"' not in source)
+    unread = sorted(n for n in named if f'"{n}"' not in source and f'"{n.removesuffix("_FILE")}"' not in source)
     assert not unread, f"the README names variables nothing reads: {unread}"

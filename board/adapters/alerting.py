@@ -16,9 +16,11 @@ from pathlib import Path
 from typing import Any
 
 from ..alerts.delivery import Delivery
-from ..alerts.runner import QueueObservation
+from ..alerts.episodes import Episode, Phase
+from ..alerts.runner import QueueObservation, split_key
 from ..engine.connection import AsyncRunner, command
 from ..engine.inspector import Inspector
+from .base import AlertEpisode, AlertState
 from .prometheus import scrape
 
 HOLD_LOCK = (Path(__file__).with_name("lua") / "hold_lock.lua").read_text(encoding="utf-8")
@@ -71,6 +73,17 @@ class RedisAlertStore:
             except (KeyError, TypeError, ValueError):
                 continue  # an entry another program wrote: not ours to show
         return found
+
+    async def state(self, deliveries: int = 50) -> AlertState:
+        """The episodes under way (pending or firing) and the last deliveries, for the alerts page."""
+        episodes = []
+        for key, fields in sorted((await self.episodes()).items()):
+            where, episode = split_key(key), Episode.from_fields(fields)
+            if where is not None and episode.phase is not Phase.OK:
+                rule, queue = where
+                phase = episode.phase.value
+                episodes.append(AlertEpisode(rule, queue, phase, episode.since_ms, episode.fired_ms, episode.value))
+        return AlertState(episodes, await self.recent(deliveries))
 
     async def cursors(self, queues: Sequence[str]) -> list[str | None]:
         if not queues:

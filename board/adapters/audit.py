@@ -9,6 +9,7 @@ than ``SCAN_LIMIT`` entries, and says where to go on.
 from __future__ import annotations
 
 import json
+from collections.abc import Container
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
@@ -105,11 +106,12 @@ class AuditLog:
         user: str | None = None,
         queue: str | None = None,
         action: str | None = None,
-        queues: set[str] | None = None,
+        queues: Container[str] | None = None,
         limit: int = 50,
     ) -> AuditPage:
         """Up to ``limit`` entries older than ``before`` (newest first) that match every filter given;
-        ``queues`` keeps only those entries whose queue is one of them (entries with no queue kept)."""
+        ``queues`` keeps only those entries whose queue is in it (entries with no queue kept): a set of
+        names, or any container, such as one that asks a user's own rule of which queues they see."""
         found: list[AuditEntry] = []
         scanned = 0
         end = "+" if before is None else "(" + before
@@ -132,7 +134,7 @@ class AuditLog:
 
 
 def _matches(
-    entry: AuditEntry, user: str | None, queue: str | None, action: str | None, queues: set[str] | None
+    entry: AuditEntry, user: str | None, queue: str | None, action: str | None, queues: Container[str] | None
 ) -> bool:
     if user and entry.user != user:
         return False

@@ -7,19 +7,25 @@ jobs; every bulk action must work in bounded chunks.
 
 from __future__ import annotations
 
-from collections.abc import Collection
+from collections.abc import Collection, Container, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Protocol
 
+from ..alerts import AlertConfig, Delivery
+from ..alerts.delivery import AlertCallable
+from ..alerts.runner import AlertRunner
 from ..engine import states
 from ..engine.states import RUN_ORDER
+from .audit import AuditEntry, AuditPage
 
 # The states a queue's jobs are counted and listed in, in run order (the engine's vocabulary).
 COUNTED = tuple(state.value for state in RUN_ORDER)
 # Tabs of the queue page, in order; "latest" is the newest jobs of every state.
 TABS = ("latest", *COUNTED)
 RETRYABLE = tuple(state.value for state in states.RETRYABLE)
+# What a job search can look in: the job's id, name, data and failed reason.
+SEARCH_FIELDS = ("id", "name", "data", "failedReason")
 CLEANABLE_STATES = COUNTED
 
 
@@ -207,6 +213,61 @@ class JobPage:
 
 
 @dataclass
+class MinuteCounts:
+    """Jobs that finished in each minute, oldest first; the last is the current minute so far, which
+    starts at ``end_ms``. Minutes older than the store keeps are left out, so the list may be shorter than
+    the window asked for. ``total``: every job counted since the queue's metrics began; ``kept``: how
+    many minutes the store keeps."""
+
+    total: int
+    minutes: list[int]
+    end_ms: int
+    kept: int = 0
+
+
+@dataclass
+class Throughput:
+    """A queue's completed and failed jobs per minute; both None when its workers keep no metrics,
+    ``error`` when its metrics could not be read."""
+
+    queue: str
+    completed: MinuteCounts | None = None
+    failed: MinuteCounts | None = None
+    error: str | None = None
+
+    @property
+    def enabled(self) -> bool:
+        return self.completed is not None or self.failed is not None
+
+
+@dataclass
+class SearchHit:
+    """A job the search matched: its row (previews only), and the searched fields as stored, each cut at
+    the bytes asked for (``cut`` names those that were), so that the board can check the text is in what
+    it shows of them rather than only in a value it masks."""
+
+    job: JobSummary
+    texts: dict[str, str] = field(default_factory=dict)
+    cut: frozenset[str] = frozenset()
+
+
+@dataclass
+class SearchPage:
+    """One bounded step of a search: the hits, the jobs looked at and the fields skipped for their size
+    in this step, how far the search has got (``covered`` of the ``total`` jobs in ``states``), and the
+    cursor to go on from (None once every state was searched)."""
+
+    queue: str
+    states: list[str]
+    hits: list[SearchHit]
+    looked: int = 0
+    skipped: int = 0
+    covered: int = 0
+    total: int = 0
+    cursor: str | None = None
+
+
+@dataclass
 class SchedulerInfo:
     """A job scheduler: its template (name, data preview, options) and its schedule, a cron ``pattern``
     or an interval (``every_ms``). ``problems`` names fields another program wrote badly."""
@@ -246,6 +307,40 @@ class ActionResult:
     message: str
     count: int = 0
     job_id: str | None = None
+
+
+@dataclass(frozen=True)
+class QueueHealth:
+    """What a readiness check needs of a queue: its backlog, its workers and how long the next job to
+    run has waited (0 when none waits); ``error`` when the queue could not be read."""
+
+    name: str
+    waiting: int = 0
+    workers: int = 0
+    oldest_waiting_s: float = 0
+    paused: bool = False
+    error: str | None = None
+
+
+@dataclass(frozen=True)
+class AlertEpisode:
+    """An alert rule's current episode on one queue: ``phase`` "pending" (the condition holds, not yet
+    for the rule's minutes) or "firing", since when (ms), when it fired, and the value seen last."""
+
+    rule: str
+    queue: str
+    phase: str
+    since_ms: int
+    fired_ms: int
+    value: float
+
+
+@dataclass
+class AlertState:
+    """What the alert loop has saved: the episodes under way, and the last deliveries, newest first."""
+
+    episodes: list[AlertEpisode] = field(default_factory=list)
+    deliveries: list[Delivery] = field(default_factory=list)
 
 
 class SessionStore(Protocol):
@@ -304,6 +399,30 @@ class QueueAdapter(Protocol):
         """The queues among ``queues`` holding a job with that id (one round trip)."""
         ...
 
+    async def throughput(self, queues: list[str], minutes: int) -> list[Throughput]:
+        """Completed and failed jobs per minute over the last ``minutes`` (at most 1,440) of ``queues``,
+        in one round trip whatever their number; a queue whose metrics cannot be read comes back with its
+        ``error`` set instead of failing the others."""
+        ...
+
+    async def search(
+        self,
+        queue: str,
+        text: str,
+        *,
+        states: list[str],
+        fields: list[str],
+        cursor: str | None,
+        limit: int,
+        budget_s: float,
+        text_bytes: int,
+    ) -> SearchPage:
+        """One bounded step of a search for ``text`` in the ``fields`` (``SEARCH_FIELDS``) of the jobs of
+        ``states`` (``COUNTED``; all when empty), from ``cursor`` (a ``SearchPage.cursor``), until ``limit``
+        hits or ``budget_s`` seconds, never holding the store up for long. ``Invalid`` with the field
+        (``text``, ``states``, ``fields``, ``cursor``)."""
+        ...
+
     async def server_info(self) -> dict[str, str]:
         """The store's own facts (version, memory, clients, ...), for the server page."""
         ...
@@ -312,8 +431,46 @@ class QueueAdapter(Protocol):
         """Returns when the store answers; ``Unavailable`` when it does not."""
         ...
 
+    async def metrics_text(self, queues: list[str]) -> bytes:
+        """The Prometheus text format of ``queues`` (``Unavailable`` when the store does not answer),
+        in a bounded number of round trips whatever their number."""
+        ...
+
+    async def queue_health(self, queues: list[str]) -> list[QueueHealth]:
+        """Backlog, workers and oldest waiting job of ``queues``, in a bounded number of round trips."""
+        ...
+
     def session_store(self) -> SessionStore | None:
         """The shared store for login sessions, or None to keep them in each process's memory."""
+        ...
+
+    def alert_runner(
+        self, config: AlertConfig, *, callables: Mapping[str, AlertCallable] | None = None, interval: float = 15
+    ) -> AlertRunner:
+        """The loop that evaluates ``config`` over these queues every ``interval`` seconds, keeping its state
+        in the store so that one process of many evaluates; the board starts and stops it."""
+        ...
+
+    async def alert_state(self, deliveries: int = 50) -> AlertState:
+        """The alert loop's episodes under way and its last ``deliveries``, in a bounded number of round trips."""
+        ...
+
+    async def record_audit(self, entry: AuditEntry) -> None:
+        """Adds an entry to the audit log, shared by every process of the board."""
+        ...
+
+    async def audit_page(
+        self,
+        *,
+        before: str | None = None,
+        user: str | None = None,
+        queue: str | None = None,
+        action: str | None = None,
+        queues: Container[str] | None = None,
+        limit: int = 50,
+    ) -> AuditPage:
+        """Up to ``limit`` audit entries older than ``before``, newest first, matching every filter given
+        (``queues``: only entries of those queues, and board-wide ones), and where the next page starts."""
         ...
 
     async def retry_job(self, queue: str, job_id: str) -> ActionResult:

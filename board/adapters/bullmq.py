@@ -8,12 +8,15 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Collection, Iterable
+from collections.abc import Collection, Container, Iterable, Mapping
 from datetime import UTC, datetime
 from typing import Any
 
 from redis.exceptions import RedisError
 
+from ..alerts import AlertConfig
+from ..alerts.delivery import AlertCallable
+from ..alerts.runner import AlertRunner
 from ..engine import (
     JobNotFound,
     JobStateError,
@@ -31,25 +34,34 @@ from ..engine.keys import is_job_id
 from ..engine.options import dump_json
 from ..engine.schedulers import JobScheduler
 from ..engine.states import RUN_ORDERED, JobState, state_key
+from . import job_search, throughput
+from .alerting import RedisAlertStore, RedisObserver
+from .audit import AuditEntry, AuditLog, AuditPage
 from .base import (
     COUNTED,
     RETRYABLE,
     ActionResult,
+    AlertState,
     ChildLink,
     Field,
     FlowNode,
     JobDetail,
     JobPage,
     JobSummary,
+    QueueHealth,
     QueueInfo,
     SchedulerInfo,
     SchedulerPage,
+    SearchHit,
+    SearchPage,
+    Throughput,
     WorkerInfo,
 )
 from .errors import Conflict, Invalid, NotFound, TooLarge, Unavailable
 from .flows import counts, dead_letter, find_current, flow_tree, split_job_key
 from .options import add_options, template_options
 from .payload import MAX_DEPTH, loads_bounded, nested_deeper_than
+from .prometheus import exposition, scrape
 from .schedules import refused_field, scheduler_info
 from .store import RedisSessionStore
 
@@ -272,6 +284,34 @@ class BullMQAdapter:
     def session_store(self) -> RedisSessionStore:
         return RedisSessionStore(self.inspector.runner, self.prefix)
 
+    def alert_runner(
+        self, config: AlertConfig, *, callables: Mapping[str, AlertCallable] | None = None, interval: float = 15
+    ) -> AlertRunner:
+        store = RedisAlertStore(self.inspector.runner, self.prefix)
+        observer = RedisObserver(self.inspector, store, self.queue_names)
+        return AlertRunner(config, observer, store, callables=callables, interval=interval)
+
+    async def alert_state(self, deliveries: int = 50) -> AlertState:
+        store = RedisAlertStore(self.inspector.runner, self.prefix)
+        return await self._act(store.state(deliveries))  # type: ignore[no-any-return]
+
+    async def record_audit(self, entry: AuditEntry) -> None:
+        await self._act(AuditLog(self.inspector.runner, self.prefix).record(entry))
+
+    async def audit_page(
+        self,
+        *,
+        before: str | None = None,
+        user: str | None = None,
+        queue: str | None = None,
+        action: str | None = None,
+        queues: Container[str] | None = None,
+        limit: int = 50,
+    ) -> AuditPage:
+        audit = AuditLog(self.inspector.runner, self.prefix)
+        found = audit.page(before=before, user=user, queue=queue, action=action, queues=queues, limit=limit)
+        return await self._act(found)  # type: ignore[no-any-return]
+
     async def _own_job_id(self, queue: str, job_id: str) -> str:
         """``job_id`` if it names a job of ``queue`` and nothing else; else the job is not there.
 
@@ -425,6 +465,69 @@ class BullMQAdapter:
 
     async def ping(self) -> None:
         await self._act(self.inspector.ping())
+
+    async def throughput(self, queues: list[str], minutes: int) -> list[Throughput]:
+        minutes = throughput.check_minutes(minutes)
+        calls = [call for queue in queues for call in throughput.calls(self.inspector, queue, minutes)]
+        replies = await self._act(self.inspector.runner.batch(calls))
+        now_ms, step = int(time.time() * 1000), throughput.CALLS
+        return [
+            throughput.parse(queue, replies[step * i : step * (i + 1)], minutes, now_ms)
+            for i, queue in enumerate(queues)
+        ]
+
+    async def search(
+        self,
+        queue: str,
+        text: str,
+        *,
+        states: list[str],
+        fields: list[str],
+        cursor: str | None,
+        limit: int,
+        budget_s: float,
+        text_bytes: int,
+    ) -> SearchPage:
+        text = job_search.check_text(text)
+        names, wanted = job_search.check_states(states), job_search.check_fields(fields)
+        at = job_search.parse_cursor(cursor, len(names))
+        found = await self._act(
+            self.queue(queue).search_jobs(text, states=names, fields=wanted, cursor=at, limit=limit, budget=budget_s)
+        )
+        ins = self.inspector
+        ids = [job_id for job_id, _ in found.matches]
+        rows, *status = await self._act(
+            ins.runner.batch([ins.rows_by_id_call(queue, ids, text_bytes), *ins.status_calls(queue)])
+        )
+        parsed = self._parsed_rows(queue, rows)
+        if parsed is None:
+            raise Unavailable(UNANSWERED)
+        hits = []
+        for row in parsed:
+            texts, cut = job_search.searched_texts(row, wanted)
+            hits.append(SearchHit(_summary(queue, job_search.preview_row(row, self.preview_bytes)), texts, cut))
+        info = _status_info(ins.parse_statuses(queue, status, None), ins.keys(queue).client_name())
+        covered, total = job_search.coverage(names, info.counts, found.cursor)
+        next_at = str(found.cursor) if found.cursor is not None else None
+        return SearchPage(queue, names, hits, found.looked, found.skipped, covered, total, next_at)
+
+    async def metrics_text(self, queues: list[str]) -> bytes:
+        return exposition(await self._act(scrape(self.inspector, queues)))
+
+    async def queue_health(self, queues: list[str]) -> list[QueueHealth]:
+        samples = await self._act(scrape(self.inspector, queues))
+        now = time.time()
+        return [
+            QueueHealth(
+                s.status.name,
+                s.status.counts.get("wait", 0),
+                len(s.status.workers),
+                max(0.0, now - s.figures.oldest_waiting_ms / 1000) if s.figures.oldest_waiting_ms else 0.0,
+                s.status.paused,
+                UNREADABLE if s.status.error else None,
+            )
+            for s in samples
+        ]
 
     async def server_info(self) -> dict[str, str]:
         return await self._act(self.inspector.server_info())  # type: ignore[no-any-return]

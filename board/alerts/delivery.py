@@ -60,15 +60,32 @@ class Delivery:
 AlertCallable = Callable[[Alert], Awaitable[None] | None]
 
 
+def _slack_escaped(text: str, limit: int = 2000) -> str:
+    """Slack's escaping: queue names and job ids come from Redis, where anyone may have written
+    ``<!channel>`` or a disguised ``<https://...|link>``."""
+    text = text if len(text) <= limit else text[:limit] + "…"
+    return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+
+
 def slack_text(alert: Alert) -> str:
     mark = ":rotating_light:" if alert.state == "firing" else ":white_check_mark:"
-    return f"{mark} *{alert.rule}* ({alert.queue}) {alert.state}: {alert.message}"
+    rule, queue, message = (_slack_escaped(t) for t in (alert.rule, alert.queue, alert.message))
+    return f"{mark} *{rule}* ({queue}) {alert.state}: {message}"
+
+
+class _NoRedirects(urllib.request.HTTPRedirectHandler):
+    # A webhook's headers (a token, say) must not follow a redirect to another host.
+    def redirect_request(self, *args: Any, **kwargs: Any) -> None:
+        return None
+
+
+_OPENER = urllib.request.build_opener(_NoRedirects())
 
 
 def _post(url: str, body: bytes, headers: dict[str, str], timeout: float) -> int:
     request = urllib.request.Request(url, data=body, headers=headers, method="POST")
     try:
-        with urllib.request.urlopen(request, timeout=timeout) as response:
+        with _OPENER.open(request, timeout=timeout) as response:
             return int(response.status)
     except urllib.error.HTTPError as exc:
         return int(exc.code)
@@ -89,8 +106,8 @@ async def send_webhook(
         else:
             if 200 <= status < 300:
                 return _record(hook.name, alert, True, attempt, f"answered {status}")
-            detail = f"answered {status}"
-            if 400 <= status < 500 and status != 429:
+            detail = f"answered {status}" + (" (redirects are not followed)" if 300 <= status < 400 else "")
+            if 300 <= status < 500 and status != 429:
                 return _record(hook.name, alert, False, attempt, detail)
         if attempt <= hook.retries:
             await sleep(min(MAX_BACKOFF, 2.0 ** (attempt - 1)))

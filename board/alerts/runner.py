@@ -10,7 +10,6 @@ queue in a few round trips and never runs inside a request, so a page never wait
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import time
 import uuid
@@ -23,6 +22,8 @@ from .episodes import Episode, step
 from .rules import AlertConfig, Rule
 
 log = logging.getLogger("board.alerts")
+# How long stop() waits for the loop to end before cancelling it again.
+STOP_RETRY_S = 0.5
 
 
 @dataclass(frozen=True)
@@ -61,6 +62,12 @@ def _key(rule: Rule, queue: str) -> str:
     return f"{rule.name}\x1f{queue}"
 
 
+def split_key(key: str) -> tuple[str, str] | None:
+    """The rule's name and the queue of a saved episode's key; None for a key the runner did not write."""
+    rule, sep, queue = key.partition("\x1f")
+    return (rule, queue) if sep and rule and queue else None
+
+
 class AlertRunner:
     """Evaluates ``config``'s rules every ``interval`` seconds; ``callables`` are extra targets (every
     alert goes to each, besides the webhooks its rule names)."""
@@ -84,6 +91,7 @@ class AlertRunner:
         self.owner = uuid.uuid4().hex
         self._failed: dict[str, tuple[int, float]] = {}
         self._task: asyncio.Task[None] | None = None
+        self._stopping = False
 
     async def round(self) -> list[Delivery]:
         """One evaluation, when this process holds the lock; the deliveries it made."""
@@ -137,24 +145,33 @@ class AlertRunner:
         return list(await asyncio.gather(*sends))
 
     async def run(self) -> None:
-        """Rounds until cancelled; an error in a round is logged and the next round goes on."""
-        while True:
+        """Rounds until stopped; an error in a round is logged and the next round goes on."""
+        while not self._stopping:
             try:
                 await self.round()
             except Exception:
                 log.exception("alerts: a round failed")
-            await asyncio.sleep(self.interval)
+            if not self._stopping:
+                await asyncio.sleep(self.interval)
 
     def start(self) -> None:
         if self._task is None:
+            self._stopping = False
             self._task = asyncio.create_task(self.run(), name="board-alerts")
 
     async def stop(self) -> None:
+        """Ends the loop, and returns once it has ended. A cancellation can be lost in a Redis call (Python
+        3.11's ``asyncio.wait_for``, which redis-py sends through, drops one that arrives as the call
+        completes): the loop also stops at its next turn, and is cancelled again until it has."""
         task, self._task = self._task, None
-        if task is not None:
+        if task is None:
+            return
+        self._stopping = True
+        while not task.done():
             task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
+            await asyncio.wait({task}, timeout=STOP_RETRY_S)
+        if not task.cancelled() and task.exception() is not None:
+            log.error("alerts: the loop ended with an error", exc_info=task.exception())
 
 
 def _condition(rule: Rule, seen: QueueObservation, rate: float | None) -> tuple[bool, float]:
@@ -193,4 +210,4 @@ def _exhausted(rule: Rule, seen: QueueObservation, now_ms: int) -> Alert:
     return Alert(rule.name, rule.when, seen.queue, "firing", count, 0, now_ms, now_ms, message, seen.exhausted)
 
 
-__all__ = ["AlertRunner", "AlertStore", "Observer", "QueueObservation"]
+__all__ = ["AlertRunner", "AlertStore", "Observer", "QueueObservation", "split_key"]

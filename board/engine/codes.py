@@ -56,6 +56,9 @@ class Finished(IntEnum):
 
     FINISHED = 0
     FINISHED_EARLIER = 1  # an earlier try of the same call, whose reply was lost, had finished it
+    # A completed job whose completion could not be written whole (a key it writes, named by stored data,
+    # has another type): failed instead, with a reason naming that key.
+    FINISHED_AS_FAILED = 2
 
 
 def _scheduler_of(job_id: str) -> str:

@@ -11,7 +11,9 @@ When the queue has nothing to run, the loop blocks on the queue's marker (a sort
 touch) on its own connection, which ``Worker.close()`` drops to end the wait at once.
 
 A job taken that is a scheduler's run (its hash has ``rjk``) gives its scheduler the next run, as BullMQ's
-worker does when it takes one: beside the job, never holding it up, and never failing it. A failure to
+worker does when it takes one: beside the job, never holding it up, and never failing it. So does a run
+that the fetch failed instead of starting (it stalled too often, or its counters were written badly),
+which the fetch reply lists apart: its scheduler would otherwise stop. A failure to
 do so is reported (the ``error`` hook and the log) and tried again, with the loops' pauses, until it is
 done or the worker stops; sending it twice is harmless, since only the run the scheduler names produces.
 """
@@ -95,9 +97,12 @@ class Fetcher:
             self.lost = ranges + self.lost
             raise
 
-    def start_fetched(self, status: int, jobs: list[Any], extra: Any) -> int:
-        """Starts fetched jobs; returns the next delayed due time (ms) when the queue had nothing."""
+    def start_fetched(self, status: int, jobs: list[Any], extra: Any, failed_runs: list[Any]) -> int:
+        """Starts fetched jobs, and follows the scheduler runs the fetch failed (``failed_runs``: id,
+        fields, ...); returns the next delayed due time (ms) when the queue had nothing."""
         w = self._worker
+        for i in range(0, len(failed_runs), 2):
+            self._follow_scheduler(str(failed_runs[i]), failed_runs[i + 1])
         if status == 0:
             self._empty = False
             for i in range(0, len(jobs), 3):
@@ -192,13 +197,13 @@ class Fetcher:
         try:
             with self.reserving(free):
                 dead = w.dead_letter_keys.base if w.dead_letter_keys else ""
-                status, jobs, extra = await w._runner.call(
+                status, jobs, extra, failed_runs = await w._runner.call(
                     script_call("fetch_jobs", w.keys, *args, dead, repeatable=False)
                 )
         except OutcomeUnknown:
             self.lost_reply(args[4], free)
             raise
-        next_due = self.start_fetched(status, jobs, extra)
+        next_due = self.start_fetched(status, jobs, extra, failed_runs)
         if status == 1:  # rate limited: extra is the time (ms) until the limiter's window closes
             await nap(int(extra) / 1000, w._stop)
         return next_due

@@ -45,6 +45,7 @@ from .connection import (
     script_call,
     sync_client,
 )
+from .errors import OutcomeUnknown, RedisRefused, RedisUnavailable
 from .job import Job, JobRecord, SyncJob
 from .keys import QueueKeys
 from .options import AddSpec, backoff_types_option, build_add, dump_json
@@ -171,18 +172,32 @@ def plan_flow(tree: Any, prefix: str, now: int, backoff_types: Collection[str] =
 
 def add_flow(plan: Sequence[PlannedJob], now: int) -> Op[list[int]]:
     """Writes the planned jobs in one script call; returns the indexes of those whose id existed already
-    (kept as they were). Repeatable: sent again, the call finds every job there and creates none."""
+    (kept as they were). Not sent again after a lost reply (``OutcomeUnknown``): a child that completed
+    in between and was removed on completion would be created again, and run twice."""
     args: list[Any] = [now, ops.VERSION, len(plan)]
     for job in plan:
         spec = job.spec
         args += [job.keys.base, job.job_id, spec.name, spec.data, spec.opts, spec.timestamp, spec.delay]
         args += [spec.priority, "1" if spec.lifo else "0", job.parent_key, job.parent_field]
         args.append("1" if job.has_children else "0")
-    code, found = yield script_call("add_flow", plan[0].keys, *args)
+    code, found = yield script_call("add_flow", plan[0].keys, *args, repeatable=False)
     if int(code) < 0:
         refused = plan[int(found) - 1]
         raise error_for(int(code), action="add", queue=refused.keys.name, job_id=refused.job_id)
     return [int(i) - 1 for i in found]
+
+
+def flow_outcome_unknown(exc: OutcomeUnknown, plan: Sequence[PlannedJob]) -> OutcomeUnknown:
+    """The error of a flow whose reply was lost, naming its root job and how to find out."""
+    root = plan[0]
+    cause = exc.__cause__ or exc
+    return OutcomeUnknown(
+        f"the flow of {len(plan)} jobs under {root.spec.name!r} (job {root.job_id!r} of queue "
+        f"{root.keys.name!r}) may or may not have been written: the connection to Redis failed after the "
+        f"request was sent ({cause}). It was not sent again, because a child that completed in between "
+        "and was removed on completion would be created again and run twice. Look for the root job "
+        "before adding the flow again."
+    )
 
 
 def known_fields(job: PlannedJob) -> tuple[dict[str, str], dict[str, Any]]:
@@ -246,14 +261,23 @@ class FlowProducer:
     async def add(self, tree: Mapping[str, Any]) -> JobNode[Job]:
         """Adds the flow ``tree`` (see the module's docstring) atomically; returns its jobs as a tree. A
         job whose ``job_id`` exists already is kept as it is (and read back), under its new parent;
-        ``JobStateError`` when it is the child of another parent."""
+        ``JobStateError`` when it is the child of another parent. ``OutcomeUnknown`` when the connection
+        failed after the flow was sent: it may or may not be in (it is not sent again)."""
         now = ops.now_ms()
         plan = plan_flow(tree, self.prefix, now, self.backoff_types)
-        existed = await self._runner.run(add_flow(plan, now))
+        try:
+            existed = await self._runner.run(add_flow(plan, now))
+        except OutcomeUnknown as exc:
+            raise flow_outcome_unknown(exc, plan) from exc.__cause__
         jobs = [Job(self._queue(job.keys.name), job.job_id, *known_fields(job)) for job in plan]
         for name, indexes in _by_queue(plan, existed).items():
             queue = self._queue(name)
-            found = await self._runner.run(ops.get_jobs_by_id(queue.keys, [plan[i].job_id for i in indexes]))
+            try:
+                found = await self._runner.run(ops.get_jobs_by_id(queue.keys, [plan[i].job_id for i in indexes]))
+            except (RedisUnavailable, RedisRefused):
+                # The flow is in: raising now would invite adding it again. The jobs that existed are
+                # then described by what this call asked for, not by what is stored.
+                continue
             for i, fields in zip(indexes, found, strict=True):
                 if fields is not None:
                     jobs[i] = Job(queue, plan[i].job_id, fields)
@@ -299,11 +323,17 @@ class SyncFlowProducer:
     def add(self, tree: Mapping[str, Any]) -> JobNode[SyncJob]:
         now = ops.now_ms()
         plan = plan_flow(tree, self.prefix, now, self.backoff_types)
-        existed = self._runner.run(add_flow(plan, now))
+        try:
+            existed = self._runner.run(add_flow(plan, now))
+        except OutcomeUnknown as exc:
+            raise flow_outcome_unknown(exc, plan) from exc.__cause__
         jobs = [SyncJob(self._queue(job.keys.name), job.job_id, *known_fields(job)) for job in plan]
         for name, indexes in _by_queue(plan, existed).items():
             queue = self._queue(name)
-            found = self._runner.run(ops.get_jobs_by_id(queue.keys, [plan[i].job_id for i in indexes]))
+            try:
+                found = self._runner.run(ops.get_jobs_by_id(queue.keys, [plan[i].job_id for i in indexes]))
+            except (RedisUnavailable, RedisRefused):
+                continue  # as in FlowProducer.add
             for i, fields in zip(indexes, found, strict=True):
                 if fields is not None:
                     jobs[i] = SyncJob(queue, plan[i].job_id, fields)

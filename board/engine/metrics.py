@@ -9,6 +9,7 @@ scrape needs of a queue beyond its counts, in one script call per queue.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -43,14 +44,29 @@ def _int(value: Any) -> int:
         return 0
 
 
-def get_metrics(keys: QueueKeys, kind: str, start: int, end: int) -> Op[Metrics]:
+def metrics_calls(keys: QueueKeys, kind: str, start: int, end: int) -> list[Call]:
+    """What ``get_metrics`` reads, so that a dashboard can put many queues' metrics in one pipeline:
+    read the replies with ``parse_metrics``."""
     key = keys.metrics(kind)
-    meta, data, points = yield [
+    return [
         command("HMGET", key, "count", "prevTS", "prevCount"),
         command("LRANGE", key + ":data", start, end),
         command("LLEN", key + ":data"),
     ]
+
+
+def parse_metrics(replies: Sequence[Any]) -> Metrics:
+    """The replies to ``metrics_calls``; raises the error Redis answered instead (a key of another type)."""
+    for reply in replies:
+        if isinstance(reply, Exception):
+            raise reply
+    meta, data, points = replies
     return Metrics(_int(meta[0]), _int(meta[1]), _int(meta[2]), [_int(point) for point in data], _int(points))
+
+
+def get_metrics(keys: QueueKeys, kind: str, start: int, end: int) -> Op[Metrics]:
+    replies = yield metrics_calls(keys, kind, start, end)
+    return parse_metrics(replies)
 
 
 def figures_call(keys: QueueKeys) -> Call:
@@ -64,4 +80,12 @@ def parse_figures(reply: Any) -> QueueFigures:
     return QueueFigures(*(_int(value) for value in reply))
 
 
-__all__ = ["Metrics", "QueueFigures", "figures_call", "get_metrics", "parse_figures"]
+__all__ = [
+    "Metrics",
+    "QueueFigures",
+    "figures_call",
+    "get_metrics",
+    "metrics_calls",
+    "parse_figures",
+    "parse_metrics",
+]

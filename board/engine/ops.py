@@ -20,6 +20,10 @@ from .options import MAX_PRIORITY, AddSpec, dump_json, to_ms
 from .states import ALL_STATES, state_key
 
 BATCH = 1000
+# The most list entries one remove_job call searches for the children it removes (a few ms of Redis's
+# time): a child waiting far down a long list costs that much to find, as in BullMQ, so fewer such children
+# go per call.
+LIST_SCAN = 100_000
 # Key names of every state, in run order: what ``get_jobs`` lists when given no state.
 STATES = tuple(s.key for s in ALL_STATES)
 VERSION = "board:0.1.0"
@@ -156,9 +160,12 @@ def clean(keys: QueueKeys, grace_ms: int, limit: int, state: str, collect: bool 
 
 
 def drain(keys: QueueKeys, delayed: bool) -> Op[None]:
-    left = 1
-    while left:
-        left = yield script_call("drain", keys, "1" if delayed else "0", BATCH)
+    # The scheduler runs kept so far at the oldest end of each source, which the next call starts past.
+    kept = [0, 0, 0, 0]
+    while True:
+        left, *kept = yield script_call("drain", keys, "1" if delayed else "0", BATCH, *kept)
+        if not left:
+            return
 
 
 def obliterate(keys: QueueKeys, force: bool) -> Op[None]:
@@ -169,10 +176,19 @@ def obliterate(keys: QueueKeys, force: bool) -> Op[None]:
 
 
 def remove(keys: QueueKeys, job_id: str, remove_children: bool = True) -> Op[int]:
-    """How many jobs were removed: the job and, with ``remove_children``, its children (0: no such job)."""
-    # Not repeatable: a second run would report the job as not found.
-    result = yield script_call("remove_job", keys, job_id, "1" if remove_children else "0", repeatable=False)
-    return _check(keys, result, "remove", job_id)
+    """How many jobs were removed: the job and, with ``remove_children``, its children (0: no such job).
+
+    A tree too large for one call (``BATCH`` jobs) goes in steps: first a look for a worker's lock among
+    the pending descendants, then the jobs, children first and the job last (see ``remove_job.lua``)."""
+    flag = "1" if remove_children else "0"
+    total, step = 0, ["start"]
+    while True:
+        # Not repeatable: a second run would report the job as not found.
+        reply = yield script_call("remove_job", keys, job_id, flag, BATCH, LIST_SCAN, *step, repeatable=False)
+        if not isinstance(reply, list):
+            return total + _check(keys, reply, "remove", job_id)
+        total += int(reply[0])
+        step = [str(value) for value in reply[1:]]
 
 
 def retry_jobs(keys: QueueKeys, state: str, count: int, before_ms: int | None) -> Op[int]:

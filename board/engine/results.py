@@ -3,7 +3,10 @@
 A job's code ends one of three ways, each a ``Finish`` record in the layout ``finish_jobs.lua`` takes:
 completed (``"c"``), to be retried after a backoff delay (``"r"``), or failed (``"f"``), following the
 job's own options (``attempts``, ``backoff``, ``removeOnComplete``, ``removeOnFail``, ``stackTraceLimit``).
-A job failed for good is copied to the worker's dead-letter queue, when it has one, by the same call.
+A job failed for good is copied to the worker's dead-letter queue, when it has one, by the same call. A
+completed job whose completion cannot be written whole, because another program gave a key it writes
+(its flow parent's, its deduplication id's) another type, is failed instead, with a reason naming the
+key, and reported to the ``failed`` hook.
 
 Results are saved in batches, apart from the jobs that made them: every finished job is queued for the
 next finish call, and that call also fetches new jobs for the free slots (through the worker's
@@ -221,9 +224,11 @@ class ResultWriter:
     def _settled(self, batch: list[Finish], codes: list[int]) -> None:
         w = self._worker
         for item, code in zip(batch, codes, strict=True):
+            if code == Finished.FINISHED_AS_FAILED:
+                self._failed_instead(item)
             # FINISHED_EARLIER: an earlier try of this finish had saved it; so had one that lost its lock
             # right after the reply was lost, since nothing else removes the lock of a job this worker holds.
-            if code in (Finished.FINISHED, Finished.FINISHED_EARLIER) or (
+            elif code in (Finished.FINISHED, Finished.FINISHED_EARLIER) or (
                 code == Code.JOB_LOCK_MISSING and item.maybe_saved
             ):
                 if item.kind == "c":
@@ -235,3 +240,16 @@ class ResultWriter:
             elif code != Code.JOB_NOT_FOUND:  # a job removed while it ran: nothing to report
                 error = error_for(code, action="save the result of", queue=w.keys.name, job_id=item.job.id)
                 w._error(error, "saving job results")
+
+    def _failed_instead(self, item: Finish) -> None:
+        """A completed job that ``finish_jobs.lua`` failed instead: a key its completion writes (its
+        parent's, its deduplication id's), written by another program, has another type."""
+        w = self._worker
+        error = UnrecoverableError(
+            f"job {item.job.id!r} completed, but its result could not be saved (a key it writes has another "
+            "type): it was failed instead, with a reason naming that key"
+        )
+        log.warning("worker of %s: %s", w.keys.queue_key, error)
+        w._emit("failed", item.job, error)
+        if item.job.attempts_made + 1 >= item.job.attempts:
+            w._emit("retries-exhausted", item.job, error)

@@ -354,7 +354,11 @@ def _whole(value: Any) -> int | None:
 
 def next_run_of(job_id: str, fields: Mapping[str, str], now_ms: int) -> NextRun | None:
     """The next run a scheduler's taken run ``job_id`` (its hash ``fields``) calls for, or None when its
-    limit or end date is reached. ``ValueError`` when its options cannot say when that is."""
+    limit or end date is reached. ``ValueError`` when its options cannot say when that is.
+
+    As Node's worker, it reads the pattern and time zone as cron-parser does (``check_pattern`` with
+    ``any_fields``, ``check_tz`` with ``host``), and counts the limit from the run's ``opts.repeat.count``,
+    which each upsert starts again at 1 (the hash's ``ic`` counts every run the scheduler ever made)."""
     scheduler_id = fields.get("rjk") or ""
     try:
         opts = json.loads(fields.get("opts") or "{}")
@@ -374,9 +378,12 @@ def next_run_of(job_id: str, fields: Mapping[str, str], now_ms: int) -> NextRun 
     next_ms = None
     if pattern:
         tz = repeat.get("tz")
-        check_pattern(pattern, f"job {job_id!r}: opts.repeat.pattern")
+        # What Node's worker takes, for a run Node made; what is still refused stops the scheduler, so
+        # the error names it (the worker reports it, and the scheduler's reader names it in problems).
+        stops = f"job {job_id!r} (scheduler {scheduler_id!r} gets no next run from this worker)"
+        check_pattern(pattern, f"{stops}: opts.repeat.pattern", any_fields=True)
         if tz is not None:
-            check_tz(tz, f"job {job_id!r}: opts.repeat.tz")
+            check_tz(tz, f"{stops}: opts.repeat.tz", host=True)
         # Never before the run just taken, even from a worker whose clock is behind.
         after = max(now_ms, _whole(opts.get("prevMillis")) or 0, (_whole(repeat.get("startDate")) or 0) - 1)
         next_ms = next_fire_ms(pattern, after, tz, _whole(repeat.get("endDate")))

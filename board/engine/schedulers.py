@@ -23,7 +23,7 @@ from typing import Any
 
 from .codes import SchedulerCode
 from .connection import Op, command, script_call
-from .cron import next_fire_ms
+from .cron import check_pattern, check_tz, next_fire_ms
 from .errors import JobStateError
 from .keys import QueueKeys
 from .scheduler_options import NextRun, UpsertSpec, first_after
@@ -33,6 +33,11 @@ PAGE = 1000
 # Cron times tried when the next one's run id is held by a job that has started or finished.
 _COLLISION_TRIES = 5
 _KEY_TYPE_FIELD = "board:keytype"
+# As _scheduler.lua's ownsSchedulerKey has it.
+_COLON_ID = (
+    "holds ':', which this engine's ids never do: its hash (repeat:<id>) may be another key (repeat:x:<ms> is "
+    "also a run of scheduler x), so it is neither written nor deleted here"
+)
 
 
 @dataclass(frozen=True)
@@ -42,9 +47,9 @@ class JobScheduler:
     id: str
     # The template: the name, data and options of every job it produces.
     name: str
-    data: Any = None
+    data: Any = None  # None when it could not be read (see problems)
     opts: dict[str, Any] = field(default_factory=dict)
-    pattern: str | None = None  # a cron pattern (5 or 6 fields)
+    pattern: str | None = None  # a cron pattern, as Node's cron-parser reads it (see cron.py)
     every_ms: int | None = None  # or an interval
     tz: str | None = None
     offset_ms: int = 0
@@ -53,7 +58,8 @@ class JobScheduler:
     limit: int | None = None
     iteration_count: int = 0  # runs produced so far (BullMQ's ``ic``)
     next_run_ms: int | None = None  # the score in ``repeat``: when the next-run job is due
-    # Fields of the hash that could not be read (another program wrote them badly): name -> reason.
+    # What could not be read, or cannot be followed (another program wrote it): a field of the hash (or
+    # "key", "id", "next_run") -> why. A field too large to read says its size in bytes.
     problems: dict[str, str] = field(default_factory=dict)
 
     @property
@@ -103,20 +109,33 @@ def _json(text: str) -> tuple[Any, str | None]:
         return text, "nested too deep to read"
 
 
+def _too_large(fields: Mapping[str, str], key: str, problems: dict[str, str]) -> bool:
+    """Whether ``job_schedulers.lua`` left the field out for its size (sending "<key>.size" instead)."""
+    size = fields.get(f"{key}.size")
+    if size is None:
+        return False
+    problems[key] = f"too large to read here ({size} bytes)"
+    return True
+
+
 def _read_template(fields: Mapping[str, str], out: dict[str, Any], problems: dict[str, str]) -> None:
     name = fields.get("name")
-    if name is None:
-        problems["name"] = "missing"
-    elif _text(name) is None:
-        problems["name"] = "not valid UTF-8"
-        out["name"] = name
-    else:
-        out["name"] = name
+    if not _too_large(fields, "name", problems):
+        if name is None:
+            problems["name"] = "missing"
+        else:
+            if _text(name) is None:
+                problems["name"] = "not valid UTF-8"
+            out["name"] = name
     out["data"] = {}
-    if "data" in fields:
+    if _too_large(fields, "data", problems):
+        out["data"] = None
+    elif "data" in fields:
         out["data"], problem = _json(fields["data"])
         if problem:
             problems["data"] = problem
+    if _too_large(fields, "opts", problems):
+        return
     if "opts" in fields:
         opts, problem = _json(fields["opts"])
         if problem or not isinstance(opts, dict):
@@ -125,8 +144,31 @@ def _read_template(fields: Mapping[str, str], out: dict[str, Any], problems: dic
             out["opts"] = opts
 
 
+def _follow_pattern(pattern: object) -> None:
+    check_pattern(pattern, "pattern", any_fields=True)
+
+
+def _follow_tz(tz: object) -> None:
+    check_tz(tz, "tz", host=True)
+
+
+def _unfollowed(out: dict[str, Any], problems: dict[str, str]) -> None:
+    """Names a pattern or time zone that a worker of this engine cannot work out next runs from (as
+    ``next_run_of`` checks them): such a scheduler, made by another program, stops when one of this
+    engine's workers takes its run."""
+    for key, check in (("pattern", _follow_pattern), ("tz", _follow_tz)):
+        if out.get(key) is None or key in problems:
+            continue
+        try:
+            check(out[key])
+        except ValueError as exc:
+            problems[key] = f"this engine's workers cannot follow it, so it stops when one takes its run: {exc}"
+
+
 def _read_schedule(fields: Mapping[str, str], out: dict[str, Any], problems: dict[str, str]) -> None:
     for key, attribute in _INT_FIELDS.items():
+        if _too_large(fields, key, problems):
+            continue
         if key in fields:
             value = _int(fields[key])
             if value is None:
@@ -134,14 +176,18 @@ def _read_schedule(fields: Mapping[str, str], out: dict[str, Any], problems: dic
             else:
                 out[attribute] = value
     for key in ("pattern", "tz"):
+        if _too_large(fields, key, problems):
+            continue
         if key in fields:
             if _text(fields[key]) is None:
                 problems[key] = "not valid UTF-8"
             out[key] = fields[key]
-    if "pattern" in fields and "every" in fields:
+    has = {key for key in ("pattern", "every") if key in fields or f"{key}.size" in fields}
+    if has == {"pattern", "every"}:
         problems["every"] = "both a pattern and an every"
-    elif "pattern" not in fields and "every" not in fields:
+    elif not has:
         problems["pattern"] = "neither a pattern nor an every"
+    _unfollowed(out, problems)
 
 
 def parse_scheduler(scheduler_id: str, fields: Mapping[str, str], score: Any) -> JobScheduler:
@@ -152,7 +198,11 @@ def parse_scheduler(scheduler_id: str, fields: Mapping[str, str], score: Any) ->
     next_run = _int(str(score)) if score is not None else None
     if score is not None and next_run is None:
         problems["next_run"] = f"the score in repeat is not a time in ms: {score!r}"
-    if _KEY_TYPE_FIELD in fields:
+    if ":" in scheduler_id:
+        problems["id"] = _COLON_ID
+    if fields.get(_KEY_TYPE_FIELD) == "hash":
+        problems["key"] = "the scheduler's hash (repeat:<id>) holds none of a scheduler's fields"
+    elif _KEY_TYPE_FIELD in fields:
         problems["key"] = f"stored key is a {fields[_KEY_TYPE_FIELD]}, not a hash"
     elif not fields:
         problems["key"] = "the scheduler's hash (repeat:<id>) is missing"

@@ -6,6 +6,7 @@ import logging
 import os
 import secrets
 from collections.abc import Awaitable, Callable, Iterable, Mapping
+from pathlib import Path
 from typing import Any
 
 from starlette.applications import Starlette
@@ -14,14 +15,25 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from ..adapters import BullMQAdapter, QueueAdapter
+from ..alerts.delivery import AlertCallable
+from .alert_loop import Alerts, alert_loop
 from .auth import AuthBackend, FormLogin, NoAuth, as_backend
 from .board import Board
 from .formatters import Formatter, Formatters
 from .headers import SecurityHeaders, frame_origins, security_headers
+from .readiness import load_checks, load_checks_file
 from .routes import routes
 from .users import User
 
 log = logging.getLogger("board.web")
+
+
+def _metrics_token(given: str | None) -> str | None:
+    token = given if given is not None else os.environ.get("BOARD_METRICS_TOKEN") or None
+    if token is not None and len(token) < 16:
+        source = "metrics_token=" if given is not None else "BOARD_METRICS_TOKEN"
+        raise ValueError(f"metrics token from {source} is too short: use at least 16 characters")
+    return token
 
 
 def _secret_key(given: str | None, backend: AuthBackend) -> str:
@@ -60,6 +72,11 @@ def create_board(
     group_delimiter: str | None = ".",
     allow_completed_retries: bool = True,
     adapter: QueueAdapter | None = None,
+    metrics_token: str | None = None,
+    checks: Mapping[str, Mapping[str, float]] | str | Path | None = None,
+    alerts: Alerts = None,
+    alert_callables: Mapping[str, AlertCallable] | None = None,
+    alert_interval: float = 15,
 ) -> Starlette:
     """The board as an ASGI app. ``connection`` is a redis URL or client; ``queues`` names the queues
     to serve, ``discover=True`` finds every queue under ``prefix``. ``auth`` is a backend from
@@ -69,7 +86,16 @@ def create_board(
     ``secret_key`` signs CSRF tokens and messages: give every process of a deployment the same one (or
     let the auth backend's, or ``BOARD_SECRET_KEY``, serve). ``redact_words`` adds key names to the
     secret-looking ones whose values are masked; ``frame_ancestors`` names the origins allowed to show
-    the board in a frame (none by default)."""
+    the board in a frame (none by default).
+
+    ``metrics_token`` (or ``BOARD_METRICS_TOKEN``) is the bearer token that opens ``/metrics`` and
+    ``/readyz``'s details to a scraper without a user account; ``checks`` sets what ``/readyz`` holds
+    each queue to (``{"email": {"min_workers": 1, "max_waiting": 10000, "max_oldest_waiting_s": 300}}``,
+    names or patterns, or the path of a TOML file of the same).
+
+    ``alerts`` holds alert rules and webhooks (a ``board.alerts.AlertConfig``, the same as a dict, or the
+    path of a TOML file), evaluated every ``alert_interval`` seconds while the app runs (its lifespan);
+    ``alert_callables`` maps names to functions of a ``board.alerts.Alert`` that get every alert."""
     if poll_interval < 0:
         raise ValueError(f"poll_interval: must be >= 0 seconds (0 turns polling off), got {poll_interval}")
     if group_delimiter is not None and (not isinstance(group_delimiter, str) or not group_delimiter):
@@ -95,6 +121,10 @@ def create_board(
         allow_completed_retries=allow_completed_retries,
     )
 
+    board.metrics_token = _metrics_token(metrics_token)
+    board.checks = load_checks_file(checks) if isinstance(checks, str | Path) else load_checks(checks or {})
+    board.alerts = alert_loop(adapter, alerts, alert_callables, alert_interval)
+
     if getattr(backend, "warns", False):
         # Said when the board is built: a mounted app's own start-up hooks never run.
         log.warning(
@@ -112,6 +142,7 @@ def create_board(
         routes=routes(board),
         middleware=[Middleware(SecurityHeaders, frame_ancestors=ancestors)],
         exception_handlers={Exception: on_error},
+        lifespan=board.alerts.lifespan(),
     )
     app.state.board = board
     board.router = app.router

@@ -37,6 +37,7 @@ from starlette.routing import BaseRoute, Route
 from .bodies import BodyTooLarge, read_bounded
 from .csrf import FIELD as CSRF_FIELD
 from .paths import mount_path, path_in_mount, safe_next
+from .recorder import record_sign
 from .render import wants_json
 from .sessions import Sessions, SessionStore, SessionStoreError
 from .throttle import LoginThrottle
@@ -275,7 +276,7 @@ class FormLogin(AuthBackend):
         if user is None:
             self.throttle.failed(name, address)
             # The same words whether or not the name exists.
-            return self.render_login(request, "Wrong user name or password.", 401)
+            return await self._refuse(request, name, "Wrong user name or password.", 401)
         self.throttle.succeeded(name, address)
         next_path = safe_next(fields.get("next") or request.query_params.get("next")) or "/"
         response = RedirectResponse(mount_path(request) + next_path, status_code=303)
@@ -283,11 +284,21 @@ class FormLogin(AuthBackend):
             token = await self.sessions.issue(user.name, self._password_mark(user.name) or "")
         except SessionStoreError as exc:
             log.warning("board: the session store is unavailable: %s", exc)
-            return self.render_login(
-                request, "Sign-in is unavailable: Redis cannot be reached; try again shortly.", 503
+            return await self._refuse(
+                request, name, "Sign-in is unavailable: Redis cannot be reached; try again shortly.", 503
             )
         response.set_cookie(self.cookie_name, token, max_age=self.sessions.max_age, **self._cookie_flags(request))
+        await record_sign(board.adapter, request, user.name, user.role, "login", "Signed in.", response.status_code)
         return response
+
+    async def _refuse(self, request: Request, name: str, message: str, status: int) -> Response:
+        """The login page again with ``message``; the refused sign-in goes to the audit log under the name
+        typed (no role: whether that user exists is not said there either). Only attempts the throttle
+        counts get here: a form from elsewhere or a throttled one is not recorded, so that nobody can fill
+        the log faster than the throttle lets them try passwords."""
+        board: Board = request.app.state.board
+        await record_sign(board.adapter, request, name or "(no name)", "", "login", message, status)
+        return self.render_login(request, message, status)
 
     async def _logout(self, request: Request) -> Response:
         board: Board = request.app.state.board
@@ -297,8 +308,12 @@ class FormLogin(AuthBackend):
             return board.error(request, 413, f"Not sent: {exc}.")
         form = await request.form()
         token_field = form.get(CSRF_FIELD)
+        who = await self._signed_in(request)
         if not await board.csrf.check(request, token_field if isinstance(token_field, str) else None):
-            return board.error(request, 403, "The form expired or came from elsewhere: reload and retry.")
+            message = "The form expired or came from elsewhere: reload and retry."
+            if who is not None:
+                await record_sign(board.adapter, request, who.name, who.role, "logout", message, 403)
+            return board.error(request, 403, message)
         token = request.cookies.get(self.cookie_name)
         if token:
             try:
@@ -310,7 +325,16 @@ class FormLogin(AuthBackend):
                 return board.error(request, 503, message)
         response = RedirectResponse(mount_path(request) + self.login_path, status_code=303)
         response.delete_cookie(self.cookie_name, **self._cookie_flags(request))
+        if who is not None:
+            await record_sign(board.adapter, request, who.name, who.role, "logout", "Signed out.", 303)
         return response
+
+    async def _signed_in(self, request: Request) -> User | None:
+        """Who is signing out, for the audit log; None when the session is over already or cannot be read."""
+        try:
+            return await self.authenticate(request)
+        except SessionStoreError:
+            return None
 
     @staticmethod
     def _cookie_flags(request: Request) -> dict[str, Any]:

@@ -16,10 +16,13 @@ from starlette.responses import Response
 from starlette.routing import BaseRoute, Router
 
 from ..adapters import AdapterError, Conflict, Invalid, NotFound, QueueAdapter, TooLarge, Unavailable
+from .alert_loop import AlertLoop
 from .auth import AuthBackend, AuthRefused
 from .csrf import Csrf
 from .formatters import Formatters
 from .paths import mount_path
+from .readiness import QueueChecks
+from .recorder import note
 from .render import Renderer, wants_json
 from .sessions import SessionStoreError
 from .throttle import Throttled
@@ -67,6 +70,11 @@ class Board:
         self.renderer = Renderer(title=title, poll_interval=poll_interval)
         self.group_delimiter = group_delimiter
         self.allow_completed_retries = allow_completed_retries
+        # Set by create_board: the bearer token of /metrics and /readyz, and the readiness checks.
+        self.metrics_token: str | None = None
+        self.checks: tuple[QueueChecks, ...] = ()
+        # Set by create_board: the alert loop (off unless alerts are configured).
+        self.alerts = AlertLoop()
         self._flash = URLSafeTimedSerializer(secret_key, salt="board-flash")
         self.router: Router | None = None
         self._named: dict[str | None, BaseRoute] = {}
@@ -169,6 +177,7 @@ class Board:
         link: tuple[str, str] | None = None,
     ) -> Response:
         """An error page (or ``{"error": ...}``); ``link``: (label, URL) of where to go about it."""
+        note(request, message)
         if wants_json(request):
             data = {"error": message, **({"see": link[1]} if link else {})}
             response = self.renderer.page(request, "", {}, data=data, status=status)

@@ -14,6 +14,7 @@ from ..adapters import ActionResult
 from .board import Board
 from .csrf import FIELD as CSRF_FIELD
 from .paths import safe_next
+from .recorder import note
 from .render import wants_json
 from .users import User
 
@@ -30,6 +31,7 @@ def back(request: Request, fallback: str) -> str:
 
 
 def done(request: Request, board: Board, result: ActionResult, fallback: str) -> Response:
+    note(request, result.message, result.job_id)
     if wants_json(request):
         return JSONResponse({"ok": True, "message": result.message, "count": result.count, "job_id": result.job_id})
     response = RedirectResponse(back(request, fallback), status_code=303)
@@ -43,7 +45,9 @@ def confirm(request: Request, board: Board, user: User, question: str, cancel: s
     if flag(request.state.body, "confirm"):
         return None
     if wants_json(request):
-        return JSONResponse({"error": f"{question} Send confirm=true to go ahead."}, status_code=400)
+        refusal = f"{question} Send confirm=true to go ahead."
+        note(request, refusal)
+        return JSONResponse({"error": refusal}, status_code=400)
     fields = {k: v for k, v in request.state.body.items() if k not in ("confirm", CSRF_FIELD)}
     queue, job_id = request.path_params["queue"], request.path_params.get("job_id")
     if cancel is None:
@@ -71,8 +75,10 @@ def form_errors(
     **extra: Any,
 ) -> Response:
     """The form again, with each problem next to its field; nothing was written."""
+    said = "; ".join(f"{k}: {v}" for k, v in errors.items())
+    note(request, said)
     if wants_json(request):
-        return JSONResponse({"error": "; ".join(f"{k}: {v}" for k, v in errors.items()), "fields": errors}, status)
+        return JSONResponse({"error": said, "fields": errors}, status)
     values = {k: v for k, v in request.state.body.items() if isinstance(v, str)}
     context = board.context(
         request, user, queue_name=request.path_params["queue"], values=values, errors=errors, **extra

@@ -14,6 +14,7 @@ from ..adapters.payload import loads_bounded
 from .board import Board
 from .bodies import BodyTooLarge, read_bounded
 from .csrf import FIELD as CSRF_FIELD
+from .recorder import ACTIONS, record_action
 from .users import User
 
 Handler = Callable[[Request, Board, User], Awaitable[Response]]
@@ -43,6 +44,31 @@ async def read_body(request: Request) -> dict[str, Any]:
     raise ValueError(f"unsupported content type {kind!r}: send a form or JSON")
 
 
+async def _refusal(request: Request, board: Board, user: User, role: str, action: bool) -> Response | None:
+    """The answer that refuses this request before its handler runs, or None to run it."""
+    queue = request.path_params.get("queue")
+    # A queue the user may not see is answered exactly like one that does not exist.
+    try:
+        if queue is not None and (not user.sees(queue) or queue not in await board.adapter.queue_names()):
+            return board.error(request, 404, f"There is no queue named {queue!r}.", user)
+    except AdapterError as exc:
+        return board.refused(request, exc, user)
+    if not user.can(role):
+        return board.error(request, 403, f"This needs {ROLE_NAMES[role]}; you are {user.role}.", user)
+    if action:
+        if board.read_only:
+            return board.error(request, 403, "This board is read-only.", user)
+        try:
+            request.state.body = await read_body(request)
+        except BodyTooLarge as exc:
+            return board.error(request, 413, f"Not done: {exc}.", user)
+        except ValueError as exc:
+            return board.error(request, 400, str(exc), user)
+        if not await board.csrf.check(request, request.state.body.get(CSRF_FIELD)):
+            return board.error(request, 403, "The form expired or came from elsewhere: reload and retry.", user)
+    return None
+
+
 def guarded(role: str, *, action: bool = False) -> Callable[[Handler], Callable[[Request], Awaitable[Response]]]:
     def decorate(handler: Handler) -> Callable[[Request], Awaitable[Response]]:
         @wraps(handler)
@@ -52,32 +78,29 @@ def guarded(role: str, *, action: bool = False) -> Callable[[Handler], Callable[
             if not isinstance(user, User):
                 return user
             request.state.user = user
-            queue = request.path_params.get("queue")
-            # A queue the user may not see is answered exactly like one that does not exist.
+            if not action:
+                return await answer(request, board, user)
+            # Every action lands in the audit log, done or refused, whoever refused it.
             try:
-                if queue is not None and (not user.sees(queue) or queue not in await board.adapter.queue_names()):
-                    return board.error(request, 404, f"There is no queue named {queue!r}.", user)
-            except AdapterError as exc:
-                return board.refused(request, exc, user)
-            if not user.can(role):
-                return board.error(request, 403, f"This needs {ROLE_NAMES[role]}; you are {user.role}.", user)
-            if action:
-                if board.read_only:
-                    return board.error(request, 403, "This board is read-only.", user)
-                try:
-                    request.state.body = await read_body(request)
-                except BodyTooLarge as exc:
-                    return board.error(request, 413, f"Not done: {exc}.", user)
-                except ValueError as exc:
-                    return board.error(request, 400, str(exc), user)
-                if not await board.csrf.check(request, request.state.body.get(CSRF_FIELD)):
-                    return board.error(request, 403, "The form expired or came from elsewhere: reload and retry.", user)
+                response = await answer(request, board, user)
+            except Exception:
+                await record_action(board.adapter, request, user, None)
+                raise
+            await record_action(board.adapter, request, user, response)
+            return response
+
+        async def answer(request: Request, board: Board, user: User) -> Response:
+            refusal = await _refusal(request, board, user, role, action)
+            if refusal is not None:
+                return refusal
             try:
                 response = await handler(request, board, user)
             except AdapterError as exc:
                 response = board.refused(request, exc, user)
             return board.finish(request, response)
 
+        if action:
+            ACTIONS.add(handler.__name__)
         return endpoint
 
     return decorate

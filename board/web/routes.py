@@ -11,7 +11,7 @@ from starlette.routing import BaseRoute, Mount, Route
 from starlette.staticfiles import StaticFiles
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from . import actions, schedulers, views
+from . import actions, alerts, audit, probes, schedulers, search, views
 from .board import Board
 from .render import asset_dir
 from .users import User
@@ -28,9 +28,14 @@ def routes(board: Board) -> list[BaseRoute]:
     return [
         Route("/", views.overview, name="overview"),
         Route("/healthz", views.health, name="health", methods=["GET", "HEAD"]),
+        Route("/readyz", probes.readyz, name="readyz", methods=["GET", "HEAD"]),
+        Route("/metrics", probes.metrics, name="metrics"),
         Route("/redis", views.redis_page, name="redis"),
         Route("/find", views.find, name="find"),
+        Route("/alerts", alerts.alerts_page, name="alerts"),
+        Route("/audit", audit.audit_page, name="audit"),
         Route(QUEUE, views.queue_page, name="queue"),
+        Route(f"{QUEUE}/search", search.search, name="search"),
         Route(f"{QUEUE}/add", views.add_form, name="add_form"),
         Route(f"{QUEUE}/limits", views.limits_form, name="limits_form"),
         Route(f"{JOB}/edit", views.edit_form, name="edit_form"),

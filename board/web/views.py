@@ -3,6 +3,7 @@ fragment, or JSON."""
 
 from __future__ import annotations
 
+import asyncio
 import json
 from collections.abc import AsyncIterator
 from typing import Any
@@ -13,6 +14,7 @@ from starlette.responses import JSONResponse, RedirectResponse, Response, Stream
 from ..adapters import COUNTED, TABS, ChildCounts, Field, FlowNode, JobDetail, JobSummary, QueueInfo, Unavailable
 from ..adapters.payload import loads_bounded
 from .board import Board
+from .charts import queue_charts, sparklines
 from .editing import masked_for_edit
 from .guard import guarded
 from .render import limit_values, pretty, query, wants_json
@@ -182,9 +184,12 @@ async def overview(request: Request, board: Board, user: User) -> Response:
     needle = request.query_params.get("filter", "").strip().lower()
     grouped = request.query_params.get("group", "1") != "0"
     names = [q for q in await board.visible_queues(user) if needle in q.lower()]
-    queues = sorted(await board.adapter.overview(names), key=_sort_key(sort))
+    # The sparklines' read goes out beside the counts', on a connection of its own: no extra wait.
+    infos, sparks = await asyncio.gather(board.adapter.overview(names), sparklines(board.adapter, names))
+    queues = sorted(infos, key=_sort_key(sort))
     groups = _groups(queues, board.group_delimiter if grouped else None)
     context = board.context(request, user, queues=queues, groups=groups, sort=sort, filter=needle, grouped=grouped)
+    context["sparks"] = sparks
     return board.renderer.page(request, "overview.html", context, data={"queues": queues}, block="queues")
 
 
@@ -201,12 +206,15 @@ async def queue_page(request: Request, board: Board, user: User) -> Response:
         return board.error(request, 400, str(exc), user)
     if per_page not in PER_PAGE:
         return board.error(request, 400, f"per_page: expected one of {PER_PAGE}, got {per_page}", user)
-    result = await board.adapter.page(name, state, page, per_page)
+    result, charts = await asyncio.gather(
+        board.adapter.page(name, state, page, per_page), queue_charts(board.adapter, name)
+    )
     seen = set(await board.visible_queues(user))
     for job in result.jobs:
         _format_summary(board, user, job)
         _hide_origin(job, seen)
     context = board.context(request, user, result=result, queue=result.queue, state=state, per_pages=PER_PAGE)
+    context["charts"] = charts
     context["query"] = lambda **changes: query(request, **changes)
     return board.renderer.page(request, "queue.html", context, data=result, block="live")
 

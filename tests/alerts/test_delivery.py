@@ -108,3 +108,22 @@ async def test_callables_sync_async_and_raising() -> None:
     failed = await call_target("broken", broken, ALERT)
     assert not failed.ok and failed.detail == "raised RuntimeError: down"
     assert seen == [ALERT, ALERT]
+
+
+async def test_slack_text_escapes_what_redis_holds(receiver: tuple[Receiver, str]) -> None:
+    got, url = receiver
+    crafted = Alert(
+        "dead jobs", "retries_exhausted", "<!channel>", "firing", 1, 0, 1, 2, "<https://evil.example|Open> & more"
+    )
+    await send_webhook(Webhook("slack", url, slack=True), crafted)
+    text = got.bodies[0]["text"]
+    assert "<!channel>" not in text and "<https://" not in text
+    assert "(&lt;!channel&gt;)" in text and "&lt;https://evil.example|Open&gt; &amp; more" in text
+
+
+async def test_a_redirect_is_not_followed_with_the_headers(receiver: tuple[Receiver, str]) -> None:
+    got, url = receiver
+    got.answers = [302]
+    delivery = await send_webhook(Webhook("ops", url, retries=2, headers=(("X-Token", "t"),)), ALERT, sleep=no_sleep)
+    assert not delivery.ok and delivery.attempts == 1 and "redirects are not followed" in delivery.detail
+    assert len(got.bodies) == 1

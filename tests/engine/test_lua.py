@@ -195,7 +195,7 @@ async def test_a_child_completed_releases_its_parent_in_the_parents_queue(
         raw.xadd(parent_q.events, {"event": "filler", "n": i})
     child_events = raw.xlen(child_q.events)
 
-    status, fetched, _ = run(raw, child_q, "fetch_jobs", 1, 1, 30_000, "t", 1, "", 0, 0)
+    status, fetched, _, _ = run(raw, child_q, "fetch_jobs", 1, 1, 30_000, "t", 1, "", 0, 0)
     assert status == 0 and fetched[0] == child.id
     finish = [2, 0, 30_000, "t", 2, "", 0, 0, 1, child.id, fetched[1], "c", '"ok"', -1, 0, "", ""]
     codes, _ = run(raw, child_q, "finish_jobs", *finish)
@@ -227,7 +227,7 @@ async def test_a_paused_parent_queue_gets_no_marker(queue: Queue, raw: redis.Red
         child_q.job(child.id),
         mapping={"parentKey": parent_q.job("p1"), "parent": json.dumps({"id": "p1", "queueKey": parent_q.queue_key})},
     )
-    _, fetched, _ = run(raw, child_q, "fetch_jobs", 1, 1, 30_000, "t", 1, "", 0, 0)
+    _, fetched, _, _ = run(raw, child_q, "fetch_jobs", 1, 1, 30_000, "t", 1, "", 0, 0)
     finish = [2, 0, 30_000, "t", 2, "", 0, 0, 1, child.id, fetched[1], "c", "1", -1, 0, "", ""]
     assert run(raw, child_q, "finish_jobs", *finish)[0] == [Finished.FINISHED]
     assert raw.lrange(parent_q.wait, 0, -1) == ["p1"] and raw.exists(parent_q.marker) == 0
@@ -261,7 +261,7 @@ async def test_refusals_come_back_as_the_engine_exceptions(queue: Queue, raw: re
 async def test_finish_codes_name_what_became_of_each_job(queue: Queue, raw: redis.Redis, qname: str) -> None:
     keys = QueueKeys("bull", qname)
     a, b, c = [await queue.add(n, {}) for n in "abc"]
-    status, fetched, _ = run(raw, keys, "fetch_jobs", 1, 3, 30_000, "t", 1, "", 0, 0)
+    status, fetched, _, _ = run(raw, keys, "fetch_jobs", 1, 3, 30_000, "t", 1, "", 0, 0)
     assert status == 0
     tokens = dict(zip(fetched[0::3], fetched[1::3], strict=True))
     raw.delete(keys.lock(b.id))

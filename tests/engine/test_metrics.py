@@ -8,6 +8,9 @@ import pytest
 import redis
 
 from board import Queue, Worker
+from board.engine.inspector import Inspector
+from board.engine.keys import QueueKeys
+from board.engine.metrics import metrics_calls, parse_metrics
 
 from .helpers import running, until
 
@@ -59,3 +62,21 @@ async def test_a_kind_that_is_not_kept(queue: Queue) -> None:
 
 async def _counts(queue: Queue, completed: int, failed: int) -> bool:
     return await queue.get_job_counts("completed", "failed") == {"completed": completed, "failed": failed}
+
+
+async def test_many_queues_metrics_in_one_pipeline(queue: Queue, raw: redis.Redis, redis_url: str, qname: str) -> None:
+    raw.hset(f"bull:{qname}:metrics:failed", mapping={"count": 7, "prevTS": 1000, "prevCount": 5})
+    raw.rpush(f"bull:{qname}:metrics:failed:data", 3, "x", 1)
+    raw.set("bull:other:metrics:failed", "a string")
+    inspector = Inspector(redis_url)
+    try:
+        calls = [*metrics_calls(QueueKeys("bull", qname), "failed", 0, 1)]
+        calls += metrics_calls(QueueKeys("bull", "other"), "failed", 0, 1)
+        replies = await inspector.runner.batch(calls)
+    finally:
+        await inspector.close()
+    # A value that is not a number reads as 0, and only the range asked is read.
+    assert parse_metrics(replies[:3]) == (await queue.get_metrics("failed", 0, 1))
+    assert parse_metrics(replies[:3]).data == [3, 0] and parse_metrics(replies[:3]).points == 3
+    with pytest.raises(redis.ResponseError, match="WRONGTYPE"):
+        parse_metrics(replies[3:])

@@ -12,6 +12,7 @@ import random
 import re
 import subprocess
 import sys
+import time
 from datetime import UTC, datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any
@@ -135,6 +136,107 @@ def test_a_bad_time_zone_is_refused_naming_the_option() -> None:
     assert cron.check_tz("Asia/Kolkata") == "Asia/Kolkata"
 
 
+# What Node's cron-parser takes: each expected time is cron-parser 5.10's (tests/interop checks more).
+NODE_PATTERNS = [
+    ("@daily", "2026-01-01T10:00:00Z", "2026-01-02T00:00:00Z"),
+    ("@weekdays", "2026-01-02T10:00:00Z", "2026-01-05T00:00:00Z"),
+    ("@weekly", "2026-01-01T10:00:00Z", "2026-01-04T00:00:00Z"),
+    ("0 12 * * 5L", "2026-01-01T00:00:00Z", "2026-01-30T12:00:00Z"),  # the last Friday
+    ("0 12 * * 5#2", "2026-01-01T00:00:00Z", "2026-01-09T12:00:00Z"),  # the second Friday
+    ("0 12 * * 7", "2026-01-01T00:00:00Z", "2026-01-04T12:00:00Z"),  # 7 is Sunday
+    ("0 12 * * 5-7", "2026-01-03T13:00:00Z", "2026-01-04T12:00:00Z"),
+    ("0 12 L * *", "2026-02-01T00:00:00Z", "2026-02-28T12:00:00Z"),
+    ("0 12 ? * MON", "2026-01-01T00:00:00Z", "2026-01-05T12:00:00Z"),
+    ("0 12 * JAN,feb Sat", "2026-01-01T00:00:00Z", "2026-01-03T12:00:00Z"),
+    # Day of month and day of week both set: either day fires, also with L.
+    ("0 12 13 * 5", "2026-01-10T00:00:00Z", "2026-01-13T12:00:00Z"),
+    ("0 12 1 * 5L", "2026-01-02T00:00:00Z", "2026-01-30T12:00:00Z"),
+]
+
+
+@pytest.mark.parametrize(("pattern", "after", "expected"), NODE_PATTERNS)
+def test_patterns_node_takes_fire_when_cron_parser_fires_them(pattern: str, after: str, expected: str) -> None:
+    assert iso(cron.next_fire_ms(pattern, ms(after.replace("Z", "+00:00")), None) or 0) == expected
+    assert cron.check_pattern(pattern) == pattern
+
+
+def test_a_node_run_may_hold_what_cron_parser_pads_but_an_upsert_may_not() -> None:
+    # cron-parser reads 1 to 4 fields as the last ones of 6 ("* * *": every minute, at second 0).
+    assert fires("* * *", "2026-01-01T00:00:30Z", 2, None) == ["2026-01-01T00:01:00Z", "2026-01-01T00:02:00Z"]
+    assert cron.check_pattern("* * *", any_fields=True) == "* * *"
+    with pytest.raises(ValueError, match=r"^cron: .*5 fields"):
+        cron.check_pattern("* * *")
+
+
+@pytest.mark.parametrize(
+    ("pattern", "why"),
+    [
+        ("H 12 * * *", "hashed values"),  # random on each Node worker
+        ("0 12 * * L", "L needs a weekday"),
+        ("0 12 * * 0,7", "listed twice"),
+        ("0 12 15W * *", "unexpected characters"),
+        ("0 12 * * 1#6", "from 1 to 5"),
+        ("0/0 12 * * *", "step"),
+        ("@DAILY", "unknown name"),
+    ],
+)
+def test_what_cron_parser_refuses_is_refused(pattern: str, why: str) -> None:
+    with pytest.raises(ValueError, match=rf"^cron: .*{why}"):
+        cron.check_pattern(pattern, any_fields=True)
+    with pytest.raises(ValueError, match=r"^cron: "):
+        cron.check_pattern(pattern)
+
+
+def test_zones_are_read_as_luxon_reads_them() -> None:
+    nine = ms("2026-01-01T00:00:00+00:00")
+    for tz, expected in [
+        ("utc", "2026-01-01T09:00:00Z"),
+        ("GMT", "2026-01-01T09:00:00Z"),
+        ("europe/berlin", "2026-01-01T08:00:00Z"),
+        ("EUROPE/BERLIN", "2026-01-01T08:00:00Z"),
+        ("UTC+2", "2026-01-01T07:00:00Z"),
+        ("UTC-05:30", "2026-01-01T14:30:00Z"),
+        ("UTC-0:30", "2026-01-01T09:30:00Z"),  # the sign covers the minutes
+    ]:
+        assert cron.check_tz(tz) == tz
+        assert iso(cron.next_fire_ms("0 9 * * *", nine, tz) or 0) == expected, tz
+    # A fixed offset knows no daylight saving.
+    assert fires("0 9 * * *", "2026-03-28T12:00:00Z", 2, "UTC+1") == ["2026-03-29T08:00:00Z", "2026-03-30T08:00:00Z"]
+    # Each machine's own zone: followed in a run Node made, refused in an upsert here.
+    assert cron.check_tz("local", host=True) == "local"
+    with pytest.raises(ValueError, match=r"^tz: 'local' is each machine's own zone"):
+        cron.check_tz("local")
+    for tz in ("GMT+2", "+02:00", "UTC+02:5", "UTC+24", "localtime", "Factory"):
+        with pytest.raises(ValueError, match=r"^tz: "):
+            cron.check_tz(tz, host=True)
+
+
+def test_a_midnight_that_daylight_saving_skips_is_skipped_as_cron_parser_skips_it() -> None:
+    # Santiago sets 00:00 to 01:00 on 6 September 2026: cron-parser passes the day by, and so does this.
+    assert fires("0 0 * * *", "2026-09-05T12:00:00Z", 2, "America/Santiago") == [
+        "2026-09-07T03:00:00Z",
+        "2026-09-08T03:00:00Z",
+    ]
+    assert fires("0 0 * * *", "2026-03-07T12:00:00Z", 1, "America/Havana") == ["2026-03-09T04:00:00Z"]
+    assert fires("30 0 * * *", "2026-09-05T03:30:00Z", 2, "America/Santiago") == [
+        "2026-09-05T04:30:00Z",
+        "2026-09-07T03:30:00Z",
+    ]
+    # Firing in the hour before midnight too, it steps across the gap: the run moves to 01:00.
+    assert fires("0 23,0 * * *", "2026-09-06T02:00:00Z", 2, "America/Santiago") == [
+        "2026-09-06T03:00:00Z",
+        "2026-09-06T04:00:00Z",
+    ]
+    # A first hour of the day that the autumn change repeats (Havana, 2 November 2025) fires in its second
+    # occurrence when the search comes to it by a whole-day step, in its first when it steps in.
+    assert fires("0 0 * * *", "2025-11-01T12:00:00Z", 1, "America/Havana") == ["2025-11-02T05:00:00Z"]
+    assert fires("0 0 * * *", "2025-11-01T04:00:00Z", 1, "America/Havana") == ["2025-11-02T05:00:00Z"]
+    assert fires("0 0 1 * *", "2026-10-25T06:44:00Z", 1, "America/Havana") == ["2026-11-01T04:00:00Z"]
+    # Inside a day the skipped time still moves past the gap, and a search from past the gap stays past it.
+    assert fires("0 2 * * *", "2025-03-29T12:00:00Z", 1) == ["2025-03-30T01:00:00Z"]
+    assert fires("0,30 2 * * *", "2025-03-30T01:00:00Z", 1) == ["2025-03-31T00:00:00Z"]
+
+
 # Options ----------------------------------------------------------------------------------------------------
 
 NOW = ms("2025-06-01T12:00:00+00:00")
@@ -245,6 +347,34 @@ def test_a_taken_run_whose_options_say_nothing_usable_is_an_error() -> None:
         next_run_of("repeat:s:1", run_fields({"repeat": {"pattern": "61 * * * *"}}), NOW)
 
 
+def test_a_taken_run_with_what_only_cron_parser_took_before_gets_its_next_run() -> None:
+    taken = ms("2026-01-01T10:00:00+00:00")
+    for pattern, tz, expected in [
+        ("@daily", "europe/berlin", "2026-01-01T23:00:00Z"),
+        ("0 12 * * 5L", "utc", "2026-01-30T12:00:00Z"),
+        ("0 9 * * *", "UTC+2", "2026-01-02T07:00:00Z"),
+        ("0 9 * * *", "UTC-05:30", "2026-01-01T14:30:00Z"),
+        ("5", None, "2026-01-02T00:00:00Z"),  # cron-parser pads it: Fridays, every minute
+    ]:
+        repeat = {"pattern": pattern, "count": 1, **({"tz": tz} if tz else {})}
+        run = next_run_of("repeat:s:1", run_fields({"repeat": repeat, "prevMillis": taken}), taken)
+        assert run is not None and iso(run.next_ms or 0) == expected, (pattern, tz)
+
+
+def test_a_taken_run_this_engine_cannot_follow_names_the_scheduler_it_stops() -> None:
+    for repeat in ({"pattern": "H 12 * * *"}, {"pattern": "0 9 * * *", "tz": "UTC+24"}):
+        with pytest.raises(ValueError, match=r"^job 'repeat:s:1' \(scheduler 's' gets no next run from this worker\)"):
+            next_run_of("repeat:s:1", run_fields({"repeat": repeat}), NOW)
+
+
+def test_the_limit_counts_the_runs_since_the_last_upsert_as_node_does() -> None:
+    # An upsert starts the run's count again at 1; the hash's ic (all runs ever) plays no part.
+    fields = {**run_fields({"repeat": {"every": 1000, "count": 2, "limit": 3}}), "ic": "12"}
+    assert next_run_of("repeat:s:1", fields, NOW) is not None
+    fields = run_fields({"repeat": {"every": 1000, "count": 3, "limit": 3}})
+    assert next_run_of("repeat:s:1", fields, NOW) is None
+
+
 # Reading what another program wrote --------------------------------------------------------------------------
 
 
@@ -266,6 +396,26 @@ def test_a_badly_written_hash_is_read_with_its_problems_named() -> None:
     assert "a string" in schedulers.parse_scheduler("s", {"board:keytype": "string"}, "1").problems["key"]
     assert "next_run" in schedulers.parse_scheduler("s", {"name": "n", "every": "5"}, "inf").problems
     assert schedulers.parse_scheduler("s", {"name": "n"}, "1").problems == {"pattern": "neither a pattern nor an every"}
+
+
+def test_fields_too_large_to_read_and_what_no_worker_here_can_follow_are_named() -> None:
+    fields = {"name": "n", "data.size": "104857600", "opts.size": "2000000", "pattern": "H * * * *", "tz": "UTC+30"}
+    s = schedulers.parse_scheduler("s", fields, "17")
+    assert s.data is None and s.opts == {} and s.name == "n"
+    assert s.problems["data"] == "too large to read here (104857600 bytes)"
+    assert s.problems["opts"] == "too large to read here (2000000 bytes)"
+    assert "stops when one takes its run" in s.problems["pattern"] and "hashed" in s.problems["pattern"]
+    assert "stops when one takes its run" in s.problems["tz"]
+    big = schedulers.parse_scheduler("s", {"name.size": "5000", "every": "1000", "tz.size": "9000"}, "1")
+    assert big.name == "" and set(big.problems) == {"name", "tz"}
+    # What Node takes is no problem.
+    node = schedulers.parse_scheduler("s", {"name": "n", "pattern": "@daily", "tz": "europe/berlin"}, "1")
+    assert node.problems == {}
+    assert "holds none" in schedulers.parse_scheduler("s", {"board:keytype": "hash"}, "1").problems["key"]
+    assert (
+        "neither written nor deleted"
+        in schedulers.parse_scheduler("x:1", {"name": "n", "every": "5"}, "1").problems["id"]
+    )
 
 
 def test_the_scheduler_codes_are_named_alike_in_lua_and_python() -> None:
@@ -304,7 +454,7 @@ async def test_a_cron_scheduler_is_stored_as_bullmq_stores_it(queue: Queue, raw:
         options={"attempts": 3, "backoff": 1, "remove_on_complete": 10, "priority": 4},
     )
     assert s.next_run_ms is not None and s.next_run_ms > cron.next_fire_ms("0 9 * * *", 0) - 1  # type: ignore[operator]
-    assert datetime.fromtimestamp(s.next_run_ms / 1000, cron._zone(BERLIN)).hour == 9
+    assert datetime.fromtimestamp(s.next_run_ms / 1000, cron.zone_of(BERLIN)).hour == 9
     assert (s.name, s.data, s.pattern, s.tz, s.limit, s.iteration_count, s.problems) == (
         "report", {"a": 1}, "0 9 * * *", BERLIN, 5, 1, {}
     )  # fmt: skip
@@ -478,9 +628,63 @@ async def test_a_scheduler_another_program_wrote_badly_is_listed_with_its_proble
     assert "a string" in found["string"].problems["key"]
     assert found["empty"].problems == {"key": "the scheduler's hash (repeat:<id>) is missing"}
     assert set(found["broken"].problems) == {"data", "every", "offset", "opts"}
-    assert found["with:colon"].problems == {} and found["with:colon"].pattern == "0 9 * * *"
+    assert set(found["with:colon"].problems) == {"id"} and found["with:colon"].pattern == "0 9 * * *"
     assert (await queue.get_job_scheduler("string")).problems  # type: ignore[union-attr]
+    # Removed from the set; its hash, which may be another key, stays.
     assert await queue.remove_job_scheduler("with:colon") is True
+    assert await queue.get_job_scheduler("with:colon") is None and raw.exists(base + "repeat:with:colon")
+
+
+async def test_a_page_reads_only_a_schedulers_fields_and_none_too_large(
+    queue: Queue, raw: redis.Redis, qname: str
+) -> None:
+    await queue.upsert_job_scheduler("s", every=60, data={"small": True})
+    key = f"bull:{qname}:repeat:s"
+    pipe = raw.pipeline(transaction=False)
+    for start in range(0, 50_000, 10_000):
+        pipe.hset(key, mapping={f"junk{i}": "x" * 20 for i in range(start, start + 10_000)})
+    pipe.execute()
+    data = json.dumps({"blob": "y" * 2_000_000})
+    raw.hset(key, mapping={"data": data, "name": "n" * 5000})
+    raw.zadd(f"bull:{qname}:repeat", {"junk-only": 1})
+    raw.hset(f"bull:{qname}:repeat:junk-only", mapping={"junk": "x"})
+
+    def hgetalls() -> int:
+        return int(raw.info("commandstats").get("cmdstat_hgetall", {}).get("calls", 0))
+
+    before = hgetalls()
+    page = {s.id: s for s in await queue.get_job_schedulers()}
+    one = await queue.get_job_scheduler("s")
+    assert hgetalls() == before
+    assert one == page["s"]
+    assert one.data is None and one.problems["data"] == f"too large to read here ({len(data)} bytes)"
+    assert one.name == "" and one.problems["name"] == "too large to read here (5000 bytes)"
+    assert one.every_ms == 60_000 and set(one.problems) == {"data", "name"}
+    assert "holds none" in page["junk-only"].problems["key"]
+
+
+async def test_an_id_with_a_colon_from_redis_never_names_another_key(
+    queue: Queue, raw: redis.Redis, qname: str
+) -> None:
+    now = ms("2025-06-01T12:00:00+00:00")
+    made = await upsert_at(queue, now, "x", every=60)
+    base = f"bull:{qname}:"
+    # A member "x:<ms>" names the hash repeat:x:<ms>: the key of scheduler x's run.
+    member = made.job_id.removeprefix("repeat:")
+    raw.zadd(base + "repeat", {member: 7})
+    run_key = base + made.job_id
+    fields = raw.hgetall(run_key)
+    listed = await queue.get_job_scheduler(member)
+    assert listed is not None and "neither written nor deleted" in listed.problems["id"]
+    # Following a run of it writes nothing into that hash...
+    follow = scheduler_options.NextRun(member, f"repeat:{member}:7", None, 1000, None, "n", "{}", 0, False)
+    made_next = await run_op(queue, schedulers.schedule_next(queue.keys, follow, now))
+    assert made_next == f"repeat:{member}:{now + 1000}"
+    assert raw.hgetall(run_key) == fields
+    # ... and removing it deletes neither that hash nor scheduler x.
+    assert await queue.remove_job_scheduler(member) is True
+    assert raw.hgetall(run_key) == fields and raw.zscore(base + "repeat", member) is None
+    assert raw.zscore(base + "repeat", "x") == now and await queue.get_job_scheduler("x") is not None
 
 
 async def test_the_sync_queue_has_the_same_calls(redis_url: str, qname: str, raw: redis.Redis) -> None:
@@ -571,6 +775,85 @@ async def test_a_failure_to_schedule_never_fails_the_run(
     assert made.next_job_id is not None and done == [made.next_job_id]
     assert raw.zscore(f"bull:{qname}:completed", made.next_job_id)
     assert isinstance(errors[0], ValueError) and "repeat.pattern" in str(errors[0])
+
+
+def node_made(raw: redis.Redis, qname: str, job_id: str, repeat: dict[str, Any]) -> None:
+    """Turns a scheduler's next run (and the scheduler) into one Node made with ``repeat``."""
+    base = f"bull:{qname}:"
+    raw.hset(base + job_id, "opts", json.dumps({"repeat": {**repeat, "count": 1}}))
+    scheduler = base + "repeat:" + job_id.split(":")[1]
+    raw.hdel(scheduler, "every", "offset")
+    raw.hset(scheduler, mapping={k: v for k, v in repeat.items() if k in ("pattern", "tz")})
+
+
+async def test_a_node_scheduler_with_what_only_cron_parser_took_goes_on_under_our_worker(
+    queue: Queue, redis_url: str, raw: redis.Redis, qname: str
+) -> None:
+    errors: list[BaseException] = []
+    made = {
+        "last-friday": {"pattern": "0 12 * * 5L", "tz": "utc"},
+        "daily": {"pattern": "@daily", "tz": "europe/berlin"},
+        "offset": {"pattern": "0 9 * * *", "tz": "UTC-05:30"},
+    }
+    for scheduler_id, repeat in made.items():
+        run = (await queue.upsert_job_scheduler(scheduler_id, every=60)).next_job_id
+        assert run is not None
+        node_made(raw, qname, run, repeat)
+    worker = Worker(qname, lambda job: None, redis_url)
+    worker.on("error", errors.append)
+    started = round(time.time() * 1000)
+    async with running(worker):
+        await until(lambda: raw.zcard(f"bull:{qname}:delayed") == 3, timeout=5)
+    ended = round(time.time() * 1000)
+    assert errors == [] and raw.zcard(f"bull:{qname}:completed") == 3
+    for scheduler_id, repeat in made.items():
+        s = await queue.get_job_scheduler(scheduler_id)
+        assert s is not None and s.problems == {} and s.next_run_ms is not None
+        earliest = cron.next_fire_ms(repeat["pattern"], started, repeat["tz"])
+        latest = cron.next_fire_ms(repeat["pattern"], ended, repeat["tz"])
+        assert earliest is not None and latest is not None and earliest <= s.next_run_ms <= latest
+
+
+async def test_a_scheduler_no_worker_here_can_follow_is_named_not_silently_stopped(
+    queue: Queue, redis_url: str, raw: redis.Redis, qname: str
+) -> None:
+    errors: list[BaseException] = []
+    run = (await queue.upsert_job_scheduler("hashed", every=60)).next_job_id
+    assert run is not None
+    # Node takes H (a random minute, different on each of its workers); no worker here can follow it.
+    node_made(raw, qname, run, {"pattern": "H 12 * * *"})
+    s = await queue.get_job_scheduler("hashed")
+    assert s is not None and "stops when one takes its run" in s.problems["pattern"]
+    worker = Worker(qname, lambda job: None, redis_url)
+    worker.on("error", errors.append)
+    async with running(worker):
+        await until(lambda: errors, timeout=5)
+    assert isinstance(errors[0], ValueError)
+    assert "scheduler 'hashed' gets no next run from this worker" in str(errors[0])
+
+
+async def test_a_limit_set_by_a_later_upsert_counts_the_runs_from_that_upsert(
+    queue: Queue, redis_url: str, raw: redis.Redis, qname: str
+) -> None:
+    ran: list[str] = []
+
+    async def work(job: Any) -> None:
+        ran.append(job.id)
+
+    await queue.upsert_job_scheduler("tick", every=0.1)
+    async with running(Worker(qname, work, redis_url)):
+        await until(lambda: len(ran) >= 5, timeout=5)
+    earlier = await queue.get_job_scheduler("tick")
+    assert earlier is not None and earlier.iteration_count > 3
+    # As on Node: the upsert starts the runs' count again, and the limit counts from there.
+    await queue.upsert_job_scheduler("tick", every=0.1, limit=3)
+    ran.clear()
+    async with running(Worker(qname, work, redis_url)):
+        await until(lambda: len(ran) >= 3, timeout=5)
+        await asyncio.sleep(0.5)
+    assert len(ran) == 3
+    counts = [json.loads(raw.hget(f"bull:{qname}:{job_id}", "opts"))["repeat"]["count"] for job_id in ran]  # type: ignore[arg-type]
+    assert counts == [1, 2, 3]
 
 
 async def test_only_the_run_the_scheduler_names_makes_the_next(queue: Queue, raw: Any, qname: str) -> None:
@@ -690,10 +973,11 @@ def test_the_readme_job_schedulers_example_runs(redis_url: str, tmp_path: Path) 
     assert "nightly-report repeat:nightly-report:" in done.stdout
 
 
-def test_zone_names_are_iana_not_offsets() -> None:
-    # An offset is not a zone: it knows no daylight saving.
-    with pytest.raises(ValueError, match=r"^tz: "):
-        cron.check_tz(str(timezone(timedelta(hours=2))))
+def test_an_offset_is_a_zone_as_luxon_has_it() -> None:
+    # str(timezone) is "UTC+02:00", which Node reads as a fixed offset: so does an upsert here.
+    tz = str(timezone(timedelta(hours=2)))
+    assert cron.check_tz(tz) == tz
+    assert fires("0 9 * * *", "2026-01-01T00:00:00Z", 1, tz) == ["2026-01-01T07:00:00Z"]
 
 
 async def test_no_every_run_falls_after_end(queue: Queue) -> None:

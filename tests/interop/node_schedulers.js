@@ -16,7 +16,8 @@
 //              runs a Worker until it has processed until_runs jobs (then closes at once), or for
 //              duration_ms
 //   next       {cases: [{pattern, tz, from}]} -> [ms or null]: the pattern's first time after `from`,
-//              as BullMQ's default repeat strategy asks cron-parser for it
+//              as BullMQ's default repeat strategy asks cron-parser for it; null where cron-parser
+//              refuses the pattern or the zone
 'use strict';
 
 const { Queue, Worker } = require('bullmq');

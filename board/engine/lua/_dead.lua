@@ -19,16 +19,6 @@ local function splitBase(base)
   return string.match(base, "^(.+):([^:]+):$")
 end
 
--- A free job id in q: `preferred` when it is one and free, else the next free number of q's counter,
--- which moves on in any case, as every add moves it.
-local function freeJobId(q, preferred)
-  local counter = rcall("INCR", q.id)
-  if preferred and isJobId(preferred) and rcall("EXISTS", q.base .. preferred) == 0 then return preferred end
-  local id = tostring(counter)
-  while rcall("EXISTS", q.base .. id) == 1 do id = tostring(rcall("INCR", q.id)) end
-  return id
-end
-
 -- opts JSON without the deadLetter key this file appends as its last one (decoded and encoded again
 -- only when another program moved it elsewhere).
 local function withoutDeadLetter(opts)
@@ -77,7 +67,9 @@ local function deadLetter(q, jobId, dlq, now, attemptsMade)
 end
 
 -- Where a dead letter came from: the origin queue's keys and the origin id; nil when the job is not a
--- dead letter, or its mark names no queue of this prefix or no job id.
+-- dead letter, or its mark names no job id, or no existing queue of this prefix (its meta key) other
+-- than this one whose keys can take the job back. Another program may have written any mark: it can
+-- send a job back only to a queue that exists under this prefix, never create one or reach further.
 local function deadLetterOrigin(q, jobKey)
   local opts = jobField(jobKey, "opts")
   if not opts or not string.find(opts, '"deadLetter"', 1, true) then return nil end
@@ -88,7 +80,10 @@ local function deadLetterOrigin(q, jobKey)
   if type(queue) ~= "string" or queue == "" or string.find(queue, ":", 1, true) then return nil end
   if type(originId) ~= "string" or not isJobId(originId) then return nil end
   local prefix = splitBase(q.base)
-  return queueKeys(prefix .. ":" .. queue .. ":"), originId
+  local oq = queueKeys(prefix .. ":" .. queue .. ":")
+  if oq.base == q.base or jobKeyType(oq.meta) ~= "hash" then return nil end
+  if counterKeyProblem(oq.id) or queueProblem(oq) then return nil end
+  return oq, originId
 end
 
 -- Sends dead letter jobId of q back to origin queue oq: the original job (originId) is retried in place

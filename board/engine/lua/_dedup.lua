@@ -109,7 +109,9 @@ local function deduplicate(q, de, jobId, name, data, opts, now, delay)
   local dedup = tostring(de.id)
   if de.replace then return dedupReplace(q, de, jobId, dedup, name, data, opts) end
   local current = dedupWithoutReplace(q, de, jobId, dedup, name, data, opts)
-  if current and de.reschedule and rcall("ZSCORE", q.delayed, current) then
+  -- `current` is read from de:<id>, where another program may have written any id.
+  if current and de.reschedule and isJobId(current) and jobKeyType(q.base .. current) == "hash"
+      and rcall("ZSCORE", q.delayed, current) then
     rcall("HSET", q.base .. current, "delay", delay)
     rcall("ZREM", q.delayed, current)
     addToDelayed(q, current, now + delay)

@@ -1,13 +1,16 @@
 --[[
   Fetching jobs for a worker, shared by fetch_jobs.lua and finish_jobs.lua.
 
-  fetchJobs(q, now, count, lockMs, tokenPrefix, tokenStart, workerName, limitMax, limitDurationMs)
-  returns {status, jobs, extra}:
+  fetchJobs(q, now, count, lockMs, tokenPrefix, tokenStart, workerName, limitMax, limitDurationMs, dead)
+  returns {status, jobs, extra, runs}:
     status 0: jobs = {id, token, {hash fields...}, id, token, {...}, ...}; extra = 0
     status 1: rate limited; extra = ms until the limiter window closes
     status 2: nothing to take (empty or paused); extra = due ms of the next delayed job, or 0
+    runs: the job schedulers' runs failed here, {id, {rjk, opts and name fields}, ...}, whose schedulers
+    still need their next run (as a run taken does, which the worker makes: see fetching.py)
   An id taken whose key is gone or is not a hash (another program's doing) leaves active and is not
   returned; a job whose counters (ats, atm, stc) are not integers is failed with a reason saying so.
+  `dead` (optional): the worker's dead-letter queue, as failJob in _lib.lua takes it.
   Events: waiting (prev delayed) for each due delayed job, active (prev waiting) for each job taken,
   drained when it took the last runnable jobs, failed and retries-exhausted for a deferred failure (a
   job that stalled too often, or a flow parent whose child failed with failParentOnFailure), with what
@@ -36,19 +39,44 @@ local function nextDelayedDue(q)
   return 0
 end
 
+-- A job failed as it was taken (see failTaken): the fields its scheduler's next run is made from, when
+-- it is a scheduler's run, added to `runs` as fetchJobs returns them.
+local function keepRun(runs, id, fields)
+  if not fields[2] then return end
+  local flat = {}
+  for i, name in ipairs({"opts", "rjk", "name"}) do
+    if fields[i] then
+      flat[#flat + 1] = name
+      flat[#flat + 1] = fields[i]
+    end
+  end
+  runs[#runs + 1] = id
+  runs[#runs + 1] = flat
+end
+
+-- Fails a taken job with its deferred failure (or a malformed counter) instead of starting it.
+local function failTaken(q, id, reason, now, dead, runs)
+  local jobKey = q.base .. id
+  rcall("LREM", q.active, 1, id)
+  local fields = rcall("HMGET", jobKey, "opts", "rjk", "name")
+  local keepCount, keepAge = keepPolicy(fields[1], "removeOnFail")
+  failJob(q, id, reason, now, keepCount, keepAge, optAttempts(fields[1]), dead)
+  keepRun(runs, id, fields)
+end
+
 local function fetchJobs(q, now, count, lockMs, tokenPrefix, tokenStart, workerName, limitMax, limitDuration,
-    onDead)
+    dead)
   -- As BullMQ does, due delayed jobs move to wait even while the queue is paused.
   promoteDueDelayed(q, now)
   if isPaused(q) then
-    return {2, {}, 0}
+    return {2, {}, 0, {}}
   end
-  if count <= 0 then return {0, {}, 0} end
+  if count <= 0 then return {0, {}, 0, {}} end
 
   local concurrency = tonumber(rcall("HGET", q.meta, "concurrency"))
   if concurrency then
     count = math.min(count, concurrency - rcall("LLEN", q.active))
-    if count <= 0 then return {2, {}, nextDelayedDue(q)} end
+    if count <= 0 then return {2, {}, nextDelayedDue(q), {}} end
   end
   if limitMax <= 0 then
     limitMax = tonumber(rcall("HGET", q.meta, "max")) or 0
@@ -63,13 +91,13 @@ local function fetchJobs(q, now, count, lockMs, tokenPrefix, tokenStart, workerN
         rcall("DEL", q.limiter)
         used = 0
       else
-        return {1, {}, ttl}
+        return {1, {}, ttl, {}}
       end
     end
     count = math.min(count, limitMax - used)
   end
 
-  local out = {}
+  local out, runs = {}, {}
   local taken = 0
   local serial = tokenStart
   while taken < count do
@@ -87,12 +115,7 @@ local function fetchJobs(q, now, count, lockMs, tokenPrefix, tokenStart, workerN
         if problem then deferred = "job hash is malformed (" .. problem .. ")" end
       end
       if deferred then
-        rcall("LREM", q.active, 1, id)
-        local opts = rcall("HGET", jobKey, "opts")
-        local keepCount, keepAge = keepPolicy(opts, "removeOnFail")
-        local onFailed = nil
-        if onDead then onFailed = function(_, attemptsMade) onDead(id, attemptsMade) end end
-        failJob(q, id, deferred, now, keepCount, keepAge, optAttempts(opts), onFailed)
+        failTaken(q, id, deferred, now, dead, runs)
       else
         local token = tokenPrefix .. ":" .. serial
         serial = serial + 1
@@ -124,7 +147,7 @@ local function fetchJobs(q, now, count, lockMs, tokenPrefix, tokenStart, workerN
     emit(q, "drained")
   end
   if taken == 0 then
-    return {2, {}, nextDelayedDue(q)}
+    return {2, {}, nextDelayedDue(q), runs}
   end
-  return {0, out, 0}
+  return {0, out, 0, runs}
 end

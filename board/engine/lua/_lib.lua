@@ -31,6 +31,7 @@ local QUEUE_HAS_ACTIVE_JOBS = -103 -- the queue has active jobs and the operatio
 -- What finish_jobs.lua did with a job it did not refuse.
 local FINISHED = 0                 -- finished by this call
 local FINISHED_EARLIER = 1         -- already finished by an earlier try of the same call
+local FINISHED_AS_FAILED = 2       -- to complete, but a key its completion writes has another type: failed
 
 -- The queue-level keys every script receives as KEYS, in this order (keys.SCRIPT_KEY_SUFFIXES): the field
 -- of a queue table, then the key's suffix after the base.
@@ -66,7 +67,11 @@ end
 local function emit(q, ...)
   local maxLen = MAX_EVENTS[q.events]
   if maxLen == nil then
-    maxLen = tonumber(rcall("HGET", q.meta, "opts.maxLenEvents")) or DEFAULT_MAX_EVENTS
+    maxLen = tonumber(rcall("HGET", q.meta, "opts.maxLenEvents"))
+    -- Any other number (negative, a fraction, "nan", too big for XADD) would fail the XADD, half-way.
+    if not maxLen or maxLen < 0 or maxLen > 1e12 or maxLen ~= math.floor(maxLen) then
+      maxLen = DEFAULT_MAX_EVENTS
+    end
     MAX_EVENTS[q.events] = maxLen
   end
   rcall("XADD", q.events, "MAXLEN", "~", maxLen, "*", "event", ...)
@@ -137,6 +142,12 @@ local function jobField(jobKey, field)
   return nil
 end
 
+-- A state key that another program wrote with the wrong type holds no job, rather than failing the call.
+local function listedIn(command, key, jobId)
+  local found = redis.pcall(command, key, jobId)
+  return found and not (type(found) == "table" and found.err)
+end
+
 local function jobPriority(jobKey)
   return tonumber(jobField(jobKey, "priority")) or 0
 end
@@ -205,6 +216,80 @@ local function splitJobKey(jobKey)
   return string.match(jobKey, "^(.+:)([^:]+)$")
 end
 
+--[[
+  Links that stored data names. A job hash names other keys (its parentKey, its parent field's queueKey
+  and id, its deduplication id); another program may have written anything there, and in the keys they
+  name. A script follows such a link only to a job of a queue under the job's own prefix, and checks
+  the types of the keys it is about to write before its first write for the job: a key of another type
+  fails the job alone, or leaves that link as it is, with a reason saying so, instead of failing the
+  whole call half-way (Redis does not undo a script's earlier writes when it fails).
+]]
+
+-- The prefix "<prefix>:" of a queue's key base "<prefix>:<queue>:" (a prefix may hold ':', as "{a:b}").
+local function prefixOf(base)
+  return string.match(base, "^(.*:)[^:]+:$")
+end
+
+-- A key read from Redis that should name a job: its queue's keys and its id when it is
+-- "<prefix>:<queue>:<id>" with `prefix` (as prefixOf gives it), a queue name and a job id; else nil.
+local function jobKeyUnder(prefix, key)
+  if not prefix or type(key) ~= "string" or string.sub(key, 1, #prefix) ~= prefix then return nil end
+  local name, id = string.match(string.sub(key, #prefix + 1), "^([^:]+):(.+)$")
+  if not name or not isJobId(id) then return nil end
+  return queueKeys(prefix .. name .. ":"), id
+end
+
+-- The parent that job key jobKey names in its parentKey field, as jobKeyUnder gives it, under the job's
+-- own prefix; nil when there is none, or it names no job under that prefix.
+local function parentOf(jobKey)
+  local base = splitJobKey(jobKey)
+  return jobKeyUnder(base and prefixOf(base), jobField(jobKey, "parentKey"))
+end
+
+-- Stored text quoted in a reason, cut short: another program may have written megabytes there.
+local function shown(text)
+  if #text > 100 then return string.sub(text, 1, 100) .. "..." end
+  return text
+end
+
+-- Why `key` cannot take the writes meant for a `want` key (another program gave it another type), or nil.
+local function typeProblem(key, want)
+  local found = jobKeyType(key)
+  if found == "none" or found == want then return nil end
+  return shown(key) .. " is a " .. found .. ", not a " .. want
+end
+
+-- Whether text is an integer as INCR and HINCRBY read one (no leading zero or '+'), and far enough from
+-- the 64-bit bound that adding to it cannot overflow.
+local function isInteger(text)
+  return text == "0" or (#text <= 18 and string.match(text, "^%-?[1-9]%d*$") ~= nil)
+end
+
+-- Why counter key `key` (a queue's id or pc) cannot be incremented, or nil.
+local function counterKeyProblem(key)
+  local problem = typeProblem(key, "string")
+  if problem then return problem end
+  local value = rcall("GET", key)
+  if value and not isInteger(value) then return shown(key) .. " is not an integer" end
+  return nil
+end
+
+-- The keys of a queue that moving or adding a job there writes, with the type each must have.
+local QUEUE_KEY_TYPES = {
+  {"wait", "list"}, {"prioritized", "zset"}, {"delayed", "zset"}, {"waitingChildren", "zset"},
+  {"marker", "zset"}, {"failed", "zset"}, {"meta", "hash"}, {"events", "stream"},
+}
+
+-- Why queue q cannot take a job moved or added there (one of its keys has another type), or nil: asked
+-- of a queue named by stored data or by an option, and before writes that must not stop half-way.
+local function queueProblem(q)
+  for _, entry in ipairs(QUEUE_KEY_TYPES) do
+    local problem = typeProblem(q[entry[1]], entry[2])
+    if problem then return problem end
+  end
+  return counterKeyProblem(q.pc)
+end
+
 -- A parent whose wait for its children is over goes where it runs, as BullMQ's moveParentToWait: to
 -- delayed when it was added with a delay (counted from now), else to the tail of wait (it runs next) or
 -- to prioritized.
@@ -226,37 +311,42 @@ local function moveParentToWait(pq, parentId, now)
   emit(pq, "waiting", "jobId", parentId, "prev", "waiting-children")
 end
 
--- Moves a parent out of waiting-children, when it is there and (with checkPending) waits for no child.
--- Events: those of moveParentToWait.
-local function releaseParent(parentKey, now, checkPending)
-  if checkPending and rcall("SCARD", parentKey .. ":dependencies") > 0 then return end
-  local base, parentId = splitJobKey(parentKey)
-  if not base or jobKeyType(parentKey) ~= "hash" then return end
-  local pq = queueKeys(base)
-  if rcall("ZREM", pq.waitingChildren, parentId) == 1 then moveParentToWait(pq, parentId, now) end
+-- Whether parent parentId of queue pq can leave waiting-children now: its hash is a hash, it is there,
+-- and its queue's keys can take it (else it stays where it is, rather than be lost half-way).
+local function parentMovable(pq, parentId)
+  return jobKeyType(pq.base .. parentId) == "hash" and listedIn("ZSCORE", pq.waitingChildren, parentId)
+    and not queueProblem(pq)
+end
+
+-- Moves parent parentId of queue pq out of waiting-children, when it is there and (with checkPending)
+-- waits for no child. Events: those of moveParentToWait.
+local function releaseParent(pq, parentId, now, checkPending)
+  local depsKey = pq.base .. parentId .. ":dependencies"
+  if checkPending and redis.pcall("SCARD", depsKey) ~= 0 then return end
+  if not parentMovable(pq, parentId) then return end
+  rcall("ZREM", pq.waitingChildren, parentId)
+  moveParentToWait(pq, parentId, now)
 end
 
 -- A job that goes away no longer holds its parent back (BullMQ's removeParentDependencyKey): when it was
 -- the last child the parent waited for, the parent goes to the tail of wait. `hard` (clean, drain): a
--- parent in the job's own queue q goes too, as BullMQ does. parentKey nil: the job's own parentKey.
+-- parent in the job's own queue q goes too, as BullMQ does. parentKey nil: the job's own parentKey. A
+-- parentKey that names no job under q's prefix is not followed.
 -- Returns whether the job was a pending child.
 -- Events, on the parent's queue: waiting (prev waiting-children), unless the parent was removed.
 local function removeParentDependency(jobKey, parentKey, hard, q)
-  if not parentKey then
-    parentKey = jobField(jobKey, "parentKey")
-    if not parentKey or rcall("EXISTS", parentKey) == 0 then return false end
-  end
+  parentKey = parentKey or jobField(jobKey, "parentKey")
+  local pq, parentId = jobKeyUnder(prefixOf(q.base), parentKey)
+  if not pq or rcall("EXISTS", parentKey) == 0 then return false end
   local depsKey = parentKey .. ":dependencies"
   if redis.pcall("SREM", depsKey, jobKey) ~= 1 then return false end
-  local base, parentId = splitJobKey(parentKey)
-  if not base or rcall("SCARD", depsKey) > 0 then return true end
-  local pq = queueKeys(base)
-  if rcall("ZREM", pq.waitingChildren, parentId) == 0 then return true end
-  if hard and base == q.base then
+  if rcall("SCARD", depsKey) > 0 or not parentMovable(pq, parentId) then return true end
+  rcall("ZREM", pq.waitingChildren, parentId)
+  if hard and pq.base == q.base then
     local dedup = jobField(parentKey, "deid")
     removeParentDependency(parentKey, nil, true, q)
     removeJobKeys(pq, parentId)
-    if dedup then rcall("DEL", base .. "de:" .. dedup) end
+    if dedup then rcall("DEL", pq.base .. "de:" .. dedup) end
   else
     rcall("RPUSH", pq.wait, parentId)
     addBaseMarker(pq)
@@ -300,22 +390,38 @@ local function trimFinished(q, setKey, keepCount, keepAge, now)
   end
 end
 
+-- Why completing child jobKey cannot hand its result to parent parentId of queue pq, or nil: the
+-- parent's processed hash, or (when the child is the last one the parent waits for) its queue's keys,
+-- have another type. A child the parent no longer waits for has nothing to hand over.
+local function settleProblem(pq, parentId, jobKey)
+  local parentKey = pq.base .. parentId
+  local depsKey = parentKey .. ":dependencies"
+  if redis.pcall("SISMEMBER", depsKey, jobKey) ~= 1 then return nil end
+  local problem = typeProblem(parentKey .. ":processed", "hash")
+  if problem or rcall("SCARD", depsKey) > 1 then return problem end
+  if jobKeyType(parentKey) ~= "hash" or not listedIn("ZSCORE", pq.waitingChildren, parentId) then return nil end
+  return queueProblem(pq)
+end
+
 -- A child completed: its return value goes to its parent's processed hash, and the parent runs when no
--- child is left. The parent may belong to another queue: its keys come from the child's parentKey.
+-- child is left. The parent may belong to another queue of the prefix: its keys come from the child's
+-- parentKey (settleProblem has checked them).
 -- Events, on the parent's queue: those of moveParentToWait.
 local function settleParent(jobKey, returnvalue, now)
-  local parentKey = jobField(jobKey, "parentKey")
-  if not parentKey then return end
+  local pq, parentId = parentOf(jobKey)
+  if not pq then return end
+  local parentKey = pq.base .. parentId
   if redis.pcall("SREM", parentKey .. ":dependencies", jobKey) ~= 1 then return end
-  rcall("HSET", parentKey .. ":processed", jobKey, returnvalue)
-  releaseParent(parentKey, now, true)
+  redis.pcall("HSET", parentKey .. ":processed", jobKey, returnvalue)
+  releaseParent(pq, parentId, now, true)
 end
 
 -- A child retried by hand (from failed or completed) is pending for its parent again, as BullMQ's
 -- moveChildBackToParentDependencies; a parent that has left waiting-children stays where it is.
 local function childBackToParent(jobKey, prevState)
-  local parentKey = jobField(jobKey, "parentKey")
-  if not parentKey or rcall("EXISTS", parentKey) == 0 then return end
+  local pq, parentId = parentOf(jobKey)
+  if not pq or rcall("EXISTS", pq.base .. parentId) == 0 then return end
+  local parentKey = pq.base .. parentId
   local back
   if prevState == "failed" then
     back = redis.pcall("ZREM", parentKey .. ":unsuccessful", jobKey) == 1
@@ -323,51 +429,83 @@ local function childBackToParent(jobKey, prevState)
   else
     back = redis.pcall("HDEL", parentKey .. ":processed", jobKey) == 1
   end
-  if back then rcall("SADD", parentKey .. ":dependencies", jobKey) end
+  if back then redis.pcall("SADD", parentKey .. ":dependencies", jobKey) end
 end
 
 -- failParentOnFailure: the parent is marked to fail (its deferred failure, applied when a worker takes
 -- it) and goes where it runs; a parent already running or done is only marked (BullMQ's
--- handleChildFailureAndMoveParentToWait).
-local function failParentLater(parentKey, childKey, now)
-  local base, parentId = splitJobKey(parentKey)
-  if not base or jobKeyType(parentKey) ~= "hash" then return end
-  local pq = queueKeys(base)
+-- handleChildFailureAndMoveParentToWait). A parent whose queue cannot take it is only marked.
+local function failParentLater(pq, parentId, childKey, now)
+  local parentKey = pq.base .. parentId
+  if jobKeyType(parentKey) ~= "hash" then return end
   local reason = "child " .. childKey .. " failed"
-  if rcall("ZREM", pq.waitingChildren, parentId) == 1 then
+  local from = nil
+  if listedIn("ZSCORE", pq.waitingChildren, parentId) then
+    from = pq.waitingChildren
+  elseif listedIn("ZSCORE", pq.delayed, parentId) then
+    from = pq.delayed
+  end
+  if from and not queueProblem(pq) then
+    rcall("ZREM", from, parentId)
+    -- A delayed parent runs at once to fail; one in waiting-children keeps its delay, as in BullMQ.
+    if from == pq.delayed then rcall("HSET", parentKey, "delay", 0) end
     rcall("HSET", parentKey, "defa", reason)
     moveParentToWait(pq, parentId, now)
-  elseif rcall("ZREM", pq.delayed, parentId) == 1 then
-    rcall("HSET", parentKey, "delay", 0, "defa", reason)
-    moveParentToWait(pq, parentId, now)
-  elseif not rcall("ZSCORE", pq.failed, parentId) then
+  elseif not listedIn("ZSCORE", pq.failed, parentId) then
     rcall("HSET", parentKey, "defa", reason)
   end
 end
 
--- A child failed for good: what its parent does follows the flags in the child's parent field, as
+-- A job id read from stored JSON (a parent field's id, a string or a number), when it is one.
+local function storedJobId(value)
+  if type(value) == "number" and value == math.floor(value) then value = string.format("%d", value) end
+  if type(value) == "string" and isJobId(value) then return value end
+  return nil
+end
+
+-- The parent that failing child jobKey reports to, as BullMQ's moveChildFromDependenciesIfNeeded reads
+-- it (the child's parent field: queueKey, id and the failure flags): {q, id, key, flags}, or nil when
+-- there is nothing to do (no flag, or the child is no longer pending). Second value: why the parent is
+-- left as it is (it names no job under the child's prefix, or a key to write has another type).
+local function failedParentOf(q, jobKey)
+  local ok, parent = pcall(cjson.decode, jobField(jobKey, "parent") or "")
+  if not ok or type(parent) ~= "table" then return nil end
+  if not (parent.fpof or parent.cpof or parent.idof or parent.rdof) then return nil end
+  local pq, id = nil, storedJobId(parent.id)
+  if id and type(parent.queueKey) == "string" then
+    pq, id = jobKeyUnder(prefixOf(q.base), parent.queueKey .. ":" .. id)
+  end
+  if not pq then return nil, "its parent field names no job of a queue under this prefix: parent not told" end
+  local p = {q = pq, id = id, key = pq.base .. id, flags = parent}
+  if redis.pcall("SISMEMBER", p.key .. ":dependencies", jobKey) ~= 1 then return nil end
+  local problem = nil
+  if parent.fpof then
+    problem = typeProblem(p.key .. ":unsuccessful", "zset")
+  elseif parent.cpof or parent.idof then
+    problem = typeProblem(p.key .. ":failed", "hash")
+  end
+  if problem then return nil, "parent " .. shown(p.key) .. " not told: " .. problem end
+  return p
+end
+
+-- A child failed for good: what its parent p (failedParentOf) does follows the child's flags, as
 -- BullMQ's moveChildFromDependenciesIfNeeded: fpof (failParentOnFailure) records it in the parent's
 -- unsuccessful set and fails the parent; cpof (continueParentOnFailure) records it in the parent's failed
 -- hash and runs the parent at once; idof (ignoreDependencyOnFailure) records it there and rdof
 -- (removeDependencyOnFailure) does not, and both run the parent when no other child is pending. Without
 -- a flag the parent keeps waiting (the child may be retried).
 -- Events, on the parent's queue: those of moveParentToWait.
-local function childFailed(jobKey, reason, now)
-  local ok, parent = pcall(cjson.decode, jobField(jobKey, "parent") or "")
-  if not ok or type(parent) ~= "table" or type(parent.queueKey) ~= "string" or parent.id == nil then return end
-  local parentKey = parent.queueKey .. ":" .. tostring(parent.id)
-  local depsKey = parentKey .. ":dependencies"
-  if not (parent.fpof or parent.cpof or parent.idof or parent.rdof) then return end
-  if redis.pcall("SREM", depsKey, jobKey) ~= 1 then return end
-  if parent.fpof then
-    rcall("ZADD", parentKey .. ":unsuccessful", now, jobKey)
-    failParentLater(parentKey, jobKey, now)
-  elseif parent.cpof then
-    rcall("HSET", parentKey .. ":failed", jobKey, reason)
-    releaseParent(parentKey, now, false)
+local function childFailed(p, jobKey, reason, now)
+  if redis.pcall("SREM", p.key .. ":dependencies", jobKey) ~= 1 then return end
+  if p.flags.fpof then
+    redis.pcall("ZADD", p.key .. ":unsuccessful", now, jobKey)
+    failParentLater(p.q, p.id, jobKey, now)
+  elseif p.flags.cpof then
+    redis.pcall("HSET", p.key .. ":failed", jobKey, reason)
+    releaseParent(p.q, p.id, now, false)
   else
-    releaseParent(parentKey, now, true)
-    if parent.idof then rcall("HSET", parentKey .. ":failed", jobKey, reason) end
+    releaseParent(p.q, p.id, now, true)
+    if p.flags.idof then redis.pcall("HSET", p.key .. ":failed", jobKey, reason) end
   end
 end
 
@@ -399,44 +537,75 @@ local function placeNewJob(q, jobId, timestamp, delay, priority, lifo)
   end
 end
 
+-- A free job id in q: `preferred` when it can name a job and no key has it, else the next free number of
+-- q's counter, which moves on in any case, as every add moves it. Another program may have written any
+-- id where one is stored: it never names a key that exists, nor one of the queue's own.
+local function freeJobId(q, preferred)
+  local counter = rcall("INCR", q.id)
+  if type(preferred) == "string" and isJobId(preferred) and rcall("EXISTS", q.base .. preferred) == 0 then
+    return preferred
+  end
+  local id = tostring(counter)
+  while rcall("EXISTS", q.base .. id) == 1 do id = tostring(rcall("INCR", q.id)) end
+  return id
+end
+
+-- The parent a kept add names (pk, with pdk its dependencies set), when pdk is pk's dependencies set and
+-- pk an existing job hash of a queue under q's prefix whose set can take a member; else nil.
+local function keptParent(q, pk, pdk)
+  if not pk or pdk ~= pk .. ":dependencies" or not jobKeyUnder(prefixOf(q.base), pk) then return nil end
+  if jobKeyType(pk) ~= "hash" or typeProblem(pdk, "set") then return nil end
+  return pk
+end
+
 -- keepLastIfActive: the latest add dropped while the job of its deduplication id ran ("dn:<id>") becomes
 -- a job once that job finishes (BullMQ's requeueDeduplicatedJob), holding the deduplication id in turn.
+-- Its stored id (jid) is used only where freeJobId allows it, and its parent link only where keptParent
+-- does; dedupProblem has checked the keys written.
 -- Events: added, then delayed or waiting.
 local function requeueDeduplicated(q, dedup, now)
   local nextKey = q.base .. "dn:" .. dedup
-  if rcall("EXISTS", nextKey) == 0 then return end
+  if jobKeyType(nextKey) ~= "hash" then return end
   local f = rcall("HMGET", nextKey, "name", "data", "opts", "pk", "pd", "pdk", "rjk", "jid")
   -- As BullMQ: the counter moves on even when the stored add had an id of its own.
-  local jobId = f[8] or tostring(rcall("INCR", q.id))
-  if f[8] then rcall("INCR", q.id) end
+  local jobId = freeJobId(q, f[8])
   local ok, opts = pcall(cjson.decode, f[3] or "{}")
   if not ok or type(opts) ~= "table" then opts = {} end
   local de = type(opts.de) == "table" and opts.de or {}
   local key = q.base .. "de:" .. dedup
   if de.keepLastIfActive then rcall("SET", key, jobId) else setDedupKey(key, jobId, de.ttl) end
   local extra = {"deid", dedup}
-  if f[4] and f[5] then
-    extra[#extra + 1] = "parentKey"; extra[#extra + 1] = f[4]
+  local parentKey = f[5] and keptParent(q, f[4], f[6])
+  if parentKey then
+    extra[#extra + 1] = "parentKey"; extra[#extra + 1] = parentKey
     extra[#extra + 1] = "parent"; extra[#extra + 1] = f[5]
   end
   if f[7] then extra[#extra + 1] = "rjk"; extra[#extra + 1] = f[7] end
   local delay, priority = tonumber(opts.delay) or 0, tonumber(opts.priority) or 0
   storeJob(q, jobId, f[1] or "", f[2] or "{}", f[3] or "{}", now, delay, priority, extra)
   placeNewJob(q, jobId, now, delay, priority, opts.lifo == true)
-  if f[6] then rcall("SADD", f[6], q.base .. jobId) end
+  if parentKey then rcall("SADD", parentKey .. ":dependencies", q.base .. jobId) end
   rcall("DEL", nextKey)
 end
 
--- A job that finishes (completed or failed) releases its deduplication id when it holds it without a
--- ttl (a ttl runs its course), as BullMQ's removeDeduplicationKeyIfNeededOnFinalization, then the add
--- kept for later (keepLastIfActive), if any, becomes a job.
+-- Why the deduplication id `dedup` of a finishing job cannot be released and its kept add followed, or
+-- nil: de:<id> is not a string, dn:<id> not a hash, or (when there is a kept add to turn into a job) the
+-- queue's keys cannot take a job.
+local function dedupProblem(q, dedup)
+  local nextKey = q.base .. "dn:" .. dedup
+  local problem = typeProblem(q.base .. "de:" .. dedup, "string") or typeProblem(nextKey, "hash")
+  if problem or rcall("EXISTS", nextKey) == 0 then return problem end
+  return counterKeyProblem(q.id) or queueProblem(q)
+end
+
+-- A job that finishes (completed or failed) releases its deduplication id `dedup` when it holds it
+-- without a ttl (a ttl runs its course), as BullMQ's removeDeduplicationKeyIfNeededOnFinalization, then
+-- the add kept for later (keepLastIfActive), if any, becomes a job. dedupProblem has checked the keys.
 -- Events: those of requeueDeduplicated.
-local function finishDedup(q, jobId, now)
-  local dedup = jobField(q.base .. jobId, "deid")
-  if not dedup then return end
+local function finishDedup(q, jobId, dedup, now)
   local key = q.base .. "de:" .. dedup
   local pttl = rcall("PTTL", key)
-  if pttl == 0 or (pttl == -1 and rcall("GET", key) == jobId) then rcall("DEL", key) end
+  if pttl == 0 or (pttl == -1 and redis.pcall("GET", key) == jobId) then rcall("DEL", key) end
   requeueDeduplicated(q, dedup, now)
 end
 
@@ -452,37 +621,60 @@ end
 local function counterProblem(jobKey)
   for _, field in ipairs({"ats", "atm", "stc"}) do
     local value = jobField(jobKey, field)
-    if value ~= nil and (#value > 18 or not string.match(value, "^%-?%d+$")) then
+    if value ~= nil and not isInteger(value) then
       return field .. " is not an integer: '" .. string.sub(value, 1, 40) .. "'"
     end
   end
   return nil
 end
 
--- Moves a job (already out of active) to failed for good. Its deduplication id and its parent follow
--- BullMQ's rules; then onFailed(jobKey, attemptsMade), when given, sees the failed job before the job's
--- removal policy applies (a job removed on failure releases a parent still waiting for it).
+-- Why the dead-letter queue dlq cannot take a dead letter (its id counter is not an integer, or one of
+-- its keys has another type), or nil.
+local function deadLetterProblem(dlq)
+  return counterKeyProblem(dlq.id) or queueProblem(dlq)
+end
+
+-- Moves a job (already out of active) to failed for good: into the failed set first, then its links, so
+-- that no error can leave it out of every state. Its deduplication id and its parent follow BullMQ's
+-- rules; then dead.copy(q, jobId, dead.keys, now, attemptsMade), when `dead` is given (the worker's
+-- dead-letter queue), copies the failed job before the job's removal policy applies (a job removed on
+-- failure releases a parent still waiting for it). A link whose keys another program gave another type
+-- (dedupProblem, failedParentOf, deadLetterProblem) is left as it is, and the failed reason says so.
 -- Events: failed (prev active), and retries-exhausted when no attempt is left; those of finishDedup,
 -- childFailed and removeParentDependency.
-local function failJob(q, jobId, reason, now, keepCount, keepAge, attempts, onFailed)
+local function failJob(q, jobId, reason, now, keepCount, keepAge, attempts, dead)
   local jobKey = q.base .. jobId
-  finishDedup(q, jobId, now)
-  childFailed(jobKey, reason, now)
+  local notes = {}
+  -- A problem the reason names already (the one a completion failed on) is not said twice.
+  local function note(text, problem)
+    if problem and not string.find(reason, problem, 1, true) then notes[#notes + 1] = text .. problem end
+  end
+  local dedup = jobField(jobKey, "deid")
+  local dedupBad = dedup and dedupProblem(q, dedup)
+  note("deduplication id " .. shown(dedup or "") .. " kept: ", dedupBad)
+  local parent, parentBad = failedParentOf(q, jobKey)
+  note("", parentBad)
+  local deadBad = dead and deadLetterProblem(dead.keys)
+  note("no dead letter: ", deadBad)
+  if #notes > 0 then reason = reason .. " (" .. table.concat(notes, "; ") .. ")" end
   -- A broken attempts counter counts as every attempt used.
   local atm = bump(jobKey, "atm", 1) or attempts
   rcall("HSET", jobKey, "failedReason", reason, "finishedOn", now)
   rcall("HDEL", jobKey, "defa")
-  if onFailed then onFailed(jobKey, atm) end
+  rcall("ZADD", q.failed, now, jobId)
+  if dedup and not dedupBad then finishDedup(q, jobId, dedup, now) end
+  if parent then childFailed(parent, jobKey, reason, now) end
+  if dead and not deadBad then dead.copy(q, jobId, dead.keys, now, atm) end
   emit(q, "failed", "jobId", jobId, "failedReason", reason, "prev", "active")
   if atm >= attempts then
     emit(q, "retries-exhausted", "jobId", jobId, "attemptsMade", atm)
   end
   if keepCount == 0 then
     local parentKey = jobField(jobKey, "parentKey")
+    rcall("ZREM", q.failed, jobId)
     removeJobKeys(q, jobId)
     if parentKey then removeParentDependency(jobKey, parentKey, false, q) end
   else
-    rcall("ZADD", q.failed, now, jobId)
     trimFinished(q, q.failed, keepCount, keepAge, now)
   end
 end
@@ -507,12 +699,6 @@ local function optAttempts(optsJson)
 end
 
 -- The state of a job, from the cheap lookups to the costly ones (LPOS scans a list).
--- A state key that another program wrote with the wrong type holds no job, rather than failing the call.
-local function listedIn(command, key, jobId)
-  local found = redis.pcall(command, key, jobId)
-  return found and not (type(found) == "table" and found.err)
-end
-
 local function jobState(q, jobId)
   if listedIn("ZSCORE", q.completed, jobId) then return "completed" end
   if listedIn("ZSCORE", q.failed, jobId) then return "failed" end

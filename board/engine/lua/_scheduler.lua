@@ -24,6 +24,14 @@ local function schedulerKey(q, schedulerId)
   return q.base .. "repeat:" .. schedulerId
 end
 
+-- Whether "repeat:<id>" can only be this scheduler's hash, so that a script may write or delete it: not
+-- for an id with ':' (scheduler_options.py's check_scheduler_id), which only another program makes (Node
+-- allows them). Such a key is also another's: "repeat:x:<ms>" is the hash of scheduler "x:<ms>" and
+-- of the job of scheduler x's run at <ms>, and "repeat:a:b" the key of job b of a queue named "<q>:repeat:a".
+local function ownsSchedulerKey(schedulerId)
+  return schedulerId ~= "" and not string.find(schedulerId, ":", 1, true)
+end
+
 local function runId(schedulerId, millis)
   return "repeat:" .. schedulerId .. ":" .. string.format("%d", millis)
 end

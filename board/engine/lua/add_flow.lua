@@ -5,7 +5,8 @@
   set, as BullMQ's FlowProducer writes them. Nothing is written when the call is refused. A job whose id
   exists already is kept as it is (duplicated) and linked to its parent in the flow: a completed one
   counts as done for it. A parent none of whose children is pending once the whole tree is in runs at
-  once. Sent again after a lost reply, the call finds every job there and creates none.
+  once. Not safe to send again after a lost reply: a child that completed in between and was removed
+  (removeOnComplete) would be created again, and run twice (flows.py does not resend it).
 
   KEYS: the keys of the first job's queue (see _queue.lua); the other queues' keys are built from their
   key bases.
@@ -25,8 +26,10 @@ for i = 0, n - 1 do
   local at = 5 + i * GROUP
   local key, parentKey = ARGV[at] .. ARGV[at + 1], ARGV[at + 9]
   if parentKey ~= "" then
+    -- A stored parentKey is followed only to a job under this prefix (another program may have written it).
     local existingParent = jobField(key, "parentKey")
-    if existingParent and existingParent ~= parentKey and rcall("EXISTS", existingParent) == 1 then
+    if existingParent and existingParent ~= parentKey and jobKeyUnder(prefixOf(ARGV[at]), existingParent)
+        and rcall("EXISTS", existingParent) == 1 then
       return {PARENT_JOB_CANNOT_BE_REPLACED, i + 1}
     end
   end
@@ -61,7 +64,7 @@ for i = 0, n - 1 do
   local q, jobId = queueOf(ARGV[at]), ARGV[at + 1]
   local key, parentKey, parentJson = q.base .. jobId, ARGV[at + 9], ARGV[at + 10]
   rcall("INCR", q.id)
-  if ARGV[at + 11] == "1" then parents[#parents + 1] = key end
+  if ARGV[at + 11] == "1" then parents[#parents + 1] = {q, jobId} end
   if rcall("EXISTS", key) == 1 then
     existed[#existed + 1] = i + 1
     linkExisting(q, jobId, key, parentKey, parentJson)
@@ -81,5 +84,5 @@ for i = 0, n - 1 do
   end
 end
 
-for _, parentKey in ipairs(parents) do releaseParent(parentKey, now, true) end
+for _, parent in ipairs(parents) do releaseParent(parent[1], parent[2], now, true) end
 return {0, existed}

@@ -1,7 +1,8 @@
 --[[
   Removes jobs of one state that are older than a cutoff, scanning a bounded window per call.
   completed/failed compare finishedOn (their score); other states compare the job's timestamp.
-  Active jobs whose lock is held are kept.
+  Active jobs whose lock is held are kept, and so is a job scheduler's current next run, as in BullMQ's
+  cleanList and cleanSet: without it the scheduler would never run again.
 
   KEYS: the queue's keys (see _queue.lua)
   ARGV[1] key base   ARGV[2] state   ARGV[3] cutoff (ms)   ARGV[4] most to remove in this call
@@ -11,13 +12,16 @@
   parent's queue when a removed job was the last child the parent waited for (a parent in this queue is
   removed with it instead, as BullMQ's cleanSet does).
 ]]
+--@include _remove
 local state, cutoff = ARGV[2], tonumber(ARGV[3])
 local limit, pos, window = tonumber(ARGV[4]), tonumber(ARGV[5]), tonumber(ARGV[6])
 local removed = {}
 
+-- The ids were read from the tail side: LREM from the tail finds each within the window scanned, where
+-- one from the head would pass over the whole list.
 local function dropFromList(key, ids)
   for _, jobId in ipairs(ids) do
-    rcall("LREM", key, 1, jobId)
+    rcall("LREM", key, -1, jobId)
     dropJob(Q, jobId, true)
   end
 end
@@ -55,7 +59,7 @@ else
     local jobKey = Q.base .. jobId
     local ts = tonumber(jobField(jobKey, "timestamp"))
     local locked = rcall("EXISTS", jobKey .. ":lock") == 1
-    if (ts == nil or ts <= cutoff) and not locked then
+    if (ts == nil or ts <= cutoff) and not locked and not isSchedulerRun(Q, jobId) then
       removed[#removed + 1] = jobId
     else
       kept = kept + 1

@@ -8,17 +8,15 @@
   ARGV[7] worker name or ""   ARGV[8] limiter max (0 = queue's own, if any)
   ARGV[9] limiter duration (ms)  ARGV[10] (optional) the dead-letter queue's key base, or "": a job
   failed here (stalled too often, a counter written badly) is copied there as finish_jobs.lua does
-  Returns: see fetchJobs in _fetch.lua.
+  (unless its keys have another type: the failed reason then says so)
+  Returns: {status, jobs, extra, runs}: see fetchJobs in _fetch.lua.
   Events: waiting (prev delayed), active, drained, failed, retries-exhausted (see fetchJobs in _fetch.lua);
   added and failed on the dead-letter queue.
 ]]
 --@include _fetch
 --@include _dead
 local now = tonumber(ARGV[2])
-local onDead = nil
-if ARGV[10] and ARGV[10] ~= "" then
-  local deadLetters = queueKeys(ARGV[10])
-  onDead = function(jobId, attemptsMade) deadLetter(Q, jobId, deadLetters, now, attemptsMade) end
-end
+local dead = nil
+if ARGV[10] and ARGV[10] ~= "" then dead = {keys = queueKeys(ARGV[10]), copy = deadLetter} end
 return fetchJobs(Q, now, tonumber(ARGV[3]), tonumber(ARGV[4]), ARGV[5], tonumber(ARGV[6]),
-  ARGV[7], tonumber(ARGV[8]), tonumber(ARGV[9]), onDead)
+  ARGV[7], tonumber(ARGV[8]), tonumber(ARGV[9]), dead)

@@ -1,6 +1,8 @@
 --[[
   Deletes the whole queue, a bounded batch of jobs per call; the last call deletes the queue's keys.
-  The queue must be paused, and have no active job unless forced.
+  The queue must be paused, and have no active job unless forced. Job schedulers go too, each with its
+  repeat:<id> hash (as in BullMQ), a batch at a time: a scheduler made again later under the same id
+  starts afresh, not from the old one's iteration count.
 
   KEYS: the queue's keys (see _queue.lua)
   ARGV[1] key base   ARGV[2] "1" to force past active jobs   ARGV[3] batch size
@@ -30,6 +32,13 @@ for _, key in ipairs({Q.delayed, Q.prioritized, Q.waitingChildren, Q.completed, 
   end
 end
 if batch <= 0 then return 1 end
+-- pcall: a "repeat" key of another type holds no scheduler; the last call deletes it all the same.
+local schedulers = redis.pcall("ZRANGE", Q.base .. "repeat", 0, batch - 1)
+if type(schedulers) == "table" and not schedulers.err and #schedulers > 0 then
+  for _, schedulerId in ipairs(schedulers) do rcall("DEL", Q.base .. "repeat:" .. schedulerId) end
+  rcall("ZREM", Q.base .. "repeat", unpack(schedulers))
+  return 1
+end
 local keys = {}
 for _, key in ipairs(QUEUE_KEYS) do keys[#keys + 1] = Q[key[1]] end
 rcall("DEL", unpack(keys))
