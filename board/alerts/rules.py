@@ -25,12 +25,13 @@ from __future__ import annotations
 
 import fnmatch
 import tomllib
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 from urllib.parse import urlsplit
 
+T = TypeVar("T")
 KINDS = ("waiting_above", "failures_per_minute_above", "no_workers", "retries_exhausted", "oldest_waiting_above")
 # Kinds whose threshold means something; no_workers and retries_exhausted take none.
 THRESHOLDED = frozenset({"waiting_above", "failures_per_minute_above", "oldest_waiting_above"})
@@ -163,18 +164,23 @@ def load_config(data: Mapping[str, Any]) -> AlertConfig:
     return AlertConfig(rules, webhooks)
 
 
-def load_file(path: str | Path) -> AlertConfig:
-    """The configuration in a TOML file."""
+def load_toml(path: str | Path, load: Callable[[dict[str, Any]], T], error: type[ValueError]) -> T:
+    """``load`` of a TOML file's table; ``error`` naming the file for anything wrong with it."""
     try:
         data = tomllib.loads(Path(path).read_text(encoding="utf-8"))
     except OSError as exc:
-        raise ConfigError(f"cannot read {path}: {exc.strerror or exc}") from None
+        raise error(f"cannot read {path}: {exc.strerror or exc}") from None
     except tomllib.TOMLDecodeError as exc:
-        raise ConfigError(f"{path} is not valid TOML: {exc}") from None
+        raise error(f"{path} is not valid TOML: {exc}") from None
     try:
-        return load_config(data)
-    except ConfigError as exc:
-        raise ConfigError(f"{path}: {exc}") from None
+        return load(data)
+    except error as exc:
+        raise error(f"{path}: {exc}") from None
 
 
-__all__ = ["KINDS", "AlertConfig", "ConfigError", "Rule", "Webhook", "load_config", "load_file"]
+def load_file(path: str | Path) -> AlertConfig:
+    """The configuration in a TOML file."""
+    return load_toml(path, load_config, ConfigError)
+
+
+__all__ = ["KINDS", "AlertConfig", "ConfigError", "Rule", "Webhook", "load_config", "load_file", "load_toml"]

@@ -13,13 +13,13 @@ A queue takes the settings of every entry that matches it, the more specific (an
 from __future__ import annotations
 
 import fnmatch
-import tomllib
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from ..adapters import QueueHealth
+from ..alerts.rules import load_toml
 
 LIMITS = ("min_workers", "max_waiting", "max_oldest_waiting_s")
 
@@ -57,16 +57,7 @@ def load_checks(data: Mapping[str, Any]) -> tuple[QueueChecks, ...]:
 
 
 def load_checks_file(path: str | Path) -> tuple[QueueChecks, ...]:
-    try:
-        data = tomllib.loads(Path(path).read_text(encoding="utf-8"))
-    except OSError as exc:
-        raise ChecksError(f"cannot read {path}: {exc.strerror or exc}") from None
-    except tomllib.TOMLDecodeError as exc:
-        raise ChecksError(f"{path} is not valid TOML: {exc}") from None
-    try:
-        return load_checks(data)
-    except ChecksError as exc:
-        raise ChecksError(f"{path}: {exc}") from None
+    return load_toml(path, load_checks, ChecksError)
 
 
 def limits_for(checks: Sequence[QueueChecks], queue: str) -> dict[str, float]:
