@@ -4,7 +4,7 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 INTEROP := tests/interop
 
-.PHONY: setup interop browser demo test lint bench clean
+.PHONY: setup interop browser demo test lint bench clean translations
 
 $(PY):
 	$(PYTHON) -m venv $(VENV)
@@ -55,6 +55,11 @@ lint: setup
 
 test: setup interop browser lint
 	$(VENV)/bin/pytest -ra
+
+# The translation catalogs: extract the marked text into board/locale/messages.pot, bring each language's
+# messages.po up to date with it, and compile the messages.mo the board loads.
+translations: setup
+	$(PY) -m board.web.catalogs
 
 bench: setup interop
 	$(PY) bench/engine.py

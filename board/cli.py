@@ -33,8 +33,11 @@ from .cli_settings import (
     Listen,
     common_settings,
     env,
+    environment_name,
+    group_delimiter,
     listen_settings,
     log_level,
+    logo_url,
     port_number,
     redis_url,
     seconds,
@@ -53,8 +56,11 @@ from .preflight import (
     check_port_free,
     check_redis,
 )
+from .web.queue_config import QueueConfigError, QueueConfigs, load_queue_config
 
 log = logging.getLogger("board")
+# Queues are grouped by their name up to the first dot unless told otherwise.
+GROUP_DELIMITER: str | None = "."
 
 
 class Parser(argparse.ArgumentParser):
@@ -92,6 +98,10 @@ class ServeSettings:
     log_level: str
     checks: str | None = None
     alerts: AlertConfig | None = None
+    group_delimiter: str | None = GROUP_DELIMITER
+    environment: str | None = None
+    logo_url: str | None = None
+    queue_config: QueueConfigs | None = None
 
 
 def alert_rules(path: str) -> AlertConfig:
@@ -100,6 +110,14 @@ def alert_rules(path: str) -> AlertConfig:
     try:
         return load_file(path.strip())
     except ConfigError as exc:
+        raise ValueError(" ".join(str(exc).split())) from None
+
+
+def queue_settings(path: str) -> QueueConfigs:
+    """The queue settings of the TOML file at ``path``, read before anything starts, like the alert rules."""
+    try:
+        return load_queue_config(path.strip())
+    except QueueConfigError as exc:
         raise ValueError(" ".join(str(exc).split())) from None
 
 
@@ -121,6 +139,10 @@ def serve_settings(args: argparse.Namespace) -> ServeSettings:
         log_level=setting(args, "log_level", "BOARD_LOG_LEVEL", "info", log_level),
         checks=setting(args, "checks", "BOARD_CHECKS_FILE", None, str.strip) or None,
         alerts=setting(args, "alerts", "BOARD_ALERTS_FILE", None, alert_rules),
+        group_delimiter=setting(args, "group_delimiter", "BOARD_GROUP_DELIMITER", GROUP_DELIMITER, group_delimiter),
+        environment=setting(args, "environment", "BOARD_ENVIRONMENT", None, environment_name),
+        logo_url=setting(args, "logo_url", "BOARD_LOGO_URL", None, logo_url),
+        queue_config=setting(args, "queue_config", "BOARD_QUEUE_CONFIG", None, queue_settings),
     )
 
 
@@ -159,6 +181,10 @@ def serve_app(settings: ServeSettings, auth: Any) -> tuple[Any, str]:
             redact_words=[w.strip() for w in (env("BOARD_REDACT_WORDS") or "").split(",") if w.strip()],
             checks=settings.checks,
             alerts=settings.alerts,
+            group_delimiter=settings.group_delimiter,
+            environment=settings.environment,
+            logo_url=settings.logo_url,
+            queue_config=settings.queue_config,
         )
     except ValueError as exc:
         raise CliError(str(exc)) from None
@@ -445,6 +471,16 @@ def parser() -> argparse.ArgumentParser:
     serve.add_argument("--title", help="env BOARD_TITLE; default board")
     serve.add_argument("--checks", help="TOML file of per-queue readiness checks for /readyz (env BOARD_CHECKS_FILE)")
     serve.add_argument("--alerts", help="TOML file of alert rules and webhooks (env BOARD_ALERTS_FILE)")
+    serve.add_argument(
+        "--queue-config",
+        help="TOML file of per-queue display names, descriptions, read-only and allow_retries (env BOARD_QUEUE_CONFIG)",
+    )
+    serve.add_argument(
+        "--group-delimiter",
+        help="groups queues by their name up to it; none for no groups (env BOARD_GROUP_DELIMITER; .)",
+    )
+    serve.add_argument("--environment", help="a badge beside the title, e.g. production (env BOARD_ENVIRONMENT)")
+    serve.add_argument("--logo-url", help="a logo before the title: /path or data:image URL (env BOARD_LOGO_URL)")
     serve.add_argument("--poll-interval", help="seconds between refreshes, 0 for none (env BOARD_POLL_INTERVAL; 5)")
     serve.add_argument(
         "--auth", choices=["none", "basic", "form", "header"], help="env BOARD_AUTH; users from BOARD_USERS(_FILE)"

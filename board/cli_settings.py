@@ -85,6 +85,36 @@ def mount_path(text: str) -> str:
     return "/" + path if path else ""
 
 
+def group_delimiter(text: str) -> str | None:
+    """What splits a queue's name into its group and the rest; ``none`` for no groups."""
+    value = text.strip()
+    if value.lower() == "none":
+        return None
+    if not 1 <= len(value) <= 8 or any(ch.isspace() for ch in value) or ":" in value:
+        raise ValueError(f"expected 1 to 8 characters without blanks or ':' (such as . or -), or none, got {text!r}")
+    return value
+
+
+def environment_name(text: str) -> str | None:
+    """The environment's badge beside the title ("production"): short text, or nothing."""
+    value = " ".join(text.split())
+    if len(value) > 40 or not value.isprintable():
+        raise ValueError(f"expected a short name such as production or staging (40 characters at most), got {text!r}")
+    return value or None
+
+
+def logo_url(text: str) -> str | None:
+    """The logo before the title: a path on the board's own origin or a data: image (the board's
+    Content-Security-Policy loads images from nowhere else)."""
+    value = text.strip()
+    if not value:
+        return None
+    blank = any(ch.isspace() or ch in '"<>' for ch in value)
+    if blank or value.startswith("//") or not value.startswith(("/", "data:image/")):
+        raise ValueError(f"expected a path on this origin such as /logo.svg, or a data:image URL, got {text!r}")
+    return value
+
+
 def flag_name(dest: str) -> str:
     return "--" + dest.replace("_", "-")
 

@@ -30,7 +30,7 @@ import pytest
 import redis
 
 from board import SyncQueue, hash_password
-from board.cli import main
+from board.cli import main, parser, serve_app, serve_settings
 from board.redis_server import RedisServer
 from tests.support import wait_for
 
@@ -505,6 +505,12 @@ BAD_INPUT: list[tuple[tuple[str, ...], dict[str, str], str]] = [
     ((*SERVE, "--prefix", "a:b"), {}, "--prefix: expected a name without ':'"),
     ((*SERVE, "--auth", "ldap"), {}, "argument --auth: invalid choice: 'ldap'"),
     ((*SERVE, "--no-such-flag"), {}, "unrecognized arguments: --no-such-flag"),
+    ((*SERVE, "--group-delimiter", "a b"), {}, "--group-delimiter: expected 1 to 8 characters without blanks"),
+    (SERVE, {"BOARD_GROUP_DELIMITER": ":"}, "BOARD_GROUP_DELIMITER: expected 1 to 8 characters"),
+    ((*SERVE, "--logo-url", "javascript:alert(1)"), {}, "--logo-url: expected a path on this origin"),
+    (SERVE, {"BOARD_LOGO_URL": "//elsewhere.example/logo.png"}, "BOARD_LOGO_URL: expected a path on this origin"),
+    (SERVE, {"BOARD_ENVIRONMENT": "p" * 41}, "BOARD_ENVIRONMENT: expected a short name such as production"),
+    ((*SERVE, "--queue-config", "/no/such/queues.toml"), {}, "--queue-config: cannot read /no/such/queues.toml"),
     ((*WORKER, "--concurrency", "0"), {}, "--concurrency: expected a whole number of at least 1, got '0'"),
     ((*WORKER, "--concurrency", "2.5"), {}, "--concurrency: expected a whole number"),
     (WORKER, {"BOARD_CONCURRENCY": "x"}, "BOARD_CONCURRENCY: expected a whole number"),
@@ -658,6 +664,45 @@ def test_serve_with_a_bad_checks_file_exits_2(redis_url: str, tmp_path: Path) ->
     result = run_board("serve", "--checks", str(checks), env=clean_env(REDIS_URL=redis_url))
     assert result.returncode == 2, described(result)
     assert "email: unknown setting(s) min_worker" in result.stderr
+
+
+def test_serve_with_a_bad_queue_config_file_exits_2(redis_url: str, tmp_path: Path) -> None:
+    config = tmp_path / "queues.toml"
+    config.write_text('["billing.*"]\nread_only = "yes"\n', encoding="utf-8")
+    result = run_board("serve", "--queue-config", str(config), env=clean_env(REDIS_URL=redis_url))
+    assert result.returncode == 2, described(result)
+    assert f"{config}: billing.*: read_only must be true or false, got 'yes'" in result.stderr
+    assert result.stderr.count("\n") == 1
+
+
+def test_serve_passes_the_look_and_queue_settings_to_the_board(environ: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    config = tmp_path / "queues.toml"
+    config.write_text('["billing.*"]\nread_only = true\ndisplay_name = "Billing"\n', encoding="utf-8")
+    args = parser().parse_args(
+        [
+            *SERVE,
+            "--queues",
+            "billing.a",
+            "--group-delimiter",
+            "-",
+            "--environment",
+            " production ",
+            "--queue-config",
+            str(config),
+        ]
+    )
+    environ.setenv("BOARD_LOGO_URL", "/static/logo.svg")
+    app, _ = serve_app(serve_settings(args), None)
+    board = app.state.board
+    assert (board.group_delimiter, board.environment, board.logo_url) == ("-", "production", "/static/logo.svg")
+    assert board.queue_read_only("billing.a") and board.queue_config.label("billing.a") == "Billing"
+    # The defaults: grouped by ".", no badge, no logo, no queue settings; "none" turns groups off.
+    environ.delenv("BOARD_LOGO_URL")
+    plain = serve_app(serve_settings(parser().parse_args(list(SERVE))), None)[0].state.board
+    assert (plain.group_delimiter, plain.environment, plain.logo_url) == (".", None, None)
+    assert not plain.queue_read_only("billing.a")
+    environ.setenv("BOARD_GROUP_DELIMITER", "none")
+    assert serve_settings(parser().parse_args(list(SERVE))).group_delimiter is None
 
 
 # worker -------------------------------------------------------------------------------------------------------

@@ -8,7 +8,7 @@ jobs; every bulk action must work in bounded chunks.
 from __future__ import annotations
 
 from collections.abc import Collection, Container, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import Any, Protocol
 
@@ -54,6 +54,15 @@ class QueueInfo:
     @property
     def total(self) -> int:
         return sum(self.counts.values())
+
+
+@dataclass(frozen=True)
+class QueueMark:
+    """What a queue navigation shows beside a queue's name: whether it is paused or rate limited now."""
+
+    name: str
+    paused: bool = False
+    rate_limited: bool = False
 
 
 @dataclass
@@ -196,6 +205,8 @@ class JobDetail(JobSummary):
     logs_total: int = 0
     logs_start: int = 0
     timeline: list[tuple[int, str]] = field(default_factory=list)
+    # The timeline's words as templates and values, in the same order, for the board to translate.
+    timeline_said: list[Said] = field(default_factory=list)
 
 
 @dataclass
@@ -302,11 +313,60 @@ class SchedulerPage:
         return max(1, -(-self.total // self.per_page))
 
 
+def N_(template: str) -> str:
+    """Marks a message template for the translation catalog where it is written, to be said later in the
+    reader's language (the catalog's extractor knows the name, as it knows ``ActionResult.say``)."""
+    return template
+
+
+@dataclass(frozen=True)
+class Said:
+    """A sentence as a template with ``%(name)s`` placeholders, and its values."""
+
+    template: str
+    params: Mapping[str, Any]
+
+
 @dataclass
 class ActionResult:
+    """What an action did: ``message`` in English (what JSON answers and the audit log keep), and the same
+    sentences as templates with their values (``said``), which the board says in the reader's language.
+    An adapter may leave ``said`` empty: its message is then shown as it is."""
+
     message: str
     count: int = 0
     job_id: str | None = None
+    said: tuple[Said, ...] = ()
+
+    @classmethod
+    def say(cls, template: str, count: int = 0, job_id: str | None = None, **params: Any) -> ActionResult:
+        """A result saying ``template % params``; ``count`` is one of its values too (``%(count)s``)."""
+        params = {"count": count, **params}
+        return cls(template % params, count, job_id, (Said(template, params),))
+
+    def and_say(self, template: str, **params: Any) -> ActionResult:
+        """This result with one more sentence."""
+        said = Said(template, {"count": self.count, **params})
+        return replace(self, message=f"{self.message} {template % said.params}", said=(*self.said, said))
+
+
+# What a bulk action on chosen jobs can do, and how many jobs one request may name.
+BULK_ACTIONS = ("retry", "promote", "remove")
+MAX_BULK_IDS = 1000
+
+
+@dataclass
+class BulkResult:
+    """What a bulk action did to each job it was given: the ids done, and those left as they were, by why:
+    ``gone`` (no such job), ``state`` (not in a state the action takes), ``refused`` (held by a worker, a
+    scheduler's next run, or a dead letter from a queue not shown)."""
+
+    action: str
+    done: list[str] = field(default_factory=list)
+    skipped: dict[str, list[str]] = field(default_factory=dict)
+
+    def skip(self, why: str, job_id: str) -> None:
+        self.skipped.setdefault(why, []).append(job_id)
 
 
 @dataclass(frozen=True)
@@ -377,6 +437,11 @@ class QueueAdapter(Protocol):
     async def overview(self, queues: list[str]) -> list[QueueInfo]:
         """Counts, pause state, limits and workers of many queues, in one round trip. A queue that
         cannot be read comes back with its ``error`` set instead of failing the others."""
+        ...
+
+    async def queue_marks(self, queues: list[str]) -> list[QueueMark]:
+        """Paused and rate-limited marks of many queues, in one cheap round trip (no counts, no workers):
+        read for the navigation of every page. A queue that cannot be read comes back unmarked."""
         ...
 
     async def page(self, queue: str, state: str, page: int, per_page: int) -> JobPage:
@@ -481,11 +546,48 @@ class QueueAdapter(Protocol):
         """Runs a delayed job now. ``NotFound``; ``Conflict`` when it is not delayed."""
         ...
 
-    async def remove_job(self, queue: str, job_id: str, *, visible: Collection[str] | None = None) -> ActionResult:
+    async def remove_job(
+        self,
+        queue: str,
+        job_id: str,
+        *,
+        visible: Collection[str] | None = None,
+        writable: Collection[str] | None = None,
+    ) -> ActionResult:
         """Removes a job with its logs and, for a flow parent, its children; the message says what went
         and, for a flow child, what its parent does now (naming the parent only when its queue is in
         ``visible``; None: any). ``NotFound``; ``Conflict`` while a worker holds its lock (or a child's),
-        and for a job scheduler's next run (remove the scheduler instead)."""
+        for a job scheduler's next run (remove the scheduler instead), and when a descendant sits in a
+        queue not in ``writable`` (None: any) or the flow is too large to check."""
+        ...
+
+    async def reschedule_job(self, queue: str, job_id: str, delay_ms: int) -> ActionResult:
+        """Makes a delayed job due ``delay_ms`` from now. ``NotFound``; ``Conflict`` when it is not delayed;
+        ``Invalid`` (``delay``)."""
+        ...
+
+    async def remove_unprocessed_children(
+        self, queue: str, job_id: str, *, writable: Collection[str] | None = None
+    ) -> ActionResult:
+        """Removes the children a flow parent still waits for (each with its own children), as BullMQ's
+        ``removeUnprocessedChildren``: finished ones stay, and so do those a worker holds, those that failed
+        and those reaching a queue not in ``writable`` (None: any); the parent runs once none is left. At most
+        ``MAX_BULK_IDS`` children per call. ``NotFound``."""
+        ...
+
+    async def bulk_jobs(
+        self,
+        queue: str,
+        action: str,
+        job_ids: list[str],
+        *,
+        retry_states: Collection[str] = RETRYABLE,
+        writable: Collection[str] | None = None,
+    ) -> BulkResult:
+        """``action`` (``BULK_ACTIONS``) on each of up to ``MAX_BULK_IDS`` jobs, one job at a time, each
+        outcome counted rather than raised: retry only jobs in ``retry_states``, and never send a dead
+        letter back to, nor remove a job whose children reach, a queue not in ``writable`` (None: any).
+        ``Invalid`` (``action`` or ``ids``)."""
         ...
 
     async def update_job_data(self, queue: str, job_id: str, data: Any) -> ActionResult:
@@ -506,8 +608,9 @@ class QueueAdapter(Protocol):
         (``data`` or ``options``) the engine refused."""
         ...
 
-    async def retry_all(self, queue: str, state: str) -> ActionResult:
-        """Moves every job of ``state`` (``RETRYABLE``) back to waiting, in bounded chunks. ``Invalid``."""
+    async def retry_all(self, queue: str, state: str, *, send_back_to: Collection[str] | None = None) -> ActionResult:
+        """Moves every job of ``state`` (``RETRYABLE``) back to waiting, in bounded chunks; a dead letter goes
+        back to its queue only if ``send_back_to`` names it (None: any), else stays. ``Invalid``."""
         ...
 
     async def promote_all(self, queue: str) -> ActionResult:

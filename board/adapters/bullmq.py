@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import logging
 import time
+from collections import Counter
 from collections.abc import Collection, Container, Iterable, Mapping
 from datetime import UTC, datetime
 from typing import Any
@@ -26,7 +27,7 @@ from ..engine import (
     RedisRefused,
     RedisUnavailable,
 )
-from ..engine.connection import REFUSALS, Connection
+from ..engine.connection import REFUSALS, Call, Connection
 from ..engine.inspector import Children, Flow, Inspector, JobRow, QueueStatus
 from ..engine.inspector import FlowNode as InspectedNode
 from ..engine.job import JobRecord
@@ -38,11 +39,16 @@ from . import job_search, throughput
 from .alerting import RedisAlertStore, RedisObserver
 from .audit import AuditEntry, AuditLog, AuditPage
 from .base import (
+    BULK_ACTIONS,
     COUNTED,
+    MAX_BULK_IDS,
+    N_,
     RETRYABLE,
     ActionResult,
     AlertState,
+    BulkResult,
     ChildLink,
+    DeadLetter,
     Field,
     FlowNode,
     JobDetail,
@@ -50,6 +56,8 @@ from .base import (
     JobSummary,
     QueueHealth,
     QueueInfo,
+    QueueMark,
+    Said,
     SchedulerInfo,
     SchedulerPage,
     SearchHit,
@@ -75,6 +83,27 @@ FLOW_DEPTH = 4
 FLOW_CHILDREN = 20
 FLOW_NODES = 200
 FLOW_PARENTS = 8
+# Pending children of a flow parent read at a time, to remove them.
+PENDING_PAGE = 100
+# What is read of a job's descendants to see that removing it touches no queue the user may not change:
+# a larger tree is refused from the board rather than read whole.
+# Options larger than this are not read to find a dead letter's origin (the job is then not sent back).
+MAX_OPTS_READ = 64 * 1024
+CHECKED_NODES = 2000
+CHECKED_LEVELS = 20
+# A new delay, as the engine takes any duration: up to 100 years.
+MAX_DELAY_MS = 100 * 36525 * 864 * 1000
+# What cleaning each state says, one sentence per state so that each reads well in every language.
+CLEANED = {
+    "waiting": N_("%(count)s waiting job(s) older than %(grace)s s removed."),
+    "prioritized": N_("%(count)s prioritized job(s) older than %(grace)s s removed."),
+    "delayed": N_("%(count)s delayed job(s) older than %(grace)s s removed."),
+    "active": N_("%(count)s active job(s) older than %(grace)s s removed."),
+    "waiting-children": N_("%(count)s waiting-children job(s) older than %(grace)s s removed."),
+    "completed": N_("%(count)s completed job(s) older than %(grace)s s removed."),
+    "failed": N_("%(count)s failed job(s) older than %(grace)s s removed."),
+    "paused": N_("%(count)s paused job(s) older than %(grace)s s removed."),
+}
 
 
 def _shown_state(name: str) -> str:
@@ -149,12 +178,21 @@ def _bounded(record: JobRecord, name: str, value: Any, instead: Any) -> Any:
     return value
 
 
+def _run_at(row: JobRow, record: JobRecord) -> int | None:
+    """When a delayed job is due: the delayed set's score (a changed delay counts from the change), else
+    as added."""
+    due = row.fields.get("board:runAt", "")
+    if due.isascii() and due.isdigit():
+        return int(due)
+    return record.timestamp + record.delay if record.timestamp else None
+
+
 def _summary(queue: str, row: JobRow, record: JobRecord | None = None, children: Children | None = None) -> JobSummary:
     record = record or _record(queue, row)
     record.progress = _bounded(record, "progress", record.progress, "[nested too deep to show]")
     fields = row.fields
     state = _shown_state(row.state)
-    run_at = record.timestamp + record.delay if state == "delayed" and record.timestamp else None
+    run_at = _run_at(row, record) if state == "delayed" else None
     return JobSummary(
         queue=queue,
         id=row.id,
@@ -194,39 +232,60 @@ def _field(row: JobRow, name: str, problems: dict[str, str]) -> Field:
     return Field(_cut_clean(text), size, truncated)
 
 
-def _timeline(job: JobSummary, detail: JobRecord) -> list[tuple[int, str]]:
-    events: list[tuple[int, str]] = []
+def _timeline(job: JobSummary, detail: JobRecord) -> list[tuple[int, Said]]:
+    events: list[tuple[int, Said]] = []
     if job.added_ms:
-        events.append((job.added_ms, "added"))
+        events.append((job.added_ms, Said(N_("added"), {})))
     if job.delay_ms and job.added_ms:
-        events.append((job.added_ms + job.delay_ms, f"due after a delay of {job.delay_ms / 1000:g} s"))
+        delay = Said(N_("due after a delay of %(seconds)s s"), {"seconds": format(job.delay_ms / 1000, "g")})
+        events.append((job.added_ms + job.delay_ms, delay))
     if job.processed_ms:
-        by = f" by {detail.processed_by}" if detail.processed_by else ""
-        events.append((job.processed_ms, f"attempt {max(1, job.attempts_started)} started{by}"))
+        attempt = max(1, job.attempts_started)
+        if detail.processed_by:
+            started = Said(N_("attempt %(n)s started by %(worker)s"), {"n": attempt, "worker": detail.processed_by})
+        else:
+            started = Said(N_("attempt %(n)s started"), {"n": attempt})
+        events.append((job.processed_ms, started))
     if job.finished_ms:
-        events.append((job.finished_ms, "failed" if job.state == "failed" else "completed"))
-    return sorted(events)
+        events.append((job.finished_ms, Said(N_("failed") if job.state == "failed" else N_("completed"), {})))
+    return sorted(events, key=lambda event: event[0])
 
 
-def _removed(job_id: str, removed: int, before: Flow | None) -> str:
+def _removed(job_id: str, removed: int, before: Flow | None) -> ActionResult:
     """What removing a job took with it: "Job 7 removed with its 3 unfinished children"."""
     below = removed - 1
     if below <= 0:
-        return f"Job {job_id} removed."
+        return ActionResult.say("Job %(job)s removed.", removed, job_id, job=job_id)
     pending = before.nodes[before.current].children.pending if before is not None else 0
+    if pending == 1 == below:
+        return ActionResult.say("Job %(job)s removed with its 1 unfinished child.", removed, job_id, job=job_id)
     if pending == below:
-        return f"Job {job_id} removed with its {pending} unfinished child{'ren' if pending != 1 else ''}."
-    return f"Job {job_id} removed with {below} job{'s' if below != 1 else ''} of its flow below it."
+        template = N_("Job %(job)s removed with its %(children)s unfinished children.")
+        return ActionResult.say(template, removed, job_id, job=job_id, children=pending)
+    if below == 1:
+        return ActionResult.say("Job %(job)s removed with 1 job of its flow below it.", removed, job_id, job=job_id)
+    template = N_("Job %(job)s removed with %(below)s jobs of its flow below it.")
+    return ActionResult.say(template, removed, job_id, job=job_id, below=below)
 
 
-def _parent_now(where: tuple[str, str], queue: str, parent: InspectedNode) -> str:
-    """What the removed child's parent does now: "; its parent 7 now waits for 2 more" (or "now runs")."""
-    name = f"{where[1]}" if where[0] == queue else f"{where[1]} in {where[0]}"
+def _parent_now(result: ActionResult, where: tuple[str, str], queue: str, parent: InspectedNode) -> ActionResult:
+    """What the removed child's parent does now: "Its parent 7 now waits for 2 more" (or "now runs")."""
     if parent.state == "waiting-children" and parent.children.pending:
-        return f" Its parent {name} now waits for {parent.children.pending} more."
+        if where[0] == queue:
+            return result.and_say(
+                "Its parent %(parent)s now waits for %(more)s more.", parent=where[1], more=parent.children.pending
+            )
+        return result.and_say(
+            "Its parent %(parent)s in %(queue)s now waits for %(more)s more.",
+            parent=where[1],
+            queue=where[0],
+            more=parent.children.pending,
+        )
     if parent.state in ("waiting", "prioritized", "active"):
-        return f" Its parent {name} now runs."
-    return ""
+        if where[0] == queue:
+            return result.and_say("Its parent %(parent)s now runs.", parent=where[1])
+        return result.and_say("Its parent %(parent)s in %(queue)s now runs.", parent=where[1], queue=where[0])
+    return result
 
 
 def _child_links(node: FlowNode | None) -> list[ChildLink]:
@@ -337,6 +396,19 @@ class BullMQAdapter:
         statuses = await self._act(self.inspector.statuses(queues))
         return [_status_info(s, self.inspector.keys(s.name).client_name()) for s in statuses]
 
+    async def queue_marks(self, queues: list[str]) -> list[QueueMark]:
+        # Two calls a queue (the counts script and the limiter's count), no CLIENT LIST: cheap enough for
+        # every page's navigation.
+        calls: list[Call] = []
+        for name in queues:
+            calls += [self.inspector.status_call(name), self.inspector.limiter_call(name)]
+        replies = await self._act(self.inspector.runner.batch(calls))
+        marks = []
+        for i, name in enumerate(queues):
+            status = self.inspector.parse_status(name, replies[2 * i], None, None, limiter=replies[2 * i + 1])
+            marks.append(QueueMark(name, status.paused, status.rate_limited))
+        return marks
+
     async def page(self, queue: str, state: str, page: int, per_page: int) -> JobPage:
         ins = self.inspector
         if state == "latest":
@@ -430,7 +502,9 @@ class BullMQAdapter:
         )
         if "opts" in row.sizes:
             detail.problems["opts"] = f"options too large to show ({row.sizes['opts']} bytes)"
-        detail.timeline = _timeline(summary, record)
+        events = _timeline(summary, record)
+        detail.timeline = [(ms, said.template % said.params) for ms, said in events]
+        detail.timeline_said = [said for _ms, said in events]
         return detail
 
     @staticmethod
@@ -582,7 +656,8 @@ class BullMQAdapter:
                 f"the next run of job scheduler {scheduler_id!r}, job {run}, is {said}: it cannot be run now"
             )
         await self._act(self.queue(queue).promote_job(run))
-        return ActionResult(f"Job scheduler {scheduler_id}: its next run, job {run}, runs now.", 1, run)
+        template = N_("Job scheduler %(scheduler)s: its next run, job %(job)s, runs now.")
+        return ActionResult.say(template, 1, run, scheduler=scheduler_id, job=run)
 
     async def update_scheduler(
         self,
@@ -627,12 +702,13 @@ class BullMQAdapter:
             )
         except Invalid as exc:
             raise Invalid(str(exc), refused_field(str(exc))) from None
-        return ActionResult(f"Job scheduler {scheduler_id} saved: its next run follows the new schedule.", 1)
+        template = N_("Job scheduler %(scheduler)s saved: its next run follows the new schedule.")
+        return ActionResult.say(template, 1, scheduler=scheduler_id)
 
     async def remove_scheduler(self, queue: str, scheduler_id: str) -> ActionResult:
         if not await self._act(self.queue(queue).remove_job_scheduler(scheduler_id)):
             raise NotFound(f"there is no job scheduler {scheduler_id!r} in queue {queue!r}")
-        return ActionResult(f"Job scheduler {scheduler_id} removed, with its next run.", 1)
+        return ActionResult.say("Job scheduler %(scheduler)s removed, with its next run.", 1, scheduler=scheduler_id)
 
     # Actions
     async def _act(self, action: Any) -> Any:
@@ -662,6 +738,23 @@ class BullMQAdapter:
             log.warning("board: Redis refused a request: %s", exc)
             raise Unavailable(UNANSWERED) from None
 
+    async def _origin(self, queue: str, job_id: str) -> DeadLetter | None:
+        """Where a failed job came from if it is a dead letter, from its options alone (never its data).
+        ``Conflict`` when the options are too large or too broken to tell."""
+        size = await self._act(self.inspector.field_size(queue, job_id, "opts"))
+        if not size:
+            return None
+        if size > MAX_OPTS_READ:
+            raise Conflict(f"job {job_id}'s options are {size:,} bytes: too large to check where it came from")
+        text = await self._act(self.inspector.field(queue, job_id, "opts"))
+        if '"deadLetter"' not in str(text):
+            return None
+        try:
+            opts = loads_bounded(str(text))
+        except ValueError:
+            raise Conflict(f"job {job_id}'s options are not valid JSON: where it came from is unclear") from None
+        return dead_letter(opts) if isinstance(opts, dict) else None
+
     async def retry_job(self, queue: str, job_id: str) -> ActionResult:
         job_id = await self._own_job_id(queue, job_id)
         state = await self._act(self.queue(queue).get_job_state(job_id))
@@ -669,29 +762,64 @@ class BullMQAdapter:
             raise NotFound(f"job {job_id!r} not found in queue {queue!r}")
         if state not in RETRYABLE:
             raise Conflict(f"job {job_id} is {state}: only failed or completed jobs can be retried")
-        job = await self._act(self.queue(queue).get_job(job_id)) if state == "failed" else None
-        origin = dead_letter(job.opts) if job is not None else None
+        origin = await self._origin(queue, job_id) if state == "failed" else None
         await self._act(self.queue(queue).retry_job(job_id, state))
         if origin is not None and origin.queue:
             # The engine sends a dead letter back to where it failed, under its id there.
-            as_job = f" as job {origin.job_id}" if origin.job_id else ""
-            return ActionResult(f"Job {job_id} sent back to queue {origin.queue}{as_job}.", 1, origin.job_id)
-        return ActionResult(f"Job {job_id} moved from {state} back to waiting.", 1, job_id)
+            if origin.job_id:
+                template = N_("Job %(job)s sent back to queue %(queue)s as job %(as_job)s.")
+                as_job = origin.job_id
+                return ActionResult.say(template, 1, as_job, job=job_id, queue=origin.queue, as_job=as_job)
+            template = N_("Job %(job)s sent back to queue %(queue)s.")
+            return ActionResult.say(template, 1, None, job=job_id, queue=origin.queue)
+        if state == "completed":
+            return ActionResult.say("Job %(job)s moved from completed back to waiting.", 1, job_id, job=job_id)
+        return ActionResult.say("Job %(job)s moved from failed back to waiting.", 1, job_id, job=job_id)
 
     async def promote_job(self, queue: str, job_id: str) -> ActionResult:
         job_id = await self._own_job_id(queue, job_id)
         await self._act(self.queue(queue).promote_job(job_id))
-        return ActionResult(f"Job {job_id} promoted: it runs now.", 1, job_id)
+        return ActionResult.say("Job %(job)s promoted: it runs now.", 1, job_id, job=job_id)
 
-    async def remove_job(self, queue: str, job_id: str, *, visible: Collection[str] | None = None) -> ActionResult:
+    async def _reaches_beyond(self, queue: str, job_id: str, writable: Collection[str]) -> str | None:
+        """Why removing this job, with its children, would reach past the queues in ``writable``; or None."""
+        ins = self.inspector
+        read = ins.flow_call(
+            queue, job_id, depth=CHECKED_LEVELS, per_node=CHECKED_NODES, nodes=CHECKED_NODES, parents=0, scan=1
+        )
+        flow = ins.parse_flow(await self._act(ins.runner.call(read)))
+        if flow is None:
+            return None
+        listed = Counter(node.parent for node in flow.nodes)
+        for index in range(flow.current, len(flow.nodes)):
+            node = flow.nodes[index]
+            where = split_job_key(node.key, self.prefix)
+            if index != flow.current and (where is None or where[0] not in writable):
+                return "it has children in a queue you may not change here"
+            if listed[index] < node.children.total:
+                return f"its flow is too large to check here (over {CHECKED_NODES:,} jobs or {CHECKED_LEVELS} levels)"
+        return None
+
+    async def remove_job(
+        self,
+        queue: str,
+        job_id: str,
+        *,
+        visible: Collection[str] | None = None,
+        writable: Collection[str] | None = None,
+    ) -> ActionResult:
         job_id = await self._own_job_id(queue, job_id)
         ins = self.inspector
         # Where the job stands in its flow, to say afterwards what removing it did there.
         before = ins.parse_flow(await self._act(ins.runner.call(ins.flow_call(queue, job_id, depth=0, parents=1))))
+        if writable is not None and before is not None and before.nodes[before.current].children.total:
+            why = await self._reaches_beyond(queue, job_id, writable)
+            if why:
+                raise Conflict(f"job {job_id} was not removed: {why}")
         removed = await self._act(self.queue(queue).remove_count(job_id))
         if not removed:
             raise NotFound(f"job {job_id!r} not found in queue {queue!r}")
-        message = _removed(job_id, removed, before)
+        result = _removed(job_id, removed, before)
         parent = before.nodes[0] if before is not None and before.current == 1 else None
         where = split_job_key(parent.key, self.prefix) if parent is not None else None
         if parent is not None and where is not None and parent.state == "waiting-children":
@@ -700,18 +828,127 @@ class BullMQAdapter:
                 await self._act(ins.runner.call(ins.flow_call(where[0], where[1], depth=0, parents=0)))
             )
             if named and after is not None:
-                message += _parent_now(where, queue, after.nodes[after.current])
-        return ActionResult(message, removed, job_id)
+                result = _parent_now(result, where, queue, after.nodes[after.current])
+        return result
 
     async def update_job_data(self, queue: str, job_id: str, data: Any) -> ActionResult:
         job_id = await self._own_job_id(queue, job_id)
         await self._act(self.queue(queue).update_job_data(job_id, data))
-        return ActionResult(f"Data of job {job_id} replaced.", 1, job_id)
+        return ActionResult.say("Data of job %(job)s replaced.", 1, job_id, job=job_id)
 
     async def change_job_priority(self, queue: str, job_id: str, priority: int) -> ActionResult:
         job_id = await self._own_job_id(queue, job_id)
         await self._act(self.queue(queue).change_job_priority(job_id, priority))
-        return ActionResult(f"Priority of job {job_id} set to {priority}.", 1, job_id)
+        template = N_("Priority of job %(job)s set to %(priority)s.")
+        return ActionResult.say(template, 1, job_id, job=job_id, priority=priority)
+
+    async def reschedule_job(self, queue: str, job_id: str, delay_ms: int) -> ActionResult:
+        job_id = await self._own_job_id(queue, job_id)
+        if isinstance(delay_ms, bool) or not isinstance(delay_ms, int) or not 0 <= delay_ms <= MAX_DELAY_MS:
+            raise Invalid(f"delay: expected milliseconds from 0 to {MAX_DELAY_MS:,}, got {delay_ms!r}", "delay")
+        await self._act(self.queue(queue).change_job_delay(job_id, delay_ms / 1000))
+        due = datetime.fromtimestamp(time.time() + delay_ms / 1000, UTC).isoformat(timespec="seconds")
+        due = due.replace("+00:00", "Z")
+        return ActionResult.say("Job %(job)s rescheduled: it is due at %(due)s.", 1, job_id, job=job_id, due=due)
+
+    async def bulk_jobs(
+        self,
+        queue: str,
+        action: str,
+        job_ids: list[str],
+        *,
+        retry_states: Collection[str] = RETRYABLE,
+        writable: Collection[str] | None = None,
+    ) -> BulkResult:
+        if action not in BULK_ACTIONS:
+            raise Invalid(f"action: expected one of {', '.join(BULK_ACTIONS)}, got {action!r}", "action")
+        if len(job_ids) > MAX_BULK_IDS:
+            raise Invalid(f"ids: at most {MAX_BULK_IDS:,} jobs at once, got {len(job_ids):,}", "ids")
+        result = BulkResult(action)
+        # One job at a time: each outcome is its own, and no job waits on a batch that another one broke.
+        for job_id in dict.fromkeys(job_ids):
+            try:
+                why = await self._bulk_one(queue, action, job_id, retry_states, writable)
+            except NotFound:
+                why = "gone"
+            except Conflict:
+                why = "refused" if action == "remove" else "state"
+            if why:
+                result.skip(why, job_id)
+            else:
+                result.done.append(job_id)
+        return result
+
+    async def remove_unprocessed_children(
+        self, queue: str, job_id: str, *, writable: Collection[str] | None = None
+    ) -> ActionResult:
+        job_id = await self._own_job_id(queue, job_id)
+        ins = self.inspector
+        removed, kept = 0, 0
+        seen: set[str] = set()
+        # The parent's pending children come first in each read; those kept come back, so each read goes
+        # on past them, until none is new or the call's share is done.
+        while len(seen) < MAX_BULK_IDS:
+            read = ins.flow_call(queue, job_id, depth=1, per_node=PENDING_PAGE, nodes=PENDING_PAGE + 1, parents=0)
+            flow = ins.parse_flow(await self._act(ins.runner.call(read)))
+            if flow is None:
+                if not seen:
+                    raise NotFound(f"job {job_id!r} not found in queue {queue!r}")
+                break
+            pending = [
+                node
+                for node in flow.nodes
+                if node.parent == flow.current and node.key not in seen and node.state not in ("completed", "failed")
+            ]
+            if not pending:
+                break
+            for node in pending:
+                seen.add(node.key)
+                where = split_job_key(node.key, self.prefix)
+                if where is None or (
+                    writable is not None
+                    and (where[0] not in writable or await self._reaches_beyond(where[0], where[1], writable))
+                ):
+                    kept += 1
+                    continue
+                try:
+                    removed += min(1, await self._act(self.queue(where[0]).remove_count(where[1])))
+                except Conflict:
+                    kept += 1
+        template = N_("%(count)s unprocessed child job(s) of job %(job)s removed.")
+        result = ActionResult.say(template, removed, job_id, job=job_id)
+        if kept:
+            template = N_("%(kept)s kept: running, failed, a scheduler's run or in a queue not shown.")
+            result = result.and_say(template, kept=kept)
+        return result
+
+    async def _bulk_one(
+        self, queue: str, action: str, job_id: str, retry_states: Collection[str], writable: Collection[str] | None
+    ) -> str:
+        """What kept ``action`` from this job ("" when done); ``NotFound`` and ``Conflict`` as raised."""
+        job_id = await self._own_job_id(queue, job_id)
+        q = self.queue(queue)
+        if action == "promote":
+            await self._act(q.promote_job(job_id))
+        elif action == "remove":
+            if writable is not None and await self._reaches_beyond(queue, job_id, writable):
+                return "refused"
+            if not await self._act(q.remove_count(job_id)):
+                return "gone"
+        else:
+            state = await self._act(q.get_job_state(job_id))
+            if state == "unknown":
+                return "gone"
+            if state not in retry_states:
+                return "state"
+            try:
+                origin = await self._origin(queue, job_id) if state == "failed" else None
+            except Conflict:
+                return "refused"
+            if origin is not None and writable is not None and origin.queue not in writable:
+                return "refused"
+            await self._act(q.retry_job(job_id, state))
+        return ""
 
     async def duplicate_job(self, queue: str, job_id: str) -> ActionResult:
         job_id = await self._own_job_id(queue, job_id)
@@ -727,7 +964,7 @@ class BullMQAdapter:
         if kind not in (None, "fixed", "exponential"):
             adder = Queue(queue, self.inspector.client, prefix=self.prefix, backoff_types=[str(kind)])
         copy = await self._act(adder.add(job.name, job.data, **options))
-        return ActionResult(f"Job {job_id} duplicated as job {copy.id}.", 1, copy.id)
+        return ActionResult.say("Job %(job)s duplicated as job %(copy)s.", 1, copy.id, job=job_id, copy=copy.id)
 
     async def add_job(self, queue: str, name: str, data: Any, options: dict[str, Any]) -> ActionResult:
         try:
@@ -739,47 +976,57 @@ class BullMQAdapter:
         except Invalid as exc:
             # The data passed above: what the engine refused is an option.
             raise Invalid(str(exc), "options") from None
-        return ActionResult(f"Job {job.id} added.", 1, job.id)
+        return ActionResult.say("Job %(job)s added.", 1, job.id, job=job.id)
 
-    async def retry_all(self, queue: str, state: str) -> ActionResult:
+    async def retry_all(self, queue: str, state: str, *, send_back_to: Collection[str] | None = None) -> ActionResult:
         if state not in RETRYABLE:
             raise Invalid(f"only failed or completed jobs can be retried, not {state}", "state")
-        count = await self._act(self.queue(queue).retry_jobs(state))
-        return ActionResult(f"{count} {state} job(s) moved back to waiting.", count)
+        count = await self._act(self.queue(queue).retry_jobs(state, send_back_to=send_back_to))
+        if state == "completed":
+            return ActionResult.say("%(count)s completed job(s) moved back to waiting.", count)
+        return ActionResult.say("%(count)s failed job(s) moved back to waiting.", count)
 
     async def promote_all(self, queue: str) -> ActionResult:
         count = await self._act(self.queue(queue).promote_jobs())
-        return ActionResult(f"{count} delayed job(s) promoted.", count)
+        return ActionResult.say("%(count)s delayed job(s) promoted.", count)
 
     async def clean(self, queue: str, state: str, grace_s: float, limit: int) -> ActionResult:
         count = await self._act(self.queue(queue).clean_count(grace_s, limit, state))
-        return ActionResult(f"{count} {state} job(s) older than {grace_s:g} s removed.", count)
+        return ActionResult.say(CLEANED[state], count, grace=format(grace_s, "g"))
 
     async def pause(self, queue: str) -> ActionResult:
         changed = await self._act(self.queue(queue).pause())
-        return ActionResult("Queue paused." if changed else "Queue was already paused.", int(changed))
+        if changed:
+            return ActionResult.say("Queue paused.", 1)
+        return ActionResult.say("Queue was already paused.", 0)
 
     async def resume(self, queue: str) -> ActionResult:
         changed = await self._act(self.queue(queue).resume())
-        return ActionResult("Queue resumed." if changed else "Queue was not paused.", int(changed))
+        if changed:
+            return ActionResult.say("Queue resumed.", 1)
+        return ActionResult.say("Queue was not paused.", 0)
 
     async def empty(self, queue: str, *, delayed: bool) -> ActionResult:
         await self._act(self.queue(queue).drain(delayed))
-        what = "waiting, prioritized and delayed" if delayed else "waiting and prioritized"
-        return ActionResult(f"Queue emptied of its {what} jobs.")
+        if delayed:
+            return ActionResult.say("Queue emptied of its waiting, prioritized and delayed jobs.")
+        return ActionResult.say("Queue emptied of its waiting and prioritized jobs.")
 
     async def set_global_concurrency(self, queue: str, concurrency: int | None) -> ActionResult:
         await self._act(self.queue(queue).set_global_concurrency(concurrency))
         if not concurrency:
-            return ActionResult(f"Global concurrency of {queue} removed: each worker runs as many as it is set to.")
-        return ActionResult(f"Global concurrency of {queue} set to {concurrency}: at most that many jobs run at once.")
+            template = N_("Global concurrency of %(queue)s removed: each worker runs as many as it is set to.")
+            return ActionResult.say(template, queue=queue)
+        template = N_("Global concurrency of %(queue)s set to %(concurrency)s: at most that many jobs run at once.")
+        return ActionResult.say(template, queue=queue, concurrency=concurrency)
 
     async def set_global_rate_limit(self, queue: str, max_jobs: int | None, duration_s: float) -> ActionResult:
         await self._act(self.queue(queue).set_global_rate_limit(max_jobs, duration_s))
         if not max_jobs:
-            return ActionResult(f"Global rate limit of {queue} removed.")
-        return ActionResult(f"Global rate limit of {queue} set to {max_jobs} jobs per {duration_s:g} s.")
+            return ActionResult.say("Global rate limit of %(queue)s removed.", queue=queue)
+        template = N_("Global rate limit of %(queue)s set to %(max)s jobs per %(duration)s s.")
+        return ActionResult.say(template, queue=queue, max=max_jobs, duration=format(duration_s, "g"))
 
     async def obliterate(self, queue: str, *, force: bool) -> ActionResult:
         await self._act(self.queue(queue).obliterate(force))
-        return ActionResult(f"Queue {queue} obliterated.")
+        return ActionResult.say("Queue %(queue)s obliterated.", queue=queue)

@@ -9,6 +9,7 @@ treated as text, never as a structure.
 from __future__ import annotations
 
 import json
+import math
 from typing import Any
 
 __all__ = ["MAX_DEPTH", "deeper_than", "loads_bounded", "nested_deeper_than"]
@@ -18,6 +19,13 @@ MAX_DEPTH = 100
 
 def _refuse_constant(name: str) -> Any:
     raise ValueError(f"{name} is not JSON")
+
+
+def _finite(text: str) -> float:
+    number = float(text)
+    if not math.isfinite(number):
+        raise ValueError(f"{text[:20]} is out of a float's range")
+    return number
 
 
 def deeper_than(text: str, limit: int = MAX_DEPTH) -> bool:
@@ -57,11 +65,11 @@ def nested_deeper_than(value: Any, limit: int = MAX_DEPTH) -> bool:
 
 def loads_bounded(text: str, limit: int = MAX_DEPTH) -> Any:
     """``json.loads`` that raises ValueError, with the reason, for anything it should not build: text that
-    is not JSON, ``NaN`` or ``Infinity``, or nesting deeper than ``limit``."""
+    is not JSON, ``NaN``, ``Infinity`` or a number past a float's range, or nesting deeper than ``limit``."""
     # Counting is done in C; the scan in Python only when there are enough brackets to be that deep.
     if text.count("[") + text.count("{") > limit and deeper_than(text, limit):
         raise ValueError(f"nested deeper than {limit} levels")
     try:
-        return json.loads(text, parse_constant=_refuse_constant)
+        return json.loads(text, parse_constant=_refuse_constant, parse_float=_finite)
     except RecursionError:
         raise ValueError(f"nested deeper than {limit} levels") from None

@@ -9,6 +9,7 @@ listed in a state whose key is not a hash at all (``problems["key"]``).
 from __future__ import annotations
 
 import json
+import math
 from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
@@ -55,10 +56,22 @@ def key_type_problem(fields: Mapping[str, str]) -> str | None:
     return None if kind is None else f"stored key is a {kind}, not a job hash"
 
 
+def _finite(text: str) -> float:
+    number = float(text)
+    if not math.isfinite(number):
+        raise ValueError(f"{text[:20]} is out of a float's range")
+    return number
+
+
+def _constant(name: str) -> Any:
+    raise ValueError(f"{name} is not JSON")
+
+
 def _loads(text: str) -> tuple[Any, str | None]:
-    """The decoded JSON and None, or the text and why it does not decode."""
+    """The decoded JSON and None, or the text and why it does not decode. NaN, Infinity and numbers past a
+    float's range are refused: no JSON writer could write them back."""
     try:
-        return json.loads(text), None
+        return json.loads(text, parse_constant=_constant, parse_float=_finite), None
     except ValueError as exc:
         return text, f"not valid JSON: {exc}"
     except RecursionError:

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Collection, Iterable, Mapping, Sequence
 from datetime import timedelta
 from typing import Any
 
@@ -191,18 +191,27 @@ def remove(keys: QueueKeys, job_id: str, remove_children: bool = True) -> Op[int
         step = [str(value) for value in reply[1:]]
 
 
-def retry_jobs(keys: QueueKeys, state: str, count: int, before_ms: int | None) -> Op[int]:
+def retry_jobs(
+    keys: QueueKeys, state: str, count: int, before_ms: int | None, *, send_back_to: Collection[str] | None = None
+) -> Op[int]:
+    """Retries up to ``count`` jobs (0: all) finished before ``before_ms``. A dead letter goes back to the
+    queue it came from if ``send_back_to`` names it (None: any queue); else it stays here, failed."""
     if state not in ("failed", "completed"):
         raise ValueError(f"state: only 'failed' or 'completed' jobs can be retried, got {state!r}")
     if count < 0:
         raise ValueError(f"count: must be >= 0 (0 = all), got {count}")
     cutoff = now_ms() if before_ms is None else before_ms
-    total = 0
+    total = kept = 0
+    limited = "0" if send_back_to is None else "1"
+    takers = sorted(set(send_back_to or ()))
     while count == 0 or total < count:
         want = BATCH if count == 0 else min(BATCH, count - total)
-        moved, left = yield script_call("retry_jobs", keys, state, want, cutoff, now_ms())
+        call = script_call("retry_jobs", keys, state, want, cutoff, now_ms(), limited, kept, *takers)
+        moved, left, passed = yield call
         total += int(moved)
-        if not moved or not left:
+        # The dead letters kept are the oldest left: the next call passes over them.
+        kept += int(passed)
+        if (not moved and not passed) or int(left) <= kept:
             break
     return total
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Collection, Iterable, Mapping, Sequence
 from datetime import datetime, timedelta
 from typing import Any, Unpack
 
@@ -200,8 +200,11 @@ class SyncQueue:
         """Frees deduplication id ``dedup_id`` at once, so that the next add with it is a new job."""
         return self._runner.run(ops.remove_deduplication_key(self.keys, dedup_id))
 
-    def retry_jobs(self, state: str = "failed", count: int = 0) -> int:
-        return self._runner.run(ops.retry_jobs(self.keys, state, count, None))
+    def retry_jobs(self, state: str = "failed", count: int = 0, *, send_back_to: Collection[str] | None = None) -> int:
+        """Moves ``count`` (0: all) jobs of ``state`` back to waiting; a dead letter goes back to the queue it
+        came from when ``send_back_to`` names it (None: any queue), else stays failed here. Returns how many
+        were moved."""
+        return self._runner.run(ops.retry_jobs(self.keys, state, count, None, send_back_to=send_back_to))
 
     def promote_jobs(self, count: int = 0) -> int:
         return self._runner.run(ops.promote_jobs(self.keys, count))

@@ -17,6 +17,7 @@ from ..alerts import Delivery, Rule
 from ..alerts.rules import THRESHOLDED
 from .board import Board
 from .guard import guarded
+from .i18n import N_, _
 from .users import User
 
 __all__ = ["RuleView", "alerts_page"]
@@ -26,11 +27,11 @@ DELIVERIES_READ = 200
 DELIVERIES_SHOWN = 50
 
 WHEN = {
-    "waiting_above": "jobs waiting: more than {threshold}",
-    "failures_per_minute_above": "failures a minute: more than {threshold}",
-    "oldest_waiting_above": "the next job's wait: more than {threshold} s",
-    "no_workers": "no worker connected",
-    "retries_exhausted": "a job used up its retries",
+    "waiting_above": N_("jobs waiting: more than %(threshold)s"),
+    "failures_per_minute_above": N_("failures a minute: more than %(threshold)s"),
+    "oldest_waiting_above": N_("the next job's wait: more than %(threshold)s s"),
+    "no_workers": N_("no worker connected"),
+    "retries_exhausted": N_("a job used up its retries"),
 }
 
 
@@ -56,7 +57,7 @@ def _view(rule: Rule, user: User, seen: list[str] | None) -> RuleView | None:
         if not queues:
             return None
     threshold = rule.threshold if rule.when in THRESHOLDED else None
-    condition = WHEN[rule.when].format(threshold=f"{rule.threshold:,g}")
+    condition = _(WHEN[rule.when], threshold=format(rule.threshold, ",g"))
     return RuleView(rule.name, rule.when, condition, queues, threshold, rule.minutes)
 
 

@@ -21,6 +21,7 @@ from .auth import AuthBackend, FormLogin, NoAuth, as_backend
 from .board import Board
 from .formatters import Formatter, Formatters
 from .headers import SecurityHeaders, frame_origins, security_headers
+from .queue_config import QueueConfigs, load_queue_config
 from .readiness import load_checks, load_checks_file
 from .routes import routes
 from .users import User
@@ -77,6 +78,9 @@ def create_board(
     alerts: Alerts = None,
     alert_callables: Mapping[str, AlertCallable] | None = None,
     alert_interval: float = 15,
+    queue_config: Mapping[str, Mapping[str, Any]] | str | Path | QueueConfigs | None = None,
+    environment: str | None = None,
+    logo_url: str | None = None,
 ) -> Starlette:
     """The board as an ASGI app. ``connection`` is a redis URL or client; ``queues`` names the queues
     to serve, ``discover=True`` finds every queue under ``prefix``. ``auth`` is a backend from
@@ -95,7 +99,11 @@ def create_board(
 
     ``alerts`` holds alert rules and webhooks (a ``board.alerts.AlertConfig``, the same as a dict, or the
     path of a TOML file), evaluated every ``alert_interval`` seconds while the app runs (its lifespan);
-    ``alert_callables`` maps names to functions of a ``board.alerts.Alert`` that get every alert."""
+    ``alert_callables`` maps names to functions of a ``board.alerts.Alert`` that get every alert.
+
+    ``queue_config`` gives queues (by name or pattern) a ``display_name``, a ``description``, ``read_only``
+    and ``allow_retries`` (or the path of a TOML file of the same); ``environment`` is shown as a badge
+    beside the title ("production"), ``logo_url`` as an image before it."""
     if poll_interval < 0:
         raise ValueError(f"poll_interval: must be >= 0 seconds (0 turns polling off), got {poll_interval}")
     if group_delimiter is not None and (not isinstance(group_delimiter, str) or not group_delimiter):
@@ -121,6 +129,9 @@ def create_board(
         allow_completed_retries=allow_completed_retries,
     )
 
+    board.queue_config = load_queue_config(queue_config)
+    board.environment = environment or None
+    board.logo_url = logo_url or None
     board.metrics_token = _metrics_token(metrics_token)
     board.checks = load_checks_file(checks) if isinstance(checks, str | Path) else load_checks(checks or {})
     board.alerts = alert_loop(adapter, alerts, alert_callables, alert_interval)

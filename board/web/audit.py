@@ -15,6 +15,7 @@ from starlette.responses import JSONResponse, Response
 from ..adapters.audit import AuditEntry
 from .board import Board
 from .guard import guarded
+from .i18n import _
 from .recorder import ACTIONS
 from .render import query, to_json
 from .users import User
@@ -44,7 +45,7 @@ def _filters(request: Request) -> dict[str, str | None]:
     for name in FILTERS:
         value = request.query_params.get(name, "").strip()
         if len(value) > MAX_FILTER:
-            raise ValueError(f"{name}: at most {MAX_FILTER} characters")
+            raise ValueError(_("%(field)s: at most %(n)s characters", field=name, n=MAX_FILTER))
         found[name] = value or None
     return found
 
@@ -59,10 +60,10 @@ def _entry(entry: AuditEntry) -> dict[str, Any]:
 async def audit_page(request: Request, board: Board, user: User) -> Response:
     shape = request.query_params.get("format", "")
     if shape not in ("", "html", "json"):
-        return board.error(request, 400, f"format: expected html or json, got {shape[:20]!r}", user)
+        return board.error(request, 400, _("format: expected html or json, got %(got)s", got=repr(shape[:20])), user)
     before = request.query_params.get("before") or None
     if before is not None and not ENTRY_ID.fullmatch(before):
-        message = f"before: expected an entry id such as 1735689600000-0, got {before[:40]!r}"
+        message = _("before: expected an entry id such as 1735689600000-0, got %(got)s", got=repr(before[:40]))
         return board.error(request, 400, message, user)
     try:
         filters = _filters(request)
@@ -70,7 +71,8 @@ async def audit_page(request: Request, board: Board, user: User) -> Response:
     except ValueError as exc:
         return board.error(request, 400, str(exc), user)
     if per_page not in PER_PAGE:
-        return board.error(request, 400, f"per_page: expected one of {PER_PAGE}, got {per_page}", user)
+        message = _("per_page: expected one of %(choices)s, got %(got)s", choices=PER_PAGE, got=per_page)
+        return board.error(request, 400, message, user)
     queues = _Seen(user) if user.queues is not None else None
     page = await board.adapter.audit_page(before=before, queues=queues, limit=per_page, **filters)
     data = {

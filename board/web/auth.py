@@ -36,7 +36,9 @@ from starlette.routing import BaseRoute, Route
 
 from .bodies import BodyTooLarge, read_bounded
 from .csrf import FIELD as CSRF_FIELD
+from .i18n import N_, _, using
 from .paths import mount_path, path_in_mount, safe_next
+from .preferences import language_of
 from .recorder import record_sign
 from .render import wants_json
 from .sessions import Sessions, SessionStore, SessionStoreError
@@ -205,8 +207,8 @@ class FormLogin(AuthBackend):
         self.logout_path = logout_path
         self.throttle = throttle or LoginThrottle()
         self.routes: list[BaseRoute] = [
-            Route(login_path, self._login, methods=["GET", "POST"], name="login"),
-            Route(logout_path, self._logout, methods=["POST"], name="logout"),
+            Route(login_path, self._in_language(self._login), methods=["GET", "POST"], name="login"),
+            Route(logout_path, self._in_language(self._logout), methods=["POST"], name="logout"),
         ]
 
     async def authenticate(self, request: Request) -> User | None:
@@ -251,6 +253,16 @@ class FormLogin(AuthBackend):
         response = board.renderer.page(request, "login.html", context, status=status, html_only=True)
         return board.finish(request, response)
 
+    @staticmethod
+    def _in_language(answer: Callable[[Request], Awaitable[Response]]) -> Callable[[Request], Awaitable[Response]]:
+        """The login form's answers speak the reader's language, as the guarded pages do."""
+
+        async def endpoint(request: Request) -> Response:
+            with using(language_of(request)):
+                return await answer(request)
+
+        return endpoint
+
     async def _login(self, request: Request) -> Response:
         if request.method != "POST":
             return self.render_login(request, None)
@@ -258,25 +270,25 @@ class FormLogin(AuthBackend):
         try:
             await read_bounded(request, MAX_FORM)
         except BodyTooLarge as exc:
-            return self.render_login(request, f"Not sent: {exc}.", 413)
+            return self.render_login(request, _("Not sent: %(reason)s.", reason=exc), 413)
         form = await request.form()
         fields = {key: value if isinstance(value, str) else "" for key, value in form.items()}
         # A page elsewhere must not log a browser in under the attacker's account.
         if not await board.csrf.check(request, fields.get(CSRF_FIELD), allow_json=False):
-            return self.render_login(request, "The form expired or came from elsewhere: reload and retry.", 403)
+            return self.render_login(request, _("The form expired or came from elsewhere: reload and retry."), 403)
         name, password = fields.get("username", ""), fields.get("password", "")
         address = _client(request)
         wait = self.throttle.retry_after(name, address)
         if wait:
             seconds = int(wait) + 1
-            response = self.render_login(request, f"Too many failed attempts; try again in {seconds} s.", 429)
+            response = self.render_login(request, _("Too many failed attempts; try again in %(n)s s.", n=seconds), 429)
             response.headers["Retry-After"] = str(seconds)
             return response
         user = await self.users.check(name, password)
         if user is None:
             self.throttle.failed(name, address)
             # The same words whether or not the name exists.
-            return await self._refuse(request, name, "Wrong user name or password.", 401)
+            return await self._refuse(request, name, N_("Wrong user name or password."), 401)
         self.throttle.succeeded(name, address)
         next_path = safe_next(fields.get("next") or request.query_params.get("next")) or "/"
         response = RedirectResponse(mount_path(request) + next_path, status_code=303)
@@ -285,27 +297,28 @@ class FormLogin(AuthBackend):
         except SessionStoreError as exc:
             log.warning("board: the session store is unavailable: %s", exc)
             return await self._refuse(
-                request, name, "Sign-in is unavailable: Redis cannot be reached; try again shortly.", 503
+                request, name, N_("Sign-in is unavailable: Redis cannot be reached; try again shortly."), 503
             )
         response.set_cookie(self.cookie_name, token, max_age=self.sessions.max_age, **self._cookie_flags(request))
         await record_sign(board.adapter, request, user.name, user.role, "login", "Signed in.", response.status_code)
         return response
 
     async def _refuse(self, request: Request, name: str, message: str, status: int) -> Response:
-        """The login page again with ``message``; the refused sign-in goes to the audit log under the name
+        """The login page again with ``message`` (translated; the audit log keeps it in English); the refused
+        sign-in goes to the audit log under the name
         typed (no role: whether that user exists is not said there either). Only attempts the throttle
         counts get here: a form from elsewhere or a throttled one is not recorded, so that nobody can fill
         the log faster than the throttle lets them try passwords."""
         board: Board = request.app.state.board
         await record_sign(board.adapter, request, name or "(no name)", "", "login", message, status)
-        return self.render_login(request, message, status)
+        return self.render_login(request, _(message), status)
 
     async def _logout(self, request: Request) -> Response:
         board: Board = request.app.state.board
         try:
             await read_bounded(request, MAX_FORM)
         except BodyTooLarge as exc:
-            return board.error(request, 413, f"Not sent: {exc}.")
+            return board.error(request, 413, _("Not sent: %(reason)s.", reason=exc))
         form = await request.form()
         token_field = form.get(CSRF_FIELD)
         who = await self._signed_in(request)
@@ -313,7 +326,7 @@ class FormLogin(AuthBackend):
             message = "The form expired or came from elsewhere: reload and retry."
             if who is not None:
                 await record_sign(board.adapter, request, who.name, who.role, "logout", message, 403)
-            return board.error(request, 403, message)
+            return board.error(request, 403, _(message))
         token = request.cookies.get(self.cookie_name)
         if token:
             try:
@@ -321,8 +334,9 @@ class FormLogin(AuthBackend):
             except SessionStoreError as exc:
                 # Not logged out on the server: say so rather than pretend.
                 log.warning("board: the session store is unavailable: %s", exc)
-                message = "Logout could not be recorded: Redis is unavailable; try again shortly."
-                return board.error(request, 503, message)
+                return board.error(
+                    request, 503, _("Logout could not be recorded: Redis is unavailable; try again shortly.")
+                )
         response = RedirectResponse(mount_path(request) + self.login_path, status_code=303)
         response.delete_cookie(self.cookie_name, **self._cookie_flags(request))
         if who is not None:
@@ -415,7 +429,7 @@ class TrustedHeader(AuthBackend):
         values = request.headers.getlist(header)
         if len(values) > 1:
             log.warning("board: refused a request carrying %s %d times", header, len(values))
-            raise AuthRefused(400, f"The {header} header was sent more than once.")
+            raise AuthRefused(400, _("The %(header)s header was sent more than once.", header=header))
         return values[0].strip() if values else ""
 
     async def authenticate(self, request: Request) -> User | None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Mapping
+from dataclasses import dataclass
 from typing import Any
 from urllib.parse import quote, urlencode
 
@@ -15,12 +16,14 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import BaseRoute, Router
 
-from ..adapters import AdapterError, Conflict, Invalid, NotFound, QueueAdapter, TooLarge, Unavailable
+from ..adapters import AdapterError, Conflict, Invalid, NotFound, QueueAdapter, QueueMark, TooLarge, Unavailable
 from .alert_loop import AlertLoop
 from .auth import AuthBackend, AuthRefused
 from .csrf import Csrf
 from .formatters import Formatters
+from .i18n import _
 from .paths import mount_path
+from .queue_config import QueueConfigs
 from .readiness import QueueChecks
 from .recorder import note
 from .render import Renderer, wants_json
@@ -28,7 +31,7 @@ from .sessions import SessionStoreError
 from .throttle import Throttled
 from .users import User
 
-__all__ = ["FLASH_COOKIE", "STATUS_OF", "Board"]
+__all__ = ["FLASH_COOKIE", "NAV_LIMIT", "STATUS_OF", "Board", "Navigation"]
 
 # The one place where the adapter's errors become HTTP statuses.
 STATUS_OF: dict[type[AdapterError], int] = {
@@ -42,6 +45,16 @@ STATUS_OF: dict[type[AdapterError], int] = {
 log = logging.getLogger("board.web")
 
 FLASH_COOKIE = "board_flash"
+# Queues listed in every page's navigation; past that the overview, with its filter, finds the rest.
+NAV_LIMIT = 500
+
+
+@dataclass(frozen=True)
+class Navigation:
+    """The queue navigation every whole page shows: the first queues with their marks, and how many more."""
+
+    queues: list[QueueMark]
+    more: int = 0
 
 
 class Board:
@@ -70,6 +83,11 @@ class Board:
         self.renderer = Renderer(title=title, poll_interval=poll_interval)
         self.group_delimiter = group_delimiter
         self.allow_completed_retries = allow_completed_retries
+        # Set by create_board: each queue's display name, description, read-only and retries settings; the
+        # environment badge and logo beside the title.
+        self.queue_config = QueueConfigs()
+        self.environment: str | None = None
+        self.logo_url: str | None = None
         # Set by create_board: the bearer token of /metrics and /readyz, and the readiness checks.
         self.metrics_token: str | None = None
         self.checks: tuple[QueueChecks, ...] = ()
@@ -113,13 +131,46 @@ class Board:
             return self.error(request, exc.status, str(exc))
         except SessionStoreError as exc:
             log.warning("board: the session store is unavailable: %s", exc)
-            return self.error(request, 503, "Sign-in cannot be checked: Redis is unavailable; try again shortly.")
+            return self.error(request, 503, _("Sign-in cannot be checked: Redis is unavailable; try again shortly."))
         if user is None:
             return self.auth.challenge(request)
         return user
 
+    def queue_read_only(self, queue: str) -> bool:
+        """Whether no action may touch this queue: the whole board is read-only, or this queue is."""
+        return self.read_only or self.queue_config(queue).read_only
+
+    def allows_retries(self, queue: str, state: str = "failed") -> bool:
+        """Whether jobs of this queue in this state may be retried (completed ones only if the board allows)."""
+        if not self.queue_config(queue).allow_retries:
+            return False
+        return state != "completed" or self.allow_completed_retries
+
+    async def writable_queues(self, user: User, *, retries: bool = False) -> list[str]:
+        """The queues this user may change: shown to them and not read-only (and, for ``retries``, whose
+        failed jobs may be retried). An action that reaches past its own queue (a dead letter sent back,
+        a flow's children removed) stays inside these."""
+        return [
+            q
+            for q in await self.visible_queues(user)
+            if not self.queue_read_only(q) and (not retries or self.allows_retries(q))
+        ]
+
     async def visible_queues(self, user: User) -> list[str]:
         return [q for q in await self.adapter.queue_names() if user.sees(q)]
+
+    async def navigation(self, user: User) -> Navigation | None:
+        """The queue navigation of a whole page: the queues the user may see, with their marks, cut at
+        ``NAV_LIMIT`` (the overview lists the rest). None when it cannot be read: the page itself says why."""
+        try:
+            names = await self.visible_queues(user)
+            shown = names[:NAV_LIMIT]
+            # An adapter written before the navigation has no marks to give: the names alone then.
+            read = getattr(self.adapter, "queue_marks", None)
+            marks = await read(shown) if read is not None else [QueueMark(name) for name in shown]
+        except AdapterError:
+            return None
+        return Navigation(marks, len(names) - len(shown))
 
     # Flash messages survive one redirect in a signed cookie.
     def flash(self, request: Request, response: Response, kind: str, message: str) -> None:

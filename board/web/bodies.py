@@ -16,7 +16,7 @@ class BodyTooLarge(ValueError):
 async def read_bounded(request: Request, limit: int) -> bytes:
     """The whole body, refused past ``limit`` bytes; ``request.form()`` and ``request.json()`` then parse it."""
     declared = request.headers.get("content-length", "")
-    if declared.isdigit() and int(declared) > limit:
+    if declared.isascii() and declared.isdigit() and int(declared) > limit:
         raise BodyTooLarge(limit)
     chunks: list[bytes] = []
     size = 0

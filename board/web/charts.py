@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 
 from ..adapters import MinuteCounts, QueueAdapter, Throughput
 from .geometry import Bar, Box, bars, bucket_max, compact, nice_ceiling, paths, ticks, x_at, y_at
+from .i18n import N_, _
 
 __all__ = [
     "DAY",
@@ -38,6 +39,31 @@ SPARK_BOX = Box(120, 28, top=2, bottom=2)
 KINDS = ("completed", "failed")
 # What a reader is told to do when a queue keeps no metrics.
 HOW_TO = 'Worker(..., metrics={"max_data_points": 1440})'
+# The words of each chart, by kind and window: whole sentences, so that each reads well in every language.
+TITLES = {
+    ("completed", HOUR): N_("Jobs completed per minute, last hour"),
+    ("failed", HOUR): N_("Jobs failed per minute, last hour"),
+    ("completed", DAY): N_("Jobs completed per minute, last day"),
+    ("failed", DAY): N_("Jobs failed per minute, last day"),
+}
+NONE_KEPT = {
+    ("completed", HOUR): N_("No completed jobs kept for the last hour."),
+    ("failed", HOUR): N_("No failed jobs kept for the last hour."),
+    ("completed", DAY): N_("No completed jobs kept for the last day."),
+    ("failed", DAY): N_("No failed jobs kept for the last day."),
+}
+NONE_DONE = {
+    ("completed", HOUR): N_("No job completed in the last hour."),
+    ("failed", HOUR): N_("No job failed in the last hour."),
+    ("completed", DAY): N_("No job completed in the last day."),
+    ("failed", DAY): N_("No job failed in the last day."),
+}
+DESCRIBED = {
+    ("completed", HOUR): N_("%(total)s completed in the last hour; the busiest minute had %(peak)s, %(ago)s."),
+    ("failed", HOUR): N_("%(total)s failed in the last hour; the busiest minute had %(peak)s, %(ago)s."),
+    ("completed", DAY): N_("%(total)s completed in the last day; the busiest minute had %(peak)s, %(ago)s."),
+    ("failed", DAY): N_("%(total)s failed in the last day; the busiest minute had %(peak)s, %(ago)s."),
+}
 
 
 @dataclass
@@ -102,11 +128,13 @@ class Spark:
 
 def _ago(minutes: int) -> str:
     if minutes <= 0:
-        return "this minute"
+        return _("this minute")
     if minutes < 120:
-        return f"{minutes} min ago"
+        return _("%(minutes)s min ago", minutes=minutes)
     hours, rest = divmod(minutes, 60)
-    return f"{hours} h {rest} min ago" if rest else f"{hours} h ago"
+    if rest:
+        return _("%(hours)s h %(minutes)s min ago", hours=hours, minutes=rest)
+    return _("%(hours)s h ago", hours=hours)
 
 
 def _period(back: int, step: int) -> str:
@@ -114,7 +142,7 @@ def _period(back: int, step: int) -> str:
     if step == 1:
         return _ago(back)
     first, last = back // step, back // step + 1
-    return "the last hour" if first == 0 else f"{first} to {last} h ago"
+    return _("the last hour") if first == 0 else _("%(first)s to %(last)s h ago", first=first, last=last)
 
 
 def _window(series: MinuteCounts | None, minutes: int) -> list[int]:
@@ -123,16 +151,15 @@ def _window(series: MinuteCounts | None, minutes: int) -> list[int]:
 
 def _describe(kind: str, values: Sequence[int], window: int) -> tuple[str, int, int]:
     """The chart's description in words, with the window's total and its busiest minute."""
-    span = "hour" if window == HOUR else "day"
     total, peak = sum(values), max(values, default=0)
     if not values:
-        return f"No {kind} jobs kept for the last {span}.", 0, 0
+        return _(NONE_KEPT[kind, window]), 0, 0
     if not total:
-        return f"No job {kind} in the last {span}.", 0, 0
+        return _(NONE_DONE[kind, window]), 0, 0
     # The most recent of the busiest minutes.
     ago = values[::-1].index(peak)
-    jobs = "job" if total == 1 else "jobs"
-    text = f"{total:,} {jobs} {kind} in the last {span}; the busiest minute had {peak:,}, {_ago(ago)}."
+    jobs = _("1 job") if total == 1 else _("%(n)s jobs", n=format(total, ","))
+    text = _(DESCRIBED[kind, window], total=jobs, peak=format(peak, ","), ago=_ago(ago))
     return text, total, peak
 
 
@@ -140,7 +167,7 @@ def _x_ticks(window: int, box: Box) -> list[tuple[float, str]]:
     marks = [(60, "-60 min"), (45, "-45"), (30, "-30"), (15, "-15")] if window == HOUR else []
     if window == DAY:
         marks = [(1440, "-24 h"), (1080, "-18 h"), (720, "-12 h"), (360, "-6 h")]
-    return [(x_at(window - back, window, box), label) for back, label in marks] + [(box.width - box.right, "now")]
+    return [(x_at(window - back, window, box), label) for back, label in marks] + [(box.width - box.right, _("now"))]
 
 
 def _chart(kind: str, values: list[int], window: int, scope: str) -> Chart:
@@ -148,12 +175,11 @@ def _chart(kind: str, values: list[int], window: int, scope: str) -> Chart:
     box = CHART_BOX
     description, total, peak = _describe(kind, values, window)
     top = nice_ceiling(peak)
-    span = "last hour" if window == HOUR else "last day"
     chart = Chart(
         id=f"{scope}-{window}-{kind}",
         kind=kind,
         window=window,
-        title=f"Jobs {kind} per minute, {span}",
+        title=_(TITLES[kind, window]),
         description=description,
         box=box,
         top=top,
@@ -198,12 +224,21 @@ def build_queue_charts(throughput: Throughput, scope: str = "chart") -> QueueCha
     charts.hour = [_chart(kind, _window(series[kind], HOUR), HOUR, scope) for kind in KINDS]
     charts.hour_rows = _rows(throughput, HOUR, 1)
     done, failed = (chart.total for chart in charts.hour)
-    charts.summary = f"Last hour: {done:,} completed, {failed:,} failed."
+    charts.summary = _(
+        "Last hour: %(completed)s completed, %(failed)s failed.",
+        completed=format(done, ","),
+        failed=format(failed, ","),
+    )
     if charts.kept > HOUR:
         charts.day = [_chart(kind, _window(series[kind], DAY), DAY, scope) for kind in KINDS]
         charts.day_rows = _rows(throughput, DAY, HOUR)
         done, failed = (chart.total for chart in charts.day)
-        charts.summary += f" Last day: {done:,} completed, {failed:,} failed."
+        day = _(
+            "Last day: %(completed)s completed, %(failed)s failed.",
+            completed=format(done, ","),
+            failed=format(failed, ","),
+        )
+        charts.summary += " " + day
     return charts
 
 
@@ -217,9 +252,13 @@ def build_spark(throughput: Throughput) -> Spark:
     spark.completed, spark.completed_area = paths(completed, top, SPARK_BOX, HOUR)
     spark.failed = paths(failed, top, SPARK_BOX, HOUR)[0]
     spark.completed_total, spark.failed_total = sum(completed), sum(failed)
-    spark.label = (
-        f"Last hour: {spark.completed_total:,} completed, {spark.failed_total:,} failed; "
-        f"at most {max(completed, default=0):,} completed and {max(failed, default=0):,} failed in a minute."
+    spark.label = _(
+        "Last hour: %(completed)s completed, %(failed)s failed; at most %(most_completed)s completed and "
+        "%(most_failed)s failed in a minute.",
+        completed=format(spark.completed_total, ","),
+        failed=format(spark.failed_total, ","),
+        most_completed=format(max(completed, default=0), ","),
+        most_failed=format(max(failed, default=0), ","),
     )
     return spark
 

@@ -4,6 +4,7 @@ JSON; a confirmation first; the form again with each problem next to its field).
 from __future__ import annotations
 
 import math
+from collections.abc import Mapping
 from datetime import UTC, datetime
 from typing import Any
 
@@ -13,6 +14,7 @@ from starlette.responses import JSONResponse, RedirectResponse, Response
 from ..adapters import ActionResult
 from .board import Board
 from .csrf import FIELD as CSRF_FIELD
+from .i18n import _
 from .paths import safe_next
 from .recorder import note
 from .render import wants_json
@@ -30,25 +32,44 @@ def back(request: Request, fallback: str) -> str:
     return safe_next(str(request.state.body.get("next") or ""), root) or fallback
 
 
+def said(result: ActionResult) -> str:
+    """What an action did, in the reader's language: each of its sentences translated (the adapter's English
+    message when it gives none)."""
+    if not result.said:
+        return result.message
+    return " ".join(_(sentence.template, **sentence.params) for sentence in result.said)
+
+
 def done(request: Request, board: Board, result: ActionResult, fallback: str) -> Response:
+    # The audit log and scripts keep the English message; the page says it in the reader's language.
     note(request, result.message, result.job_id)
     if wants_json(request):
         return JSONResponse({"ok": True, "message": result.message, "count": result.count, "job_id": result.job_id})
     response = RedirectResponse(back(request, fallback), status_code=303)
-    board.flash(request, response, "ok", result.message)
+    board.flash(request, response, "ok", said(result))
     return response
 
 
-def confirm(request: Request, board: Board, user: User, question: str, cancel: str | None = None) -> Response | None:
+def confirm(
+    request: Request,
+    board: Board,
+    user: User,
+    question: str,
+    cancel: str | None = None,
+    fields: Mapping[str, str | list[str]] | None = None,
+) -> Response | None:
     """None when the action is confirmed; else a page asking for it (or 400 for a script), whose Cancel
-    goes to ``cancel`` (by default the job's page, or the queue's)."""
+    goes to ``cancel`` (by default the job's page, or the queue's). The page posts ``fields`` again (by
+    default the fields received; a list is posted as one field per item)."""
     if flag(request.state.body, "confirm"):
         return None
     if wants_json(request):
-        refusal = f"{question} Send confirm=true to go ahead."
+        refusal = _("%(question)s Send confirm=true to go ahead.", question=question)
         note(request, refusal)
         return JSONResponse({"error": refusal}, status_code=400)
-    fields = {k: v for k, v in request.state.body.items() if k not in ("confirm", CSRF_FIELD)}
+    if fields is None:
+        fields = request.state.body
+    fields = {k: v for k, v in fields.items() if k not in ("confirm", CSRF_FIELD)}
     queue, job_id = request.path_params["queue"], request.path_params.get("job_id")
     if cancel is None:
         cancel = job_url(request, queue, job_id) if job_id is not None else queue_url(request, queue)
@@ -93,13 +114,17 @@ def blank(value: Any) -> bool:
 def whole(value: Any, high: int) -> int:
     """A whole number from 1 to ``high`` from a form field or JSON; ValueError with the reason."""
     if isinstance(value, bool) or (isinstance(value, float) and not value.is_integer()):
-        raise ValueError(f"expected a whole number from 1 to {high:,}, got {value!r}")
+        raise ValueError(_("expected a whole number from 1 to %(high)s, got %(got)r", high=f"{high:,}", got=value))
     try:
         number = int(value.strip() if isinstance(value, str) else value)
     except (TypeError, ValueError, OverflowError):
-        raise ValueError(f"expected a whole number from 1 to {high:,}, got {value!r}") from None
+        raise ValueError(
+            _("expected a whole number from 1 to %(high)s, got %(got)r", high=f"{high:,}", got=value)
+        ) from None
     if not 1 <= number <= high:
-        raise ValueError(f"expected a whole number from 1 to {high:,}, got {number:,}")
+        raise ValueError(
+            _("expected a whole number from 1 to %(high)s, got %(got)s", high=f"{high:,}", got=f"{number:,}")
+        )
     return number
 
 
@@ -108,9 +133,11 @@ def seconds(value: Any, high: float) -> float:
     try:
         seconds = float(value.strip() if isinstance(value, str) else value)
     except (TypeError, ValueError, OverflowError):
-        raise ValueError(f"expected a number of seconds, got {value!r}") from None
+        raise ValueError(_("expected a number of seconds, got %(got)r", got=value)) from None
     if isinstance(value, bool) or not math.isfinite(seconds) or not 0.001 <= seconds <= high:
-        raise ValueError(f"expected a number of seconds from 0.001 to {high:,.0f}, got {value!r}")
+        raise ValueError(
+            _("expected a number of seconds from 0.001 to %(high)s, got %(got)r", high=f"{high:,.0f}", got=value)
+        )
     return seconds
 
 
@@ -121,11 +148,11 @@ def moment(value: Any) -> datetime:
         try:
             return datetime.fromtimestamp(value / 1000, UTC)
         except (OverflowError, OSError, ValueError):
-            raise ValueError(f"expected a date and time, got {value!r}") from None
+            raise ValueError(_("expected a date and time, got %(got)r", got=value)) from None
     if not isinstance(value, str):
-        raise ValueError(f"expected a date and time, got {value!r}")
+        raise ValueError(_("expected a date and time, got %(got)r", got=value))
     try:
         parsed = datetime.fromisoformat(value.strip().replace("Z", "+00:00"))
     except ValueError:
-        raise ValueError(f"expected a date and time such as 2026-05-01T18:00, got {value[:40]!r}") from None
+        raise ValueError(_("expected a date and time such as 2026-05-01T18:00, got %(got)r", got=value[:40])) from None
     return parsed if parsed.tzinfo is not None else parsed.replace(tzinfo=UTC)

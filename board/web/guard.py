@@ -14,11 +14,14 @@ from ..adapters.payload import loads_bounded
 from .board import Board
 from .bodies import BodyTooLarge, read_bounded
 from .csrf import FIELD as CSRF_FIELD
+from .i18n import N_, _, using
+from .preferences import language_of
 from .recorder import ACTIONS, record_action
+from .render import is_fragment, wants_json
 from .users import User
 
 Handler = Callable[[Request, Board, User], Awaitable[Response]]
-ROLE_NAMES = {"viewer": "a viewer", "operator": "an operator", "admin": "an admin"}
+ROLE_NAMES = {"viewer": N_("a viewer"), "operator": N_("an operator"), "admin": N_("an admin")}
 
 
 # Job data arrives in actions (add, edit): room for large payloads, but not for any amount.
@@ -34,14 +37,14 @@ async def read_body(request: Request) -> dict[str, Any]:
         try:
             body = loads_bounded(raw.decode("utf-8"))
         except (ValueError, UnicodeDecodeError) as exc:
-            raise ValueError(f"the body is not valid JSON: {exc}") from None
+            raise ValueError(_("the body is not valid JSON: %(reason)s", reason=exc)) from None
         if not isinstance(body, dict):
-            raise ValueError("the body must be a JSON object")
+            raise ValueError(_("the body must be a JSON object"))
         return body
     if kind in ("application/x-www-form-urlencoded", "multipart/form-data", ""):
         form = await request.form()
         return {k: v for k, v in form.items() if isinstance(v, str)}
-    raise ValueError(f"unsupported content type {kind!r}: send a form or JSON")
+    raise ValueError(_("unsupported content type %(kind)s: send a form or JSON", kind=repr(kind)))
 
 
 async def _refusal(request: Request, board: Board, user: User, role: str, action: bool) -> Response | None:
@@ -50,22 +53,25 @@ async def _refusal(request: Request, board: Board, user: User, role: str, action
     # A queue the user may not see is answered exactly like one that does not exist.
     try:
         if queue is not None and (not user.sees(queue) or queue not in await board.adapter.queue_names()):
-            return board.error(request, 404, f"There is no queue named {queue!r}.", user)
+            return board.error(request, 404, _("There is no queue named %(queue)s.", queue=repr(queue)), user)
     except AdapterError as exc:
         return board.refused(request, exc, user)
     if not user.can(role):
-        return board.error(request, 403, f"This needs {ROLE_NAMES[role]}; you are {user.role}.", user)
+        message = _("This needs %(role)s; you are %(you)s.", role=_(ROLE_NAMES[role]), you=user.role)
+        return board.error(request, 403, message, user)
     if action:
         if board.read_only:
-            return board.error(request, 403, "This board is read-only.", user)
+            return board.error(request, 403, _("This board is read-only."), user)
+        if queue is not None and board.queue_read_only(queue):
+            return board.error(request, 403, _("Queue %(queue)s is read-only on this board.", queue=repr(queue)), user)
         try:
             request.state.body = await read_body(request)
         except BodyTooLarge as exc:
-            return board.error(request, 413, f"Not done: {exc}.", user)
+            return board.error(request, 413, _("Not done: %(reason)s.", reason=exc), user)
         except ValueError as exc:
             return board.error(request, 400, str(exc), user)
         if not await board.csrf.check(request, request.state.body.get(CSRF_FIELD)):
-            return board.error(request, 403, "The form expired or came from elsewhere: reload and retry.", user)
+            return board.error(request, 403, _("The form expired or came from elsewhere: reload and retry."), user)
     return None
 
 
@@ -73,6 +79,11 @@ def guarded(role: str, *, action: bool = False) -> Callable[[Handler], Callable[
     def decorate(handler: Handler) -> Callable[[Request], Awaitable[Response]]:
         @wraps(handler)
         async def endpoint(request: Request) -> Response:
+            # Messages made while answering speak the user's language (their settings, else the browser's).
+            with using(language_of(request)):
+                return await guarded_answer(request)
+
+        async def guarded_answer(request: Request) -> Response:
             board: Board = request.app.state.board
             user = await board.identify(request)
             if not isinstance(user, User):
@@ -93,6 +104,9 @@ def guarded(role: str, *, action: bool = False) -> Callable[[Handler], Callable[
             refusal = await _refusal(request, board, user, role, action)
             if refusal is not None:
                 return refusal
+            if request.method == "GET" and not wants_json(request) and not is_fragment(request):
+                # Only a whole page shows the queue navigation: polls and JSON never pay for its read.
+                request.state.nav = await board.navigation(user)
             try:
                 response = await handler(request, board, user)
             except AdapterError as exc:

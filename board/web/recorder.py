@@ -30,6 +30,11 @@ ACTIONS: set[str] = {"login", "logout"}
 # Fields of an action's form worth keeping beside its outcome. Never job data, options or templates: they
 # may hold secrets, and the outcome already says what changed.
 KEPT_FIELDS = (
+    "action",
+    "group",
+    "delay",
+    "unit",
+    "at",
     "state",
     "grace",
     "limit",

@@ -9,7 +9,7 @@ import time
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlencode
+from urllib.parse import quote, urlencode
 
 from jinja2_fragments.starlette import Jinja2Blocks
 from markupsafe import Markup
@@ -17,6 +17,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
 from ..adapters import COUNTED, TABS, QueueInfo
+from . import i18n, preferences
 
 _PACKAGE = Path(__file__).resolve().parent.parent
 
@@ -180,12 +181,25 @@ class Renderer:
     def __init__(self, *, title: str, poll_interval: float) -> None:
         self.templates = Jinja2Blocks(directory=str(asset_dir("templates")))
         env = self.templates.env
+        # Text marked with _() / {% trans %}, in the request's language (i18n.using, around each render):
+        # the callables read it when called, so imported macros and htmx blocks speak it too.
+        env.add_extension("jinja2.ext.i18n")
+        env.install_gettext_callables(  # type: ignore[attr-defined]
+            i18n.template_gettext, i18n.template_ngettext, newstyle=True
+        )
         env.filters.update(
             iso=iso, duration=duration, size=size, remaining=remaining, interval=interval, relative=relative
         )
+        env.filters.update(ago=i18n.relative_time, absolute=i18n.absolute_time, pathpart=path_part)
+        self.poll_interval = poll_interval
         env.finalize = printable
         env.globals.update(
-            title=title, poll_interval=poll_interval, tabs=TABS, states=COUNTED, limit_values=limit_values
+            title=title,
+            poll_interval=poll_interval,
+            tabs=TABS,
+            states=COUNTED,
+            limit_values=limit_values,
+            state_word=i18n.state_label,
         )
         env.policies["json.dumps_kwargs"] = {"sort_keys": False, "ensure_ascii": False}
 
@@ -202,10 +216,21 @@ class Renderer:
     ) -> Response:
         if wants_json(request) and not html_only:
             return JSONResponse(to_json(data if data is not None else {}), status_code=status)
-        context = {"request": request, **context}
-        if block and is_fragment(request):
-            return self.templates.TemplateResponse(request, template, context, block_name=block, status_code=status)
-        return self.templates.TemplateResponse(request, template, context, status_code=status)
+        # The user's own settings (preferences.py): polling, theme, times and language.
+        prefs = preferences.of(request)
+        lang = preferences.language_of(request)
+        poll = prefs.poll_interval(self.poll_interval)
+        context = {"request": request, "prefs": prefs, "lang": lang, "poll_interval": poll, **context}
+        # Templates render here, at once: the language holds for the whole render, and only for it.
+        with i18n.using(lang):
+            if block and is_fragment(request):
+                return self.templates.TemplateResponse(request, template, context, block_name=block, status_code=status)
+            return self.templates.TemplateResponse(request, template, context, status_code=status)
+
+
+def path_part(value: Any) -> str:
+    """A value as one segment of a URL path, encoded as ``Board.url`` encodes ids ('/' and all)."""
+    return quote(str(value), safe="")
 
 
 def limit_values(queue: QueueInfo) -> dict[str, str]:

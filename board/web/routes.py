@@ -11,7 +11,20 @@ from starlette.routing import BaseRoute, Mount, Route
 from starlette.staticfiles import StaticFiles
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from . import actions, alerts, audit, probes, schedulers, search, views
+from . import (
+    actions,
+    adding,
+    alerts,
+    audit,
+    bulk,
+    probes,
+    queue_actions,
+    queue_groups,
+    schedulers,
+    search,
+    settings,
+    views,
+)
 from .board import Board
 from .render import asset_dir
 from .users import User
@@ -34,6 +47,8 @@ def routes(board: Board) -> list[BaseRoute]:
         Route("/find", views.find, name="find"),
         Route("/alerts", alerts.alerts_page, name="alerts"),
         Route("/audit", audit.audit_page, name="audit"),
+        Route("/settings", settings.settings_page, name="settings"),
+        Route("/settings", settings.save_settings, methods=post, name="save_settings"),
         Route(QUEUE, views.queue_page, name="queue"),
         Route(f"{QUEUE}/search", search.search, name="search"),
         Route(f"{QUEUE}/add", views.add_form, name="add_form"),
@@ -46,18 +61,24 @@ def routes(board: Board) -> list[BaseRoute]:
         Route(f"{JOB}/data", actions.update_data, methods=post, name="update_data"),
         Route(f"{JOB}/priority", actions.change_priority, methods=post, name="change_priority"),
         Route(f"{JOB}/duplicate", actions.duplicate_job, methods=post, name="duplicate_job"),
-        Route(f"{QUEUE}/add", actions.add_job, methods=post, name="add_job"),
-        Route(f"{QUEUE}/retry", actions.retry_all, methods=post, name="retry_all"),
-        Route(f"{QUEUE}/promote", actions.promote_all, methods=post, name="promote_all"),
-        Route(f"{QUEUE}/clean", actions.clean, methods=post, name="clean"),
-        Route(f"{QUEUE}/pause", actions.pause, methods=post, name="pause"),
-        Route(f"{QUEUE}/resume", actions.resume, methods=post, name="resume"),
-        Route(f"{QUEUE}/empty", actions.empty, methods=post, name="empty"),
-        Route(f"{QUEUE}/obliterate", actions.obliterate, methods=post, name="obliterate"),
-        Route(f"{QUEUE}/concurrency", actions.set_concurrency, methods=post, name="set_concurrency"),
-        Route(f"{QUEUE}/rate-limit", actions.set_rate_limit, methods=post, name="set_rate_limit"),
+        Route(f"{JOB}/reschedule", actions.reschedule_job, methods=post, name="reschedule_job"),
+        Route(f"{JOB}/remove-children", actions.remove_children, methods=post, name="remove_children"),
+        Route(f"{QUEUE}/add", adding.add_job, methods=post, name="add_job"),
+        Route(f"{QUEUE}/bulk", bulk.bulk, methods=post, name="bulk"),
+        Route(f"{QUEUE}/retry", queue_actions.retry_all, methods=post, name="retry_all"),
+        Route(f"{QUEUE}/promote", queue_actions.promote_all, methods=post, name="promote_all"),
+        Route(f"{QUEUE}/clean", queue_actions.clean, methods=post, name="clean"),
+        Route(f"{QUEUE}/pause", queue_actions.pause, methods=post, name="pause"),
+        Route(f"{QUEUE}/resume", queue_actions.resume, methods=post, name="resume"),
+        Route(f"{QUEUE}/empty", queue_actions.empty, methods=post, name="empty"),
+        Route(f"{QUEUE}/obliterate", queue_actions.obliterate, methods=post, name="obliterate"),
+        Route(f"{QUEUE}/concurrency", queue_actions.set_concurrency, methods=post, name="set_concurrency"),
+        Route(f"{QUEUE}/rate-limit", queue_actions.set_rate_limit, methods=post, name="set_rate_limit"),
         # Last of the job routes: its id takes the rest of the path.
         Route(JOB, views.job_page, name="job"),
+        Route("/groups/pause", queue_groups.pause_queues, methods=post, name="pause_queues"),
+        Route("/groups/resume", queue_groups.resume_queues, methods=post, name="resume_queues"),
+        Route("/groups/retry", queue_groups.retry_queues, methods=post, name="retry_queues"),
         Route("/schedulers", schedulers.all_schedulers, name="all_schedulers"),
         Route(f"{QUEUE}/schedulers", schedulers.queue_schedulers, name="schedulers"),
         Route(f"{SCHEDULER}/run", schedulers.run_scheduler, methods=post, name="run_scheduler"),

@@ -13,6 +13,7 @@ from ..adapters import Field, Invalid, SchedulerInfo
 from .board import Board
 from .forms import blank, confirm, done, form_errors, moment, seconds, whole
 from .guard import guarded
+from .i18n import _
 from .render import pretty, query
 from .users import User
 from .views import PER_PAGE, int_param
@@ -37,7 +38,10 @@ def _bad_id(request: Request, board: Board, user: User) -> Response | None:
     scheduler_id = request.path_params["scheduler_id"]
     if len(scheduler_id) > MAX_ID_LENGTH:
         queue = request.path_params["queue"]
-        return board.error(request, 404, f"There is no job scheduler {scheduler_id[:40]!r}… in queue {queue!r}.", user)
+        message = _(
+            "There is no job scheduler %(id)s… in queue %(queue)s.", id=repr(scheduler_id[:40]), queue=repr(queue)
+        )
+        return board.error(request, 404, message, user)
     return None
 
 
@@ -50,7 +54,8 @@ async def queue_schedulers(request: Request, board: Board, user: User) -> Respon
     except ValueError as exc:
         return board.error(request, 400, str(exc), user)
     if per_page not in PER_PAGE:
-        return board.error(request, 400, f"per_page: expected one of {PER_PAGE}, got {per_page}", user)
+        message = _("per_page: expected one of %(choices)s, got %(got)s", choices=PER_PAGE, got=per_page)
+        return board.error(request, 400, message, user)
     found = await board.adapter.schedulers(name, page, per_page)
     found.schedulers = [_formatted(board, user, one) for one in found.schedulers]
     context = board.context(request, user, pages=[found], queue_name=name, per_pages=PER_PAGE)
@@ -77,7 +82,8 @@ async def scheduler_page(request: Request, board: Board, user: User) -> Response
     name, scheduler_id = request.path_params["queue"], request.path_params["scheduler_id"]
     found = await board.adapter.scheduler(name, scheduler_id)
     if found is None:
-        return board.error(request, 404, f"There is no job scheduler {scheduler_id!r} in queue {name!r}.", user)
+        message = _("There is no job scheduler %(id)s in queue %(queue)s.", id=repr(scheduler_id), queue=repr(name))
+        return board.error(request, 404, message, user)
     context = board.context(
         request, user, scheduler=_formatted(board, user, found), queue_name=name, values=_values(found), errors={}
     )
@@ -121,7 +127,7 @@ def _schedule(body: dict[str, Any]) -> tuple[dict[str, Any], dict[str, str]]:
     if kind == "cron":
         cron = body.get("cron")
         if blank(cron) or not isinstance(cron, str):
-            errors["cron"] = "Give a cron pattern, such as 0 3 * * * (every day at 03:00)."
+            errors["cron"] = _("Give a cron pattern, such as 0 3 * * * (every day at 03:00).")
         else:
             out["cron"] = cron.strip()
         tz = body.get("tz")
@@ -132,7 +138,7 @@ def _schedule(body: dict[str, Any]) -> tuple[dict[str, Any], dict[str, str]]:
         except ValueError as exc:
             errors["every"] = str(exc).capitalize() + "."
     else:
-        errors["kind"] = "Choose a cron pattern or an interval."
+        errors["kind"] = _("Choose a cron pattern or an interval.")
     if not blank(body.get("limit")):
         try:
             out["limit"] = whole(body.get("limit"), MAX_LIMIT)
@@ -149,7 +155,7 @@ def _schedule(body: dict[str, Any]) -> tuple[dict[str, Any], dict[str, str]]:
 async def _form_again(request: Request, board: Board, user: User, errors: dict[str, str], status: int) -> Response:
     found = await board.adapter.scheduler(request.path_params["queue"], request.path_params["scheduler_id"])
     if found is None:
-        return board.error(request, 404, "This job scheduler is gone.", user)
+        return board.error(request, 404, _("This job scheduler is gone."), user)
     scheduler = _formatted(board, user, found)
     return form_errors(request, board, user, "scheduler.html", errors, status=status, scheduler=scheduler)
 
@@ -187,7 +193,11 @@ async def remove_scheduler(request: Request, board: Board, user: User) -> Respon
     if refused:
         return refused
     name, scheduler_id = request.path_params["queue"], request.path_params["scheduler_id"]
-    question = f"Remove job scheduler {scheduler_id} of {name}, with its next run? No more jobs will be scheduled."
+    question = _(
+        "Remove job scheduler %(id)s of %(queue)s, with its next run? No more jobs will be scheduled.",
+        id=scheduler_id,
+        queue=name,
+    )
     asking = confirm(request, board, user, question, cancel=_url(request, board))
     if asking:
         return asking

@@ -26,6 +26,7 @@ from ..adapters import COUNTED, SEARCH_FIELDS, Invalid, JobSummary, SearchHit, S
 from ..adapters.payload import loads_bounded
 from .board import Board
 from .guard import guarded
+from .i18n import _, state_label
 from .render import is_fragment
 from .users import User
 from .views import _format_summary, _hide_origin, int_param
@@ -78,9 +79,15 @@ def read_query(request: Request) -> Query:
     for name, values, known in (("states", states, COUNTED), ("fields", fields, SEARCH_FIELDS)):
         unknown = [v for v in values if v not in known]
         if unknown:
-            raise Invalid(f"{name}: expected some of {', '.join(known)}, got {unknown[0][:40]!r}", name)
+            message = _(
+                "%(field)s: expected some of %(known)s, got %(got)s",
+                field=name,
+                known=", ".join(known),
+                got=repr(unknown[0][:40]),
+            )
+            raise Invalid(message, name)
     if text is not None and not text.strip():
-        raise Invalid("text: give the text to search for", "text")
+        raise Invalid(_("text: give the text to search for"), "text")
     query = Query(
         text,
         [s for s in COUNTED if s in states] or list(COUNTED),
@@ -137,12 +144,17 @@ def visible(board: Board, user: User, hit: SearchHit, text: str) -> bool:
 
 def _progress(result: SearchPage, shown: int, skipped: int) -> dict[str, Any]:
     """The words under the search: how far it got, in which states, what it found and skipped."""
-    states = ", ".join(result.states)
+    states = ", ".join(state_label(s) for s in result.states)
     done = result.cursor is None
     if done:
-        covered = f"Searched all {result.total:,} jobs in {states}."
+        covered = _("Searched all %(total)s jobs in %(states)s.", total=format(result.total, ","), states=states)
     else:
-        covered = f"Looked at {result.covered:,} of {result.total:,} jobs in {states}."
+        covered = _(
+            "Looked at %(covered)s of %(total)s jobs in %(states)s.",
+            covered=format(result.covered, ","),
+            total=format(result.total, ","),
+            states=states,
+        )
     return {"done": done, "covered": covered, "shown": shown, "skipped": skipped}
 
 
@@ -154,7 +166,7 @@ async def search(request: Request, board: Board, user: User) -> Response:
     except Invalid as exc:
         return _refused(request, board, user, queue, exc)
     if not hasattr(board.adapter, "search"):
-        return board.error(request, 404, "This board's queue engine offers no job search.", user)
+        return board.error(request, 404, _("This board's queue engine offers no job search."), user)
     context = board.context(request, user, queue_name=queue, query=query, errors={})
     if query.text is None:
         return board.renderer.page(request, "search.html", context, data={"queue": queue, "jobs": []})

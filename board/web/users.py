@@ -77,7 +77,7 @@ class User:
         if callable(rule):
             return bool(rule(queue))
         # Case-sensitive on every platform: queue names are Redis keys, and fnmatch() folds case on Windows.
-        return any(fnmatchcase(queue, pattern) for pattern in rule)
+        return any(queue == pattern or fnmatchcase(queue, pattern) for pattern in rule)
 
 
 # Passwords ----------------------------------------------------------------------------------------------------
@@ -97,7 +97,7 @@ def hash_password(password: str, *, iterations: int = _DEFAULT_ITERATIONS) -> st
 
 def _parse_hash(stored: str) -> tuple[int, bytes, bytes] | None:
     parts = stored.split("$")
-    if len(parts) != 4 or parts[0] != _HASH_ALGORITHM or not parts[1].isdigit():
+    if len(parts) != 4 or parts[0] != _HASH_ALGORITHM or not (parts[1].isascii() and parts[1].isdigit()):
         return None
     try:
         salt = base64.b64decode(parts[2], validate=True)

@@ -11,12 +11,16 @@ from typing import Any
 from starlette.requests import Request
 from starlette.responses import JSONResponse, RedirectResponse, Response, StreamingResponse
 
-from ..adapters import COUNTED, TABS, ChildCounts, Field, FlowNode, JobDetail, JobSummary, QueueInfo, Unavailable
+from ..adapters import COUNTED, TABS, ChildCounts, Field, FlowNode, JobDetail, JobSummary, TooLarge, Unavailable
+from ..adapters.options import form_options
 from ..adapters.payload import loads_bounded
+from . import json_tree, preferences, server_info
 from .board import Board
 from .charts import queue_charts, sparklines
 from .editing import masked_for_edit
 from .guard import guarded
+from .i18n import _
+from .queue_groups import groups, totals
 from .render import limit_values, pretty, query, wants_json
 from .users import User
 
@@ -27,21 +31,9 @@ MAX_PAGE = 10**9
 MAX_EDIT_BYTES = 1024 * 1024
 SORTS = ("name", *COUNTED)
 LOGS_PER_PAGE = 50
-REDIS_FIELDS = (
-    ("redis_version", "Version"),
-    ("redis_mode", "Mode"),
-    ("os", "OS"),
-    ("tcp_port", "Port"),
-    ("uptime_in_seconds", "Uptime (s)"),
-    ("connected_clients", "Connected clients"),
-    ("blocked_clients", "Blocked clients"),
-    ("used_memory_human", "Memory used"),
-    ("used_memory_peak_human", "Memory peak"),
-    ("maxmemory_human", "Memory limit"),
-    ("mem_fragmentation_ratio", "Fragmentation ratio"),
-    ("total_system_memory_human", "System memory"),
-    ("aof_enabled", "Append-only file"),
-)
+# A filtered page of logs reads this many lines (still within the adapter's byte bound): more ground per page.
+LOGS_FILTER_SPAN = 500
+LOGS_Q_MAX = 200
 
 
 def int_param(request: Request, name: str, default: int, low: int = 1, high: int = MAX_PAGE) -> int:
@@ -166,42 +158,47 @@ def _sort_key(sort: str) -> Any:
     return lambda q: (-q.counts.get(sort, 0), q.name)
 
 
-def _groups(queues: list[QueueInfo], delimiter: str | None) -> list[tuple[str, list[QueueInfo]]]:
-    if not delimiter:
-        return [("", queues)]
-    groups: dict[str, list[QueueInfo]] = {}
-    for q in queues:
-        head = q.name.split(delimiter, 1)[0] if delimiter in q.name else ""
-        groups.setdefault(head, []).append(q)
-    return sorted(groups.items(), key=lambda item: (item[0] != "", item[0]))
+def _matches(board: Board, name: str, needle: str) -> bool:
+    return needle in name.lower() or needle in board.queue_config.label(name).lower()
 
 
 @guarded("viewer")
 async def overview(request: Request, board: Board, user: User) -> Response:
     sort = request.query_params.get("sort", "name")
     if sort not in SORTS:
-        return board.error(request, 400, f"sort: expected one of {', '.join(SORTS)}, got {sort!r}", user)
+        known = ", ".join(SORTS)
+        return board.error(request, 400, _("sort: expected one of %(known)s, got %(got)r", known=known, got=sort), user)
+    has = request.query_params.get("has", "")
+    if has and has not in COUNTED:
+        known = ", ".join(COUNTED)
+        return board.error(request, 400, _("has: expected one of %(known)s, got %(got)r", known=known, got=has), user)
     needle = request.query_params.get("filter", "").strip().lower()
     grouped = request.query_params.get("group", "1") != "0"
-    names = [q for q in await board.visible_queues(user) if needle in q.lower()]
+    names = [q for q in await board.visible_queues(user) if _matches(board, q, needle)]
     # The sparklines' read goes out beside the counts', on a connection of its own: no extra wait.
     infos, sparks = await asyncio.gather(board.adapter.overview(names), sparklines(board.adapter, names))
+    if has:
+        infos = [q for q in infos if q.counts.get(has, 0) > 0]
     queues = sorted(infos, key=_sort_key(sort))
-    groups = _groups(queues, board.group_delimiter if grouped else None)
-    context = board.context(request, user, queues=queues, groups=groups, sort=sort, filter=needle, grouped=grouped)
-    context["sparks"] = sparks
-    return board.renderer.page(request, "overview.html", context, data={"queues": queues}, block="queues")
+    sums = totals(queues)
+    found = groups(queues, board.group_delimiter if grouped else None)
+    context = board.context(request, user, queues=queues, groups=found, sort=sort, filter=needle, grouped=grouped)
+    context.update(sparks=sparks, has=has, totals=sums)
+    data = {"queues": queues, "totals": sums}
+    return board.renderer.page(request, "overview.html", context, data=data, block="queues")
 
 
 @guarded("viewer")
 async def queue_page(request: Request, board: Board, user: User) -> Response:
     name = request.path_params["queue"]
-    state = request.query_params.get("state", "latest")
+    # Without a tab or page size in the query, the user's own settings choose them.
+    prefs = preferences.of(request)
+    state = request.query_params.get("state", prefs.tab)
     if state not in TABS:
         return board.error(request, 400, f"state: expected one of {', '.join(TABS)}, got {state!r}", user)
     try:
         page = int_param(request, "page", 1)
-        per_page = int_param(request, "per_page", 25)
+        per_page = int_param(request, "per_page", prefs.per_page)
     except ValueError as exc:
         return board.error(request, 400, str(exc), user)
     if per_page not in PER_PAGE:
@@ -222,27 +219,43 @@ async def queue_page(request: Request, board: Board, user: User) -> Response:
 @guarded("viewer")
 async def job_page(request: Request, board: Board, user: User) -> Response:
     name, job_id = request.path_params["queue"], request.path_params["job_id"]
+    logs_q = request.query_params.get("logs_q", "").strip()
     try:
         logs_page = int_param(request, "logs_page", 1)
     except ValueError as exc:
         return board.error(request, 400, str(exc), user)
-    job = await board.adapter.job(name, job_id, logs_start=(logs_page - 1) * LOGS_PER_PAGE, logs_count=LOGS_PER_PAGE)
+    if len(logs_q) > LOGS_Q_MAX:
+        message = _("logs_q: at most %(max)s characters, got %(n)s", max=LOGS_Q_MAX, n=f"{len(logs_q):,}")
+        return board.error(request, 400, message, user)
+    span = LOGS_FILTER_SPAN if logs_q else LOGS_PER_PAGE
+    job = await board.adapter.job(name, job_id, logs_start=(logs_page - 1) * span, logs_count=span)
     if job is None:
-        return board.error(request, 404, f"There is no job {job_id!r} in queue {name!r}.", user)
+        return board.error(request, 404, _("There is no job %(id)r in queue %(queue)r.", id=job_id, queue=name), user)
     _hide_unseen(job, set(await board.visible_queues(user)))
     _format_detail(board, user, job)
-    logs_pages = max(1, -(-job.logs_total // LOGS_PER_PAGE))
+    logs_read = len(job.logs)
+    if logs_q:
+        # After the formatters: a filter never matches what they masked, so it cannot probe for a secret.
+        needle = logs_q.casefold()
+        job.logs = [line for line in job.logs if needle in line.casefold()]
     context = board.context(
         request,
         user,
         job=job,
         queue_name=name,
         logs_page=logs_page,
-        logs_pages=logs_pages,
+        logs_pages=max(1, -(-job.logs_total // span)),
+        logs_q=logs_q,
+        logs_read=logs_read,
         allow_completed_retries=board.allow_completed_retries,
     )
+    context["trees"] = {"data": _tree(job.data), "returnvalue": _tree(job.returnvalue)}
     context["query"] = lambda **changes: query(request, **changes)
     return board.renderer.page(request, "job.html", context, data=job, block="live")
+
+
+def _tree(field: Field | None) -> json_tree.Tree | None:
+    return json_tree.build(field.value) if field is not None and field.is_json else None
 
 
 @guarded("viewer")
@@ -278,9 +291,8 @@ def _streamed(body: bytes, media_type: str, chunk: int = 64 * 1024) -> Response:
 @guarded("viewer")
 async def redis_page(request: Request, board: Board, user: User) -> Response:
     info = await board.adapter.server_info()
-    rows = [(label, info.get(key, "")) for key, label in REDIS_FIELDS if key in info]
-    data = {key: info[key] for key, _ in REDIS_FIELDS if key in info}
-    return board.renderer.page(request, "redis.html", board.context(request, user, rows=rows), data=data)
+    context = board.context(request, user, sections=server_info.sections(info), keyspace=server_info.keyspace(info))
+    return board.renderer.page(request, "redis.html", context, data=server_info.raw(info))
 
 
 @guarded("viewer")
@@ -304,20 +316,56 @@ async def find(request: Request, board: Board, user: User) -> Response:
 
 @guarded("operator")
 async def add_form(request: Request, board: Board, user: User) -> Response:
-    if board.read_only:
-        return board.error(request, 403, "This board is read-only.", user)
     name = request.path_params["queue"]
-    context = board.context(
-        request, user, queue_name=name, values={"name": "", "data": "{}", "options": "{}"}, errors={}
-    )
-    return board.renderer.page(request, "add.html", context, data={"queue": name})
+    refusal = _read_only(request, board, user, name)
+    if refusal:
+        return refusal
+    values = {"name": "", "data": "{}", "options": "{}"}
+    source = request.query_params.get("from")
+    if source:
+        copied = await _copied(request, board, user, name, source)
+        if isinstance(copied, Response):
+            return copied
+        values = copied
+    context = board.context(request, user, queue_name=name, values=values, errors={}, source=source)
+    return board.renderer.page(request, "add.html", context, data={"queue": name, **(values if source else {})})
+
+
+def _read_only(request: Request, board: Board, user: User, queue: str) -> Response | None:
+    """The refusal of a form whose action the board or the queue's settings would refuse, or None."""
+    if board.read_only:
+        return board.error(request, 403, _("This board is read-only."), user)
+    if board.queue_read_only(queue):
+        return board.error(request, 403, _("Queue %(queue)s is read-only on this board.", queue=repr(queue)), user)
+    return None
+
+
+async def _copied(request: Request, board: Board, user: User, name: str, source: str) -> dict[str, str] | Response:
+    """The add form's fields prefilled from job ``source`` (secrets masked, as the edit form shows them),
+    or the page that says why it cannot be copied."""
+    if {"data", "name"} & set(board.formatters.custom):
+        # A custom formatter decides what of the job may be shown; the form would show all of it.
+        return board.error(request, 409, _("This board shows jobs through a custom formatter: copy them by API."), user)
+    job = await board.adapter.job(name, source, logs_start=0, logs_count=0)
+    if job is None:
+        return board.error(request, 404, _("There is no job %(id)r in queue %(queue)r.", id=source, queue=name), user)
+    try:
+        raw = await board.adapter.raw_field(name, source, "data", max_bytes=MAX_EDIT_BYTES)
+        form = masked_for_edit(raw or "null", board.formatters)
+    except (TooLarge, ValueError) as exc:
+        return board.error(
+            request, 409, _("Job %(id)r cannot be copied into the form: %(why)s.", id=source, why=exc), user
+        )
+    options = form_options(board.formatters.apply("opts", job.opts, user))
+    return {"name": job.name, "data": form.text, "options": pretty(options), "from": source}
 
 
 @guarded("admin")
 async def limits_form(request: Request, board: Board, user: User) -> Response:
-    if board.read_only:
-        return board.error(request, 403, "This board is read-only.", user)
     name = request.path_params["queue"]
+    refusal = _read_only(request, board, user, name)
+    if refusal:
+        return refusal
     (info,) = await board.adapter.overview([name])
     current = limit_values(info)
     context = board.context(request, user, queue_name=name, values=current, current=current, errors={})
@@ -326,9 +374,10 @@ async def limits_form(request: Request, board: Board, user: User) -> Response:
 
 @guarded("operator")
 async def edit_form(request: Request, board: Board, user: User) -> Response:
-    if board.read_only:
-        return board.error(request, 403, "This board is read-only.", user)
     name, job_id = request.path_params["queue"], request.path_params["job_id"]
+    refusal = _read_only(request, board, user, name)
+    if refusal:
+        return refusal
     if "data" in board.formatters.custom:
         # A custom formatter decides what of the data may be shown; the form would show all of it.
         return board.error(request, 409, "This board shows job data through a custom formatter: edit it by API.", user)

@@ -113,4 +113,4 @@ def test_actions_in_the_browser_land_in_the_audit_log(
     page.goto(f"{base}/audit")
     rows.nth(0).get_by_role("link", name=sq.name).click()
     expect(rows).to_have_count(2)
-    expect(page.get_by_label("Queue")).to_have_value(sq.name)
+    expect(page.get_by_label("Queue", exact=True)).to_have_value(sq.name)

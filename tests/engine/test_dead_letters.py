@@ -220,3 +220,29 @@ async def test_a_job_failed_when_taken_is_dead_lettered_too(
     dead = raw.hgetall(f"bull:{qname}.dead:{job.id}")
     assert dead["failedReason"] == "job stalled more than allowable limit"
     assert json.loads(dead["opts"])["deadLetter"]["queue"] == qname
+
+
+async def test_retrying_in_bulk_sends_dead_letters_back_only_to_the_queues_named(
+    queue: Queue, raw: redis.Redis, qname: str, redis_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    for n in range(3):
+        await queue.add("letter", {"unrecoverable": True, "n": n})
+    async with running(worker(qname, redis_url)):
+        await until(lambda: raw.zcard(f"bull:{qname}.dead:failed") == 3, 5, "the dead letters")
+    async with Queue(qname + ".dead", redis_url) as dead:
+        own = [(await dead.add("own", {"n": n})).id for n in range(3)]
+
+        async def fail(job: Job) -> Any:
+            raise UnrecoverableError("fails here")
+
+        async with running(Worker(qname + ".dead", fail, redis_url)):
+            await until(lambda: raw.zcard(f"bull:{qname}.dead:failed") == 6, 5, "its own failures")
+        # Batches of two: the dead letters kept are passed over from one call to the next.
+        monkeypatch.setattr("board.engine.ops.BATCH", 2)
+        assert await dead.retry_jobs("failed", send_back_to=[qname + ".other"]) == 3
+        assert sorted(raw.lrange(f"bull:{qname}.dead:wait", 0, -1)) == sorted(own)
+        assert raw.zcard(f"bull:{qname}.dead:failed") == 3
+        assert raw.llen(f"bull:{qname}:wait") == 0
+        # Sent back to the queues named, or to any when none are.
+        assert await dead.retry_jobs("failed", send_back_to=[qname]) == 3
+        assert raw.llen(f"bull:{qname}:wait") == 3

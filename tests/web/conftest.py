@@ -137,6 +137,31 @@ def counts_of(sq: SyncQueue) -> dict[str, int]:
     return sq.get_job_counts(*STATES)
 
 
+def flow(redis_url: str, parent_queue: str, child_queue: str, children: int) -> tuple[str, list[str]]:
+    """A parent (``p7``) in one queue waiting for ``children`` jobs (``c0``, ``c1``...) in another."""
+    from board import SyncFlowProducer
+
+    with SyncFlowProducer(redis_url) as flows:
+        tree = flows.add(
+            {
+                "name": "parent",
+                "queue_name": parent_queue,
+                "job_id": "p7",
+                "children": [{"name": f"c{i}", "queue_name": child_queue, "job_id": f"c{i}"} for i in range(children)],
+            }
+        )
+    return tree.job.id, [child.job.id for child in tree.children]
+
+
+def dead_letter(redis_url: str, origin: SyncQueue, dead: SyncQueue) -> str:
+    """The id, in ``dead``, of the dead letter of job ``p1`` that failed for good in ``origin``."""
+    origin.add("pay", {"fail": "bank down"}, job_id="p1")
+    with ThreadWorker(redis_url, origin.name, dead_letter_queue=dead.name):
+        wait_for(lambda: dead.get_job_counts("failed")["failed"] == 1, what="the dead letter")
+    (letter,) = dead.get_jobs(["failed"])
+    return str(letter.id)
+
+
 def process_all(url: str, sq: SyncQueue, *, completed: int = 0, failed: int = 0, **options: Any) -> None:
     """Runs a worker until the queue holds that many completed and failed jobs."""
     with ThreadWorker(url, sq.name, **options):

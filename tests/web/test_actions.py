@@ -1,5 +1,6 @@
-"""The board's actions over HTTP, each checked in Redis: as a browser's form post (CSRF token from the page,
-303 redirect, flash message) and as a script's JSON post ({"ok": true, "message": ...})."""
+"""The actions on one job (board/web/actions.py) over HTTP, each checked in Redis: as a browser's form post
+(CSRF token from the page, 303 redirect, flash message) and as a script's JSON post ({"ok": true, ...}); the
+rows of the queue page that post them."""
 
 from __future__ import annotations
 
@@ -12,17 +13,22 @@ from typing import Any
 import pytest
 import redis
 
-from board import SyncQueue
+from board import BasicAuth, SyncQueue
 
 from .conftest import (
+    AS,
     JSON,
     MODES,
+    USERS,
     ClientFactory,
     ThreadWorker,
     act,
-    counts_of,
+    basic,
+    dead_letter,
     flash_of,
+    flow,
     keys_of,
+    post_forms,
     process_all,
     refused,
     tags_of,
@@ -199,394 +205,7 @@ def test_duplicate_job(make_client: ClientFactory, sq: SyncQueue, qname: str, ra
     assert raw.zscore(f"bull:{qname}:prioritized", copy_id) is not None
 
 
-@pytest.mark.parametrize("mode", MODES)
-def test_add_job(make_client: ClientFactory, qname: str, raw: redis.Redis, mode: str) -> None:
-    client = make_client([qname])
-    page = client.get(f"/queues/{qname}/add")
-    assert page.status_code == 200 and 'name="options"' in page.text
-    data = {"to": "ada@example.com", "n": [1, 2]}
-    options = {"delay": 60, "attempts": 3, "backoff": {"type": "fixed", "delay": 5}, "job_id": "welcome-ada"}
-    fields: dict[str, Any] = {"name": "welcome", "data": data, "options": options}
-    if mode == "form":
-        fields = {k: v if isinstance(v, str) else json.dumps(v) for k, v in fields.items()}
-
-    assert act(client, mode, f"/queues/{qname}/add", qname, fields) == "Job welcome-ada added."
-    stored = raw.hgetall(f"bull:{qname}:welcome-ada")
-    assert stored["name"] == "welcome"
-    assert json.loads(stored["data"]) == data
-    opts = json.loads(stored["opts"])
-    assert opts["attempts"] == 3 and opts["backoff"] == {"type": "fixed", "delay": 5000}
-    assert stored["delay"] == "60000"
-    assert raw.zscore(f"bull:{qname}:delayed", "welcome-ada") is not None
-
-    # Without a job_id, the next id; a priority puts it in prioritized.
-    plain: dict[str, Any] = {"name": "second", "data": {}, "options": {"priority": 2}}
-    if mode == "form":
-        plain = {"name": "second", "data": "", "options": '{"priority": 2}'}
-    added = re.fullmatch(r"Job (\d+) added\.", act(client, mode, f"/queues/{qname}/add", qname, plain))
-    assert added
-    assert raw.zscore(f"bull:{qname}:prioritized", added.group(1)) is not None
-    assert raw.hget(f"bull:{qname}:{added.group(1)}", "data") == "{}"
-    assert raw.hget(f"bull:{qname}:{added.group(1)}", "name") == "second"
-
-
-ADD_ERRORS = [
-    ({"name": "x", "data": '{"a": ', "options": "{}"}, "data", "Not valid JSON"),
-    ({"name": "x", "data": "{}", "options": "{delay: 5}"}, "options", "Not valid JSON"),
-    ({"name": "x", "data": "{}", "options": '{"colour": "red"}'}, "options", "Unknown option(s): colour"),
-    ({"name": "x", "data": "{}", "options": "[1, 2]"}, "options", "Options must be a JSON object"),
-    ({"name": "x", "data": "{}", "options": '{"delay": -5}'}, "options", "delay"),
-    ({"name": "x", "data": "{}", "options": '{"job_id": "a:b"}'}, "options", "job_id"),
-    ({"name": "x", "data": "{}", "options": '{"priority": 99999999}'}, "options", "priority"),
-    ({"name": "  ", "data": "{}", "options": "{}"}, "name", "Give the job a name."),
-    # Valid JSON text that the engine cannot store: the engine's refusal lands on the data field.
-    ({"name": "x", "data": '"\\ud800"', "options": "{}"}, "data", "lone surrogate"),
-]
-
-
-@pytest.mark.parametrize(("fields", "field", "error"), ADD_ERRORS, ids=[e[2][:20] for e in ADD_ERRORS])
-def test_add_job_errors_write_nothing(
-    make_client: ClientFactory,
-    sq: SyncQueue,
-    qname: str,
-    raw: redis.Redis,
-    fields: dict[str, str],
-    field: str,
-    error: str,
-) -> None:
-    sq.add("existing", {})
-    client = make_client([qname])
-    before = keys_of(raw, qname)
-    counter = raw.get(f"bull:{qname}:id")
-
-    page = client.post(f"/queues/{qname}/add", data={"csrf_token": token(client, qname), **fields})
-    assert page.status_code == 400
-    errors = {
-        m.group(1): html.unescape(m.group(2))
-        for m in re.finditer(
-            r'<div class="field error">\s*<label for="(\w+)">.*?<p class="field-error">(.*?)</p>', page.text, re.S
-        )
-    }
-    assert list(errors) == [field], errors
-    assert error in errors[field]
-    # What was typed comes back, to be fixed.
-    for name in ("data", "options"):
-        shown = re.search(rf'<textarea id="{name}" name="{name}"[^>]*>(.*?)</textarea>', page.text, re.S)
-        assert shown and html.unescape(shown.group(1)) == fields[name]
-
-    body = {k: (json.loads(v) if k != "name" and _is_json(v) else v) for k, v in fields.items()}
-    # Escaped to ASCII, so that a lone surrogate travels as JSON text does.
-    as_json = client.post(
-        f"/queues/{qname}/add", content=json.dumps(body), headers={**JSON, "Content-Type": "application/json"}
-    )
-    assert as_json.status_code == 400
-    assert field in as_json.json()["fields"]
-
-    assert raw.get(f"bull:{qname}:id") == counter
-    assert keys_of(raw, qname) == before
-
-
-def _is_json(text: str) -> bool:
-    try:
-        json.loads(text)
-    except ValueError:
-        return False
-    return True
-
-
-# Queue actions ------------------------------------------------------------------------------------------------
-
-
-@pytest.mark.parametrize("mode", MODES)
-def test_retry_all(
-    make_client: ClientFactory, redis_url: str, sq: SyncQueue, qname: str, raw: redis.Redis, mode: str
-) -> None:
-    failed = [sq.add(f"f{i}", {"fail": "x"}).id for i in range(3)]
-    completed = [sq.add(f"c{i}", {}).id for i in range(2)]
-    process_all(redis_url, sq, completed=2, failed=3)
-    client = make_client([qname])
-
-    message = act(client, mode, f"/queues/{qname}/retry", qname, {"state": "failed", "confirm": True})
-    assert message == "3 failed job(s) moved back to waiting."
-    assert sorted(in_wait(raw, qname)) == sorted(failed)
-    assert raw.zcard(f"bull:{qname}:failed") == 0
-
-    message = act(client, mode, f"/queues/{qname}/retry", qname, {"state": "completed", "confirm": True})
-    assert message == "2 completed job(s) moved back to waiting."
-    assert sorted(in_wait(raw, qname)) == sorted(failed + completed)
-    assert raw.zcard(f"bull:{qname}:completed") == 0
-
-    # Not confirmed: asked, nothing moves.
-    sq.drain()
-    before = keys_of(raw, qname)
-    asked = refused(client, mode, f"/queues/{qname}/retry", qname, {"state": "failed"})
-    assert asked.status_code == (200 if mode == "form" else 400)
-    assert keys_of(raw, qname) == before
-
-
-def test_completed_retries_can_be_turned_off(
-    make_client: ClientFactory, redis_url: str, sq: SyncQueue, qname: str, raw: redis.Redis
-) -> None:
-    done = sq.add("c", {})
-    bad = sq.add("f", {"fail": "x"})
-    process_all(redis_url, sq, completed=1, failed=1)
-    client = make_client([qname], allow_completed_retries=False)
-    before = keys_of(raw, qname)
-
-    queue_page = client.get(f"/queues/{qname}").text
-    assert "Retry all failed" in queue_page and "Retry all completed" not in queue_page
-    assert "Retry</button>" not in client.get(f"/queues/{qname}/jobs/{done.id}").text
-    for mode in MODES:
-        all_completed = refused(client, mode, f"/queues/{qname}/retry", qname, {"state": "completed", "confirm": True})
-        assert all_completed.status_code == 403, mode
-        one = refused(client, mode, f"/queues/{qname}/jobs/{done.id}/retry", qname)
-        assert one.status_code == 403, mode
-    assert "Retrying completed jobs is turned off" in one.json()["error"]
-    assert keys_of(raw, qname) == before
-    # Failed jobs still can.
-    assert "Retry</button>" in client.get(f"/queues/{qname}/jobs/{bad.id}").text
-    act(client, "json", f"/queues/{qname}/retry", qname, {"state": "failed", "confirm": True})
-    assert in_wait(raw, qname) == [bad.id]
-
-
-@pytest.mark.parametrize("mode", MODES)
-def test_promote_all(make_client: ClientFactory, sq: SyncQueue, qname: str, raw: redis.Redis, mode: str) -> None:
-    delayed = [sq.add(f"d{i}", {}, delay=600 + i).id for i in range(3)]
-    client = make_client([qname])
-    message = act(client, mode, f"/queues/{qname}/promote", qname, {"confirm": True})
-    assert message == "3 delayed job(s) promoted."
-    assert raw.zcard(f"bull:{qname}:delayed") == 0
-    assert sorted(in_wait(raw, qname)) == sorted(delayed)
-
-
-@pytest.mark.parametrize("mode", MODES)
-def test_clean_by_age_and_limit(
-    make_client: ClientFactory, redis_url: str, sq: SyncQueue, qname: str, raw: redis.Redis, mode: str
-) -> None:
-    with ThreadWorker(redis_url, qname):
-        old = [sq.add(f"old{i}", {}).id for i in range(3)]
-        wait_for(lambda: counts_of(sq)["completed"] == 3, what="old jobs completed")
-        time.sleep(1.0)
-        new = [sq.add(f"new{i}", {}).id for i in range(2)]
-        wait_for(lambda: counts_of(sq)["completed"] == 5, what="new jobs completed")
-    client = make_client([qname])
-
-    message = act(
-        client, mode, f"/queues/{qname}/clean", qname, {"state": "completed", "grace": 0.6, "limit": 2, "confirm": True}
-    )
-    assert message == "2 completed job(s) older than 0.6 s removed."
-    left = raw.zrange(f"bull:{qname}:completed", 0, -1)
-    assert sorted(left) == sorted([old[2], *new])  # the two oldest went, at most the limit
-    assert not raw.exists(f"bull:{qname}:{old[0]}", f"bull:{qname}:{old[1]}")
-
-    before = keys_of(raw, qname)
-    for bad in (
-        {"state": "paused", "grace": 0, "limit": 1},
-        {"state": "completed", "grace": -1, "limit": 1},
-        {"state": "completed", "grace": "soon", "limit": 1},
-        {"state": "completed", "grace": 0, "limit": 0},
-        {"state": "completed", "grace": 0, "limit": 2_000_000},
-    ):
-        assert refused(client, mode, f"/queues/{qname}/clean", qname, {**bad, "confirm": True}).status_code == 400, bad
-    assert keys_of(raw, qname) == before
-
-
-@pytest.mark.parametrize("mode", MODES)
-def test_pause_and_resume(make_client: ClientFactory, sq: SyncQueue, qname: str, raw: redis.Redis, mode: str) -> None:
-    sq.add("j", {})
-    client = make_client([qname])
-    assert 'action="/queues/' + qname + '/pause"' in client.get(f"/queues/{qname}").text
-
-    assert act(client, mode, f"/queues/{qname}/pause", qname) == "Queue paused."
-    assert raw.hget(f"bull:{qname}:meta", "paused") == "1"
-    page = client.get(f"/queues/{qname}").text
-    assert "badge-paused" in page and f'action="/queues/{qname}/resume"' in page
-    assert client.get("/", headers=JSON).json()["queues"][0]["paused"] is True
-    assert act(client, mode, f"/queues/{qname}/pause", qname) == "Queue was already paused."
-
-    assert act(client, mode, f"/queues/{qname}/resume", qname) == "Queue resumed."
-    assert raw.hget(f"bull:{qname}:meta", "paused") is None
-    assert "badge-paused" not in client.get(f"/queues/{qname}").text
-    assert act(client, mode, f"/queues/{qname}/resume", qname) == "Queue was not paused."
-
-
-@pytest.mark.parametrize("mode", MODES)
-def test_empty(
-    make_client: ClientFactory, redis_url: str, sq: SyncQueue, qname: str, raw: redis.Redis, mode: str
-) -> None:
-    done = sq.add("done", {})
-    process_all(redis_url, sq, completed=1)
-    waiting = [sq.add(f"w{i}", {}).id for i in range(2)]
-    prioritized = sq.add("p", {}, priority=1).id
-    delayed = sq.add("d", {}, delay=600).id
-    client = make_client([qname])
-
-    message = act(client, mode, f"/queues/{qname}/empty", qname, {"confirm": True})
-    assert message == "Queue emptied of its waiting and prioritized jobs."
-    counts = counts_of(sq)
-    assert (counts["waiting"], counts["prioritized"], counts["delayed"], counts["completed"]) == (0, 0, 1, 1)
-    assert not raw.exists(*(f"bull:{qname}:{i}" for i in [*waiting, prioritized]))
-    assert raw.exists(f"bull:{qname}:{delayed}", f"bull:{qname}:{done.id}") == 2
-
-    message = act(client, mode, f"/queues/{qname}/empty", qname, {"delayed": True, "confirm": True})
-    assert message == "Queue emptied of its waiting, prioritized and delayed jobs."
-    assert counts_of(sq)["delayed"] == 0 and counts_of(sq)["completed"] == 1
-    assert not raw.exists(f"bull:{qname}:{delayed}")
-
-
-@pytest.mark.parametrize("mode", MODES)
-def test_obliterate_needs_a_paused_queue(
-    make_client: ClientFactory, sq: SyncQueue, qname: str, raw: redis.Redis, mode: str
-) -> None:
-    sq.add("a", {})
-    sq.add("b", {}, delay=60)
-    client = make_client([qname], client={"raise_server_exceptions": False})
-    assert "Obliterate" not in client.get(f"/queues/{qname}").text  # offered only once paused
-    before = keys_of(raw, qname)
-
-    refusal = refused(client, mode, f"/queues/{qname}/obliterate", qname, {"confirm": True})
-    assert refusal.status_code == 409
-    assert "pause it first" in html.unescape(refusal.text)
-    assert keys_of(raw, qname) == before
-
-    sq.pause()
-    assert "Obliterate" in client.get(f"/queues/{qname}").text
-    assert act(client, mode, f"/queues/{qname}/obliterate", qname, {"confirm": True}) == f"Queue {qname} obliterated."
-    assert raw.keys(f"bull:{qname}:*") == []
-
-
-def test_obliterate_with_active_jobs_needs_force(
-    make_client: ClientFactory, redis_url: str, sq: SyncQueue, qname: str, raw: redis.Redis
-) -> None:
-    client = make_client([qname])
-    with ThreadWorker(redis_url, qname):
-        sq.add("held", {"hold": True})
-        wait_for(lambda: counts_of(sq)["active"] == 1, what="a job held active")
-        sq.add("waiting", {})
-        sq.pause()
-        refusal = refused(client, "json", f"/queues/{qname}/obliterate", qname, {"confirm": True})
-        assert refusal.status_code == 409, refusal.text
-        assert "active" in refusal.json()["error"]
-        assert counts_of(sq)["active"] == 1 and counts_of(sq)["waiting"] == 1
-
-        message = act(client, "form", f"/queues/{qname}/obliterate", qname, {"force": True, "confirm": True})
-        assert message == f"Queue {qname} obliterated."
-        assert [k for k in raw.keys(f"bull:{qname}:*") if not str(k).endswith(":lock")] == []
-
-
-# Global limits ------------------------------------------------------------------------------------------------
-
-
-def meta_of(raw: redis.Redis, queue: str) -> dict[str, str]:
-    return {
-        str(k): str(v) for k, v in raw.hgetall(f"bull:{queue}:meta").items() if k in ("concurrency", "max", "duration")
-    }
-
-
-@pytest.mark.parametrize("mode", MODES)
-def test_set_and_remove_global_concurrency(
-    make_client: ClientFactory, sq: SyncQueue, qname: str, raw: redis.Redis, mode: str
-) -> None:
-    sq.add("j", {})
-    client = make_client([qname])
-    url = f"/queues/{qname}/concurrency"
-    message = act(client, mode, url, qname, {"concurrency": 3})
-    assert message == f"Global concurrency of {qname} set to 3: at most that many jobs run at once."
-    assert meta_of(raw, qname) == {"concurrency": "3"}
-    assert "<dt>Global concurrency</dt><dd>3</dd>" in client.get(f"/queues/{qname}").text
-    removed = act(client, mode, url, qname, {"concurrency": "" if mode == "form" else None})
-    assert removed.startswith(f"Global concurrency of {qname} removed")
-    assert meta_of(raw, qname) == {}
-
-
-@pytest.mark.parametrize("mode", MODES)
-def test_set_and_remove_global_rate_limit(
-    make_client: ClientFactory, sq: SyncQueue, qname: str, raw: redis.Redis, mode: str
-) -> None:
-    sq.add("j", {})
-    client = make_client([qname])
-    url = f"/queues/{qname}/rate-limit"
-    message = act(client, mode, url, qname, {"max": 100, "duration": "1.5"})
-    assert message == f"Global rate limit of {qname} set to 100 jobs per 1.5 s."
-    assert meta_of(raw, qname) == {"max": "100", "duration": "1500"}
-    assert act(client, mode, url, qname, {"max": ""}) == f"Global rate limit of {qname} removed."
-    assert meta_of(raw, qname) == {}
-
-
-@pytest.mark.parametrize(
-    ("url", "fields", "field", "says"),
-    [
-        ("concurrency", {"concurrency": "0"}, "concurrency", "whole number from 1"),
-        ("concurrency", {"concurrency": "2.5"}, "concurrency", "whole number"),
-        ("concurrency", {"concurrency": "lots"}, "concurrency", "whole number"),
-        ("rate-limit", {"max": "-4", "duration": "60"}, "max", "whole number"),
-        ("rate-limit", {"max": "10", "duration": "0"}, "duration", "seconds"),
-        ("rate-limit", {"max": "10", "duration": "forever"}, "duration", "seconds"),
-        ("rate-limit", {"max": "10"}, "duration", "seconds"),
-    ],
-)
-def test_bad_limits_are_said_on_their_field_and_write_nothing(
-    make_client: ClientFactory,
-    sq: SyncQueue,
-    qname: str,
-    raw: redis.Redis,
-    url: str,
-    fields: dict[str, str],
-    field: str,
-    says: str,
-) -> None:
-    sq.set_global_concurrency(7)
-    client = make_client([qname])
-    before = keys_of(raw, qname)
-    response = client.post(
-        f"/queues/{qname}/{url}", data={"csrf_token": token(client, qname), **fields}, follow_redirects=False
-    )
-    assert response.status_code == 400
-    error = re.search(rf'<p class="field-error" id="limit-{field}-error">(.*?)</p>', response.text)
-    assert error and says in html.unescape(error.group(1)), response.text[-2000:]
-    inputs = {
-        a["name"]: a for tag, a in tags_of(response.text) if tag == "input" and a.get("id", "").startswith("limit-")
-    }
-    assert inputs[field].get("aria-invalid") == "true"
-    # The other form still shows the queue's setting.
-    if url == "rate-limit":
-        assert inputs["concurrency"]["value"] == "7"
-    as_json = client.post(f"/queues/{qname}/{url}", json=fields, headers=JSON)
-    assert as_json.status_code == 400 and field in as_json.json()["fields"]
-    assert keys_of(raw, qname) == before
-
-
-def test_limits_are_for_admins(make_client: ClientFactory, sq: SyncQueue, qname: str, raw: redis.Redis) -> None:
-    from board import BasicAuth
-
-    from .conftest import AS, USERS
-
-    sq.add("j", {})
-    client = make_client([qname], auth=BasicAuth(USERS))
-    before = keys_of(raw, qname)
-    for who in ("viewer", "operator"):
-        for url, body in (("concurrency", {"concurrency": 2}), ("rate-limit", {"max": 5, "duration": 1})):
-            response = client.post(f"/queues/{qname}/{url}", json=body, headers={**AS[who], **JSON})
-            assert response.status_code == 403, (who, url)
-    assert keys_of(raw, qname) == before
-
-
 # Flows ----------------------------------------------------------------------------------------------------------
-
-
-def flow(redis_url: str, parent_queue: str, child_queue: str, children: int) -> tuple[str, list[str]]:
-    from board import SyncFlowProducer
-
-    with SyncFlowProducer(redis_url) as flows:
-        tree = flows.add(
-            {
-                "name": "parent",
-                "queue_name": parent_queue,
-                "job_id": "p7",
-                "children": [{"name": f"c{i}", "queue_name": child_queue, "job_id": f"c{i}"} for i in range(children)],
-            }
-        )
-    return tree.job.id, [child.job.id for child in tree.children]
 
 
 @pytest.mark.parametrize("mode", MODES)
@@ -662,3 +281,251 @@ def test_send_a_dead_letter_back(
         assert (
             client.post(f"/queues/email-dead/jobs/{letter}/retry", data=form, follow_redirects=False).status_code == 404
         )
+
+
+# Rows of the queue page ---------------------------------------------------------------------------------------
+
+
+def row_buttons(page: str, job_id: str) -> dict[str, str]:
+    """The buttons and links of one job's row: their label to where they post or lead."""
+    row = re.search(
+        rf'<tr>\s*<td class="pick"><input type="checkbox" name="ids" value="{re.escape(job_id)}".*?</tr>', page, re.S
+    )
+    assert row, f"no selectable row for job {job_id}"
+    found: dict[str, str] = {}
+    for tag, attrs in tags_of(row.group(0)):
+        if tag == "button" and "formaction" in attrs:
+            found[attrs["formaction"].rsplit("/", 1)[1]] = attrs.get("data-confirm", "")
+        elif tag == "a" and ("?from=" in attrs.get("href", "") or attrs.get("href", "").endswith("/edit")):
+            found["duplicate" if "?from=" in attrs["href"] else "edit"] = attrs["href"]
+    return found
+
+
+def test_rows_offer_the_actions_of_their_state(
+    make_client: ClientFactory, redis_url: str, sq: SyncQueue, qname: str, raw: redis.Redis
+) -> None:
+    failed = sq.add("f", {"fail": "x"})
+    completed = sq.add("c", {})
+    process_all(redis_url, sq, completed=1, failed=1)
+    delayed = sq.add("d", {}, delay=3600)
+    waiting = sq.add("w", {})
+    client = make_client([qname])
+
+    latest = client.get(f"/queues/{qname}").text
+    # One form around the table, with one token, whatever the number of rows.
+    table_form = re.search(r'<form id="jobs-form".*?</form>', latest, re.S)
+    assert table_form and table_form.group(0).count('name="csrf_token"') == 1
+    assert row_buttons(latest, failed.id).keys() == {"retry", "duplicate", "edit", "remove"}
+    assert row_buttons(latest, failed.id)["duplicate"] == f"/queues/{qname}/add?from={failed.id}"
+    done = row_buttons(latest, completed.id)
+    assert done.keys() == {"retry", "duplicate", "remove"} and "again" in done["retry"]
+    assert row_buttons(latest, delayed.id).keys() == {"promote", "reschedule", "remove"}
+    assert row_buttons(latest, waiting.id).keys() == {"priority", "remove"}
+
+    # A row's button posts the table's form to that job's own action, and comes back to the list.
+    here = f"/queues/{qname}?state=failed"
+    form = {"csrf_token": token(client, qname), "next": here, "ids": waiting.id, f"priority.{waiting.id}": "0"}
+    response = client.post(f"/queues/{qname}/jobs/{failed.id}/retry", data=form, follow_redirects=False)
+    assert response.status_code == 303 and response.headers["location"] == here
+    assert in_wait(raw, qname) == [waiting.id, failed.id] or sorted(in_wait(raw, qname)) == sorted(
+        [waiting.id, failed.id]
+    )
+    assert sq.get_job_state(failed.id) == "waiting"
+
+    # A priority typed in a row is that row's.
+    form = {"csrf_token": token(client, qname), f"priority.{waiting.id}": "7", f"priority.{failed.id}": "1"}
+    response = client.post(f"/queues/{qname}/jobs/{waiting.id}/priority", data=form, follow_redirects=False)
+    assert response.status_code == 303
+    assert raw.hget(f"bull:{qname}:{waiting.id}", "priority") == "7"
+    assert raw.hget(f"bull:{qname}:{failed.id}", "priority") == "0"
+
+
+def test_rows_follow_roles_and_queue_settings(
+    make_client: ClientFactory, redis_url: str, sync_queues: Any, raw: redis.Redis
+) -> None:
+    locked, strict = sync_queues("locked"), sync_queues("strict")
+    for q in (locked, strict):
+        q.add("f", {"fail": "x"})
+        process_all(redis_url, q, failed=1)
+    settings = {"locked": {"read_only": True}, "strict": {"allow_retries": False}}
+    client = make_client(["locked", "strict"], auth=BasicAuth(USERS), queue_config=settings)
+
+    admin_strict = client.get("/queues/strict?state=failed", headers=AS["admin"]).text
+    assert row_buttons(admin_strict, "1").keys() == {"duplicate", "edit", "remove"}
+    assert 'value="retry"' not in admin_strict and "Retry all" not in admin_strict
+    operator = client.get("/queues/strict?state=failed", headers=AS["operator"]).text
+    assert row_buttons(operator, "1").keys() == {"duplicate", "edit"} and 'value="remove"' not in operator
+    assert 'id="jobs-form"' not in client.get("/queues/strict", headers=AS["viewer"]).text
+    assert 'id="jobs-form"' not in client.get("/queues/locked", headers=AS["admin"]).text
+
+    # The server refuses what the page does not offer.
+    before = keys_of(raw, "strict")
+    for url, body in (
+        ("/queues/strict/jobs/1/retry", {}),
+        ("/queues/strict/retry", {"state": "failed", "confirm": True}),
+    ):
+        refusal = client.post(url, json=body, headers={**AS["admin"], **JSON})
+        assert refusal.status_code == 403 and "Retries are turned off for queue strict" in refusal.json()["error"]
+    assert keys_of(raw, "strict") == before
+    refusal = client.post("/queues/locked/jobs/1/retry", json={}, headers={**AS["admin"], **JSON})
+    assert refusal.status_code == 403 and "read-only" in refusal.json()["error"]
+
+
+def test_retrying_a_completed_job_asks_first(
+    make_client: ClientFactory, redis_url: str, sq: SyncQueue, qname: str, raw: redis.Redis
+) -> None:
+    job = sq.add("c", {})
+    process_all(redis_url, sq, completed=1)
+    client = make_client([qname])
+    for mode in MODES:
+        asked = refused(client, mode, f"/queues/{qname}/jobs/{job.id}/retry", qname)
+        assert asked.status_code == (200 if mode == "form" else 400)
+        assert sq.get_job_state(job.id) == "completed"
+    assert "Please confirm" in asked.text or "confirm=true" in asked.text
+    message = act(client, "form", f"/queues/{qname}/jobs/{job.id}/retry", qname, {"confirm": True})
+    assert message == f"Job {job.id} moved from completed back to waiting."
+    assert in_wait(raw, qname) == [job.id]
+
+
+# Reschedule ---------------------------------------------------------------------------------------------------
+
+
+def due_ms(raw: redis.Redis, queue: str, job_id: str) -> float:
+    """When a delayed job is due, from its score (BullMQ keeps a counter in the low 12 bits)."""
+    score = raw.zscore(f"bull:{queue}:delayed", job_id)
+    assert score is not None
+    return score // 4096
+
+
+@pytest.mark.parametrize("mode", MODES)
+def test_reschedule_a_delayed_job(
+    make_client: ClientFactory, sq: SyncQueue, qname: str, raw: redis.Redis, mode: str
+) -> None:
+    job = sq.add("later", {}, delay=3600)
+    client = make_client([qname])
+    assert "reschedule" in " ".join(post_forms(client.get(f"/queues/{qname}/jobs/{job.id}").text))
+
+    # As BullMQ's changeDelay: milliseconds unless a unit is said.
+    start = time.time() * 1000
+    message = act(client, mode, f"/queues/{qname}/jobs/{job.id}/reschedule", qname, {"delay": 120000})
+    assert message.startswith(f"Job {job.id} rescheduled: it is due at ")
+    assert start + 119_000 <= due_ms(raw, qname, job.id) <= time.time() * 1000 + 121_000
+    assert raw.hget(f"bull:{qname}:{job.id}", "delay") == "120000"
+
+    # In minutes, typed in its row of the queue page.
+    row = {f"delay.{job.id}": "10", f"unit.{job.id}": "min", f"at.{job.id}": ""}
+    act(client, mode, f"/queues/{qname}/jobs/{job.id}/reschedule", qname, row)
+    assert abs(due_ms(raw, qname, job.id) - (time.time() * 1000 + 600_000)) < 5_000
+
+    # At a time (a form's is read as UTC).
+    act(client, mode, f"/queues/{qname}/jobs/{job.id}/reschedule", qname, {"at": "2099-01-01T00:00"})
+    assert due_ms(raw, qname, job.id) == pytest.approx(4070908800000, abs=2_000)
+    # The pages say when it now runs: from the delayed set, not the time it was added plus its delay.
+    page = client.get(f"/queues/{qname}?state=delayed", headers=JSON).json()
+    (shown,) = [row for row in page["jobs"] if row["id"] == job.id]
+    assert shown["run_at_ms"] == due_ms(raw, qname, job.id)
+
+
+def test_reschedule_refusals(make_client: ClientFactory, sq: SyncQueue, qname: str, raw: redis.Redis) -> None:
+    job = sq.add("later", {}, delay=3600)
+    waiting = sq.add("now", {})
+    client = make_client([qname])
+    before = keys_of(raw, qname)
+    url = f"/queues/{qname}/jobs/{job.id}/reschedule"
+    for body, field in (
+        ({"delay": -1}, "delay"),
+        ({"delay": "soon"}, "delay"),
+        ({}, "delay"),
+        ({"delay": 5, "unit": "weeks"}, "unit"),
+        ({"at": "someday"}, "at"),
+    ):
+        answer = client.post(url, json=body, headers=JSON)
+        assert answer.status_code == 400 and answer.json()["error"].startswith(f"{field}:"), body
+    assert keys_of(raw, qname) == before
+    assert (
+        client.post(f"/queues/{qname}/jobs/{waiting.id}/reschedule", json={"delay": 5}, headers=JSON).status_code == 409
+    )
+    assert client.post(f"/queues/{qname}/jobs/404/reschedule", json={"delay": 5}, headers=JSON).status_code == 404
+
+
+# Unprocessed children -----------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("mode", MODES)
+def test_remove_unprocessed_children(
+    make_client: ClientFactory, redis_url: str, sync_queues: Any, raw: redis.Redis, mode: str
+) -> None:
+    from board import SyncFlowProducer
+
+    sync_queues("parents"), sync_queues("later")
+    kids = sync_queues("kids")
+    with SyncFlowProducer(redis_url) as flows:
+        children = [{"name": "done", "queue_name": "kids", "job_id": "c0"}]
+        children += [{"name": f"c{i}", "queue_name": "later", "job_id": f"c{i}"} for i in (1, 2)]
+        flows.add({"name": "parent", "queue_name": "parents", "job_id": "p7", "children": children})
+    # One child done before: it stays, with its result for the parent.
+    process_all(redis_url, kids, completed=1)
+    client = make_client(["parents", "kids", "later"])
+
+    queue_page = client.get("/queues/parents?state=waiting-children").text
+    assert "remove-children" in row_buttons(queue_page, "p7")
+    assert "Remove unprocessed children" in client.get("/queues/parents/jobs/p7").text
+    message = act(client, mode, "/queues/parents/jobs/p7/remove-children", "parents", {"confirm": True})
+    assert message == "2 unprocessed child job(s) of job p7 removed."
+    assert not raw.exists("bull:later:c1") and not raw.exists("bull:later:c2")
+    assert raw.exists("bull:kids:c0") and raw.hlen("bull:parents:p7:processed") == 1
+    # Waiting for nothing now, the parent runs.
+    assert raw.scard("bull:parents:p7:dependencies") == 0
+    assert raw.lrange("bull:parents:wait", 0, -1) == ["p7"]
+
+
+def test_remove_unprocessed_children_keeps_hidden_queues_and_asks_first(
+    make_client: ClientFactory, redis_url: str, sync_queues: Any, raw: redis.Redis
+) -> None:
+    sync_queues("parents"), sync_queues("kids")
+    parent, children = flow(redis_url, "parents", "kids", 2)
+    users = {**USERS, "team": ("team-pw", "admin", ["parents"])}
+    client = make_client(["parents", "kids"], auth=BasicAuth(users))
+    team = basic("team", "team-pw")
+    url = f"/queues/parents/jobs/{parent}/remove-children"
+    asked = client.post(url, json={}, headers={**team, **JSON})
+    assert asked.status_code == 400 and "confirm=true" in asked.json()["error"]
+    operator = client.post(url, json={"confirm": True}, headers={**AS["operator"], **JSON})
+    assert operator.status_code == 403
+    answer = client.post(url, json={"confirm": True}, headers={**team, **JSON}).json()
+    assert answer["message"].startswith(f"0 unprocessed child job(s) of job {parent} removed. 2 kept")
+    assert all(raw.exists(f"bull:kids:{c}") for c in children)
+
+
+def test_removing_a_parent_never_reaches_children_in_a_queue_the_user_may_not_change(
+    make_client: ClientFactory, redis_url: str, sync_queues: Any, raw: redis.Redis
+) -> None:
+    sync_queues("parents"), sync_queues("kids")
+    parent, children = flow(redis_url, "parents", "kids", 2)
+    client = make_client(["parents", "kids"], queue_config={"kids": {"read_only": True}})
+    refused = client.post(f"/queues/parents/jobs/{parent}/remove", json={"confirm": True}, headers=JSON)
+    assert refused.status_code == 409
+    assert "children in a queue you may not change" in refused.json()["error"]
+    assert raw.exists(f"bull:parents:{parent}") and all(raw.exists(f"bull:kids:{c}") for c in children)
+    # Once the children's queue may be changed, the parent goes with them.
+    client = make_client(["parents", "kids"])
+    assert client.post(f"/queues/parents/jobs/{parent}/remove", json={"confirm": True}, headers=JSON).status_code == 200
+    assert not any(raw.exists(f"bull:kids:{c}") for c in children)
+
+
+def test_a_dead_letter_is_sent_back_only_to_a_queue_that_takes_retries(
+    make_client: ClientFactory, redis_url: str, sync_queues: Any, raw: redis.Redis
+) -> None:
+    payroll, dead = sync_queues("payroll"), sync_queues("payroll-dead")
+    letter = dead_letter(redis_url, payroll, dead)
+    before = keys_of(raw, "payroll")
+    for settings in ({"read_only": True}, {"allow_retries": False}):
+        client = make_client(["payroll-dead", "payroll"], queue_config={"payroll": settings})
+        single = client.post(f"/queues/payroll-dead/jobs/{letter}/retry", json={}, headers=JSON)
+        assert single.status_code == 403 and "may not change" in single.json()["error"]
+        bulk = client.post(
+            "/queues/payroll-dead/bulk", json={"action": "retry", "ids": [letter], "state": "failed"}, headers=JSON
+        )
+        assert bulk.status_code == 200 and bulk.json()["done"] == []
+        assert keys_of(raw, "payroll") == before
+    assert raw.zscore("bull:payroll-dead:failed", letter) is not None

@@ -173,3 +173,17 @@ def test_the_logs_pager_is_windowed(make_client: ClientFactory, sq: SyncQueue, q
     page = client.get(f"/queues/{qname}/jobs/{job.id}?logs_page=200").text
     numbers = [int(n) for n in re.findall(r'class="page(?: current)?"[^>]*>(\d+)<', page)]
     assert numbers == [1, 2, 199, 200, 201, 399, 400]
+
+
+@pytest.mark.parametrize("data", ["1e999", '{"a": -1e400}', "NaN", "[Infinity]"])
+def test_a_number_no_json_writer_could_write_shows_as_text(
+    make_client: ClientFactory, qname: str, raw: redis.Redis, data: str
+) -> None:
+    raw.hset(f"bull:{qname}:m1", mapping={"name": "raw", "data": data, "opts": "{}", "timestamp": "1"})
+    raw.zadd(f"bull:{qname}:failed", {"m1": 1})
+    client = make_client([qname])
+    for headers in ({}, JSON):
+        page = client.get(f"/queues/{qname}/jobs/m1", headers=headers)
+        assert page.status_code == 200, headers
+    assert client.get(f"/queues/{qname}/jobs/m1", headers=JSON).json()["data"]["text"] == data
+    assert client.get(f"/queues/{qname}?state=failed", headers=JSON).status_code == 200

@@ -106,7 +106,8 @@ def test_the_queue_page_charts_what_real_workers_keep(
     assert 'role="img"' in done and '<title id="chart-60-completed-title">Jobs completed per minute' in done
     assert 'aria-labelledby="chart-60-completed-title chart-60-completed-desc"' in done
     assert "3 jobs completed in the last hour" in done and "1 job failed in the last hour" in failed
-    assert done.count("<rect") == 1 and failed.count("<rect") == 1
+    # One bar a minute: the three may have finished either side of a minute's turn.
+    assert done.count("<rect") in (1, 2) and failed.count("<rect") == 1
     assert "Last hour: 3 completed, 1 failed." in page
     assert "<caption>Completed and failed jobs per minute, the last hour, newest first</caption>" in page
     # Workers keeping an hour: no day chart, and a word on how to keep one.

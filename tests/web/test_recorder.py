@@ -221,3 +221,15 @@ def test_throttled_sign_ins_are_not_recorded(make_client: ClientFactory, raw: re
     # Five failures lock the name: what follows is refused unread, and not written to the log.
     assert answers == [401] * 5 + [429] * 3
     assert [e["details"]["status"] for e in entries(raw)] == [401] * 5
+
+
+def test_a_bulk_action_is_recorded_with_what_it_did_and_to_which_jobs(
+    make_client: ClientFactory, sq: SyncQueue, qname: str, raw: redis.Redis
+) -> None:
+    delayed = [sq.add("later", {}, delay=3600).id for _ in range(2)]
+    client = make_client([qname])
+    response = client.post(f"/queues/{qname}/bulk", json={"action": "promote", "ids": delayed}, headers=JSON)
+    assert response.status_code == 200
+    (entry,) = [e for e in entries(raw) if e.get("action") == "bulk"]
+    assert entry["details"]["action"] == "promote"
+    assert sorted(entry["job_ids"]) == sorted(delayed)

@@ -362,3 +362,24 @@ def test_malformed_fields_cannot_inject_attributes(
         assert "malformed" in page.text
         assert_no_injection(page.text)
     assert_no_injection(client.get(f"/queues/{qname}/jobs/evil").text)
+
+
+def test_the_time_filters_and_macro_speak_the_request_language() -> None:
+    """``ago`` and ``absolute`` (from i18n.py) and the ``time`` macro, in the language and zone asked for."""
+    from board.web.i18n import using
+    from board.web.preferences import Preferences
+    from board.web.render import Renderer
+
+    env = Renderer(title="t", poll_interval=5).templates.env
+    moment = int((datetime.now(UTC).timestamp() - 180) * 1000)
+    macro = env.from_string('{% from "_macros.html" import time with context %}{{ time(ms) }}')
+    with using("de"):
+        assert env.from_string("{{ ms|ago }}").render(ms=moment) == "vor 3 Min."
+        assert env.from_string('{{ ms|absolute("Asia/Tokyo") }}').render(ms=1_700_000_000_123) == "15.11.2023, 07:13:20"
+        relative = macro.render(ms=moment, prefs=Preferences())
+        absolute = macro.render(ms=1_700_000_000_123, prefs=Preferences(time="absolute", zone="Asia/Tokyo"))
+    assert relative.startswith('<time datetime="') and relative.endswith(' UTC" data-relative>vor 3 Min.</time>')
+    assert absolute == (
+        '<time datetime="2023-11-14T22:13:20.123Z" title="15.11.2023, 07:13:20">15.11.2023, 07:13:20</time>'
+    )
+    assert macro.render(ms=None, prefs=Preferences()) == '<span class="muted">—</span>'

@@ -173,6 +173,98 @@ def test_overview_without_group_delimiter(make_client: ClientFactory, sync_queue
     assert card_order(page) == ["mail.a", "mail.b"]
 
 
+def totals_of(page: str) -> dict[str, int]:
+    strip = re.search(r'<ul class="totals-strip">(.*?)</ul>', page, re.S)
+    assert strip, "no totals on the overview"
+    return card_counts(strip.group(1))
+
+
+def test_overview_totals_and_the_state_filter(make_client: ClientFactory, redis_url: str, sync_queues: Any) -> None:
+    alpha, beta, gamma = sync_queues("alpha"), sync_queues("beta"), sync_queues("gamma")
+    alpha.add("a", {})
+    alpha.add("later", {}, delay=3600_000)
+    beta.add("b", {})
+    beta.add("bad", {"fail": "no"})
+    process_all(redis_url, beta, completed=1, failed=1)
+    gamma.add("g", {})
+    client = make_client(["alpha", "beta", "gamma"], group_delimiter="-")
+
+    page = client.get("/").text
+    totals = totals_of(page)
+    assert (totals["waiting"], totals["delayed"], totals["completed"], totals["failed"]) == (2, 1, 1, 1)
+    assert client.get("/", headers=JSON).json()["totals"] == totals
+
+    # Only the queues with failed jobs, and the totals are theirs.
+    failing = client.get("/", params={"has": "failed"})
+    assert card_order(failing.text) == ["beta"]
+    assert totals_of(failing.text)["waiting"] == 0 and totals_of(failing.text)["failed"] == 1
+    data = client.get("/", params={"has": "delayed"}, headers=JSON).json()
+    assert [q["name"] for q in data["queues"]] == ["alpha"] and data["totals"]["delayed"] == 1
+    # The filter and the state filter together.
+    assert card_order(client.get("/", params={"has": "waiting", "filter": "gam"}).text) == ["gamma"]
+    assert "No queues match." in client.get("/", params={"has": "active"}).text
+    bad = client.get("/", params={"has": "broken"}, headers=JSON)
+    assert bad.status_code == 400 and bad.json()["error"].startswith("has: expected one of waiting")
+
+
+def test_overview_groups_by_the_boards_delimiter(make_client: ClientFactory, sync_queues: Any) -> None:
+    names = ["mail-welcome", "mail-digest", "mail.other"]
+    for n in names:
+        sync_queues(n).add("x", {})
+    page = make_client(names, group_delimiter="-").get("/").text
+    titles = re.findall(r'<summary class="group-title">([^<]+) <span class="count">(\d+)</span>', page)
+    assert titles == [("mail", "2")]
+    assert page.index('data-queue="mail.other"') < page.index('data-group="mail"')
+
+
+def test_every_whole_page_has_the_queue_navigation(
+    make_client: ClientFactory, sync_queues: Any, raw: redis.Redis
+) -> None:
+    sync_queues("alpha").add("a", {})
+    beta = sync_queues("beta")
+    beta.add("b", {})
+    beta.pause()
+    # A limiter window open and full: "gamma" is rate limited.
+    sync_queues("gamma").add("g", {})
+    raw.hset("bull:gamma:meta", mapping={"max": 1, "duration": 60_000})
+    raw.set("bull:gamma:limiter", 1, px=60_000)
+    client = make_client(["alpha", "beta", "gamma"])
+
+    page = client.get("/queues/beta").text
+    nav = re.search(r'<ul class="nav-queues">(.*?)</ul>', page, re.S)
+    assert nav, "no navigation on the queue page"
+    items = dict(re.findall(r'<li data-q="([^"]+)">(.*?)</li>', nav.group(1), re.S))
+    assert list(items) == ["alpha", "beta", "gamma"]
+    assert 'class="current" aria-current="page"' in items["beta"] and "current" not in items["alpha"]
+    assert "mk-paused" in items["beta"] and "mk-paused" not in items["alpha"]
+    assert "mk-limited" in items["gamma"] and "mk-limited" not in items["beta"]
+    for url in ("/", "/redis", "/queues/alpha?state=failed"):
+        assert 'class="nav-queues"' in client.get(url).text, url
+    # Not in what a poll swaps in, nor in JSON.
+    assert "nav-queues" not in client.get("/queues/beta", headers=HTMX).text
+    assert "nav-queues" not in client.get("/", headers=HTMX).text
+
+
+def test_an_unreadable_queue_leaves_the_navigation_up(
+    make_client: ClientFactory, sync_queues: Any, raw: redis.Redis
+) -> None:
+    sync_queues("alpha").add("a", {})
+    raw.set("bull:broken:meta", "not a hash")
+    client = make_client(["alpha", "broken"])
+    page = client.get("/queues/alpha")
+    assert page.status_code == 200
+    nav = re.search(r'<ul class="nav-queues">(.*?)</ul>', page.text, re.S)
+    assert nav and 'data-q="broken"' in nav.group(1) and "mk-" not in nav.group(1)
+
+
+def test_the_navigation_lists_only_the_queues_a_user_may_see(make_client: ClientFactory, sync_queues: Any) -> None:
+    for n in ("email", "secret"):
+        sync_queues(n).add("x", {})
+    client = make_client(["email", "secret"], auth=BasicAuth(USERS))
+    page = client.get("/queues/email", headers=AS["emailer"]).text
+    assert 'data-q="email"' in page and "secret" not in page
+
+
 def test_worker_names_are_shown_as_given(make_client: ClientFactory, redis_url: str, sq: SyncQueue) -> None:
     """A worker started with name="mailer-1" is listed as "mailer-1", not as its Redis client name
     ("bull:<base64 of the queue>:w:mailer-1")."""
@@ -342,7 +434,7 @@ def test_job_page_shows_everything(make_client: ClientFactory, redis_url: str, s
     assert "&#34;answer&#34;: 42" in text
     assert '"attempts": 3' in text and '"backoff"' in text and '"delay": 1000' in text
     # Progress, worker name, timeline.
-    assert 'title="42.0%"' in text
+    assert 'title="42%"' in text and '<span class="progress-pct" aria-hidden="true">42%</span>' in text
     assert '<dt>Worker</dt><dd class="mono">web-worker-1</dd>' in text
     timeline = re.search(r'<ol class="timeline">(.*?)</ol>', text, re.S)
     assert timeline
@@ -352,7 +444,7 @@ def test_job_page_shows_everything(make_client: ClientFactory, redis_url: str, s
     assert 'Logs <span class="muted">120</span>' in text
     assert logs_of(text) == logs[:50]
     page2 = client.get(f"/queues/{qname}/jobs/{done.id}", params={"logs_page": 2}).text
-    assert '<ol class="logs" start="51">' in page2
+    assert '<ol class="logs" start="51"' in page2
     assert logs_of(page2) == logs[50:100]
     page3 = client.get(f"/queues/{qname}/jobs/{done.id}", params={"logs_page": 3}).text
     assert logs_of(page3) == logs[100:]
@@ -373,7 +465,7 @@ def test_job_page_shows_everything(make_client: ClientFactory, redis_url: str, s
     failed = client.get(f"/queues/{qname}/jobs/{broken.id}")
     assert failed.status_code == 200
     assert "<strong>kaput #2</strong>" in failed.text
-    traces = re.findall(r'<summary>Attempt (\d+)</summary><pre class="stack">(.*?)</pre>', failed.text, re.S)
+    traces = re.findall(r'<summary>Attempt (\d+)</summary><pre class="stack"[^>]*>(.*?)</pre>', failed.text, re.S)
     assert sorted(n for n, _ in traces) == ["1", "2"]
     for n, trace in traces:
         assert f"RuntimeError: kaput #{n}" in trace and "Traceback" in trace
@@ -399,6 +491,7 @@ def test_large_payload_is_folded_with_a_raw_link(
     raw_data_url = f"/queues/{qname}/jobs/{job.id}/raw/data"
     raw_rv_url = f"/queues/{qname}/jobs/{job.id}/raw/returnvalue"
     assert f'href="{raw_data_url}"' in page.text and f'href="{raw_rv_url}"' in page.text
+    assert not copy_targets(page.text)[1:3], "copy offered for a value cut short"
     folds = re.findall(r'<details class="fold"[^>]*>\s*<summary>([^<]*)', page.text)
     # The data (which carries the return value to give) is twice as big as the return value.
     assert [f.split(" — ")[0] for f in folds] == ["200.0 KB, first 64.0 KB shown", "100.0 KB, first 64.0 KB shown"]
@@ -411,16 +504,164 @@ def test_large_payload_is_folded_with_a_raw_link(
     assert client.get(f"/queues/{qname}/jobs/nope/raw/data").status_code == 404
 
 
+def copy_targets(page: str) -> list[str]:
+    """The ids that a page's copy buttons copy from, in page order."""
+    return re.findall(r'<button type="button" class="[^"]*\bcopy\b[^"]*" data-copy-target="([^"]+)"', page)
+
+
+def tree_of(page: str, field: str) -> str:
+    pane = re.search(rf'<div class="view-tree-pane"><ul class="json-tree" id="tree-{field}">(.*?)</div>', page, re.S)
+    assert pane, f"no tree of {field} on the page"
+    return pane.group(1)
+
+
+def test_job_page_copy_buttons_and_json_tree(
+    make_client: ClientFactory, redis_url: str, sq: SyncQueue, qname: str
+) -> None:
+    hostile = '<script>alert("key")</script>'
+    rows = [{"id": i, "tags": ["a", "b"]} for i in range(10)]
+    data = {hostile: "<img src=x onerror=alert(1)>", "password": "hunter2", "rows": rows, "logs": ["one"]}
+    job = sq.add("tree", {**data, "result": {"answer": 42}})
+    broken = sq.add("crash", {"fail": "kaput"}, attempts=2)
+    process_all(redis_url, sq, completed=1, failed=1)
+    client = make_client([qname])
+
+    text = client.get(f"/queues/{qname}/jobs/{job.id}").text
+    # A button for each of logs, data, return value and options, each copying an element that is there.
+    assert copy_targets(text) == ["logs-list", "text-data", "text-returnvalue", "text-opts"]
+    assert all(f'id="{target}"' in text for target in copy_targets(text))
+    # Hidden until board.js shows it: without a script there is no clipboard to reach.
+    assert 'class="btn-small copy needs-js right"' in text
+
+    tree = tree_of(text, "data")
+    assert '<span class="jt-key">&lt;script&gt;alert(&#34;key&#34;)&lt;/script&gt;</span>' in tree
+    assert '<span class="jt-string">&#34;&lt;img src=x onerror=alert(1)&gt;&#34;</span>' in tree
+    assert "<script>" not in text and "<img" not in text
+    # What the formatters mask stays masked in the tree (and everywhere else on the page).
+    assert '<span class="jt-key">password</span><span class="jt-string">&#34;***&#34;</span>' in tree
+    assert "hunter2" not in text
+    # "rows" (10 items) is open, each row (depth 2) folded, saying what it holds.
+    assert '<summary><span class="jt-key">rows</span><span class="jt-array">10 items</span></summary>' in tree
+    assert tree.count('<details><summary><span class="jt-index">') == 10
+    assert '<span class="jt-object">2 keys</span>' in tree
+    # Tree or text: a larger value opens as a tree, a small one as text; both are on the page.
+    assert 'id="view-data-tree" checked' in text and 'id="view-returnvalue-text" checked' in text
+    assert "&#34;password&#34;: &#34;***&#34;" in text
+    assert '<span class="jt-key">answer</span><span class="jt-number">42</span>' in tree_of(text, "returnvalue")
+    assert client.get(f"/queues/{qname}/jobs/{job.id}", headers=JSON).json()["data"]["value"]["password"] == "***"
+
+    failed = client.get(f"/queues/{qname}/jobs/{broken.id}").text
+    assert copy_targets(failed)[:2] == ["stack-2", "stack-1"]
+    assert 'id="stack-2">Traceback' in failed
+
+
+def test_large_values_offer_the_raw_link_not_copy(
+    make_client: ClientFactory, redis_url: str, sq: SyncQueue, qname: str
+) -> None:
+    blob = "z" * 100 * 1024
+    many = {"rows": [{"i": i} for i in range(3000)]}
+    job = sq.add("big", {"blob": blob, "result": many})
+    process_all(redis_url, sq, completed=1)
+    client = make_client([qname])
+
+    text = client.get(f"/queues/{qname}/jobs/{job.id}").text
+    # The data was cut to fit the page: no copy of a part, the raw link instead.
+    assert "text-data" not in copy_targets(text) and "tree-data" not in text
+    assert f'href="/queues/{qname}/jobs/{job.id}/raw/data"' in text
+    # The return value is whole on the page but past the tree's budget: the tree shows its start and says so.
+    assert "text-returnvalue" in copy_targets(text)
+    tree = tree_of(text, "returnvalue")
+    assert tree.count("<li") < 2100
+    assert '<li class="jt-more">' in tree
+    assert "The tree shows the first 2,000 values; the text view has them all." in text
+
+
+def test_job_page_logs_filter(make_client: ClientFactory, raw: redis.Redis, sq: SyncQueue, qname: str) -> None:
+    lines = [f"step {i:03d} {'ERROR' if i % 7 == 0 else 'ok'}" for i in range(600)] + ["token=s3cret-value error"]
+    job = sq.add("noisy", {})
+    raw.rpush(f"bull:{qname}:{job.id}:logs", *lines)
+    client = make_client([qname])
+    url = f"/queues/{qname}/jobs/{job.id}"
+
+    page = client.get(url).text
+    # The form works without a script; with one, typing filters the lines shown.
+    assert '<input type="search" name="logs_q" value=""' in page and 'data-filter-list="logs-list"' in page
+    assert len(logs_of(page)) == 50
+
+    # The server filters a longer stretch than a page (500 lines), whatever the case.
+    first = client.get(url, params={"logs_q": "error"}).text
+    expected = [line for line in lines[:500] if "error" in line.lower()]
+    assert logs_of(first) == expected and len(expected) == 72
+    assert "72 of lines 1\u2013500 match" in first
+    assert '<a class="page" href="?logs_q=error&amp;logs_page=2">2</a>' in first
+    assert f'<a href="{url}">Clear</a>' in first
+    second = client.get(url, params={"logs_q": "error", "logs_page": 2}).text
+    # The redacted line matches by what is shown, never by the secret.
+    assert logs_of(second) == [line for line in lines[500:600] if "ERROR" in line] + ["token=*** error"]
+    assert "15 of lines 501\u2013601 match" in second
+    secret = client.get(url, params={"logs_q": "s3cret", "logs_page": 2}).text
+    assert '<ol class="logs"' not in secret and "No line here contains “s3cret”." in secret
+    assert client.get(url, params={"logs_q": "s3cret", "logs_page": 2}, headers=JSON).json()["logs"] == []
+
+    data = client.get(url, params={"logs_q": "step 00"}, headers=JSON).json()
+    assert data["logs"] == lines[:10] and data["logs_total"] == 601
+    bad = client.get(url, params={"logs_q": "x" * 201}, headers=JSON)
+    assert bad.status_code == 400 and bad.json()["error"].startswith("logs_q: at most 200 characters")
+
+
+def progress_of(page: str) -> str | None:
+    found = re.search(r"<dt>Progress</dt><dd>(.*?)</dd>", page, re.S)
+    return found.group(1) if found else None
+
+
+def test_progress_shows_its_number_only_when_reported(
+    make_client: ClientFactory, redis_url: str, sq: SyncQueue, qname: str
+) -> None:
+    part = sq.add("part", {"progress": 42.5})
+    steps = sq.add("steps", {"progress": {"step": "<b>2</b>"}})
+    never = sq.add("never", {})
+    process_all(redis_url, sq, completed=3)
+    client = make_client([qname])
+
+    shown = progress_of(client.get(f"/queues/{qname}/jobs/{part.id}").text)
+    assert shown is not None and 'value="42.5"' in shown
+    assert '<span class="progress-pct" aria-hidden="true">42.5%</span>' in shown
+    as_json = progress_of(client.get(f"/queues/{qname}/jobs/{steps.id}").text)
+    assert as_json is not None and "step" in as_json and "<b>" not in as_json and "<progress" not in as_json
+    assert progress_of(client.get(f"/queues/{qname}/jobs/{never.id}").text) is None
+    # The list says the same: a number for the one that reported it, nothing for the one that never did.
+    rows = client.get(f"/queues/{qname}", params={"state": "completed"}).text
+    assert rows.count('class="progress-pct"') == 1 and "42.5%" in rows
+
+
 def test_redis_page(make_client: ClientFactory, raw: redis.Redis, qname: str) -> None:
+    raw.set("plain", "v")
+    raw.set("fading", "v", ex=600)
     client = make_client([qname])
     info: dict[str, Any] = raw.info()
     page = client.get("/redis")
     assert page.status_code == 200
-    assert "<dt>Version</dt><dd>" + str(info["redis_version"]) + "</dd>" in page.text
-    assert "<dt>Port</dt>" in page.text
+    text = page.text
+    assert "<dt>Version</dt><dd>" + str(info["redis_version"]) + "</dd>" in text
+    assert f"<dt>Port</dt><dd>{info['tcp_port']}</dd>" in text
+    uptime = re.search(r"<dt>Uptime</dt><dd>([^<]+)</dd>", text)
+    assert uptime and re.fullmatch(r"under a second|\d+ s|\d+ min|\d+ h( \d+ min)?|\d+ d( \d+ h)?", uptime.group(1))
+    assert re.search(r"<dt>Used</dt><dd>[\d.]+ (B|KB|MB), no limit</dd>", text)
+    assert re.search(r"<dt>Peak</dt><dd>[\d.]+ (KB|MB)</dd>", text)
+    assert re.search(r"<dt>Connected clients</dt><dd>\d+</dd>", text)
+    assert '<th scope="row" class="mono">db0</th><td class="right">2</td><td class="right">1</td>' in text
+
+    limit = raw.config_get("maxmemory")["maxmemory"]
+    raw.config_set("maxmemory", str(1024**3))
+    try:
+        assert re.search(r"<dt>Used</dt><dd>[\d.]+ (KB|MB) of 1.0 GB, [\d.]+%</dd>", client.get("/redis").text)
+    finally:
+        raw.config_set("maxmemory", str(limit))
+
     data = client.get("/redis", headers=JSON).json()
     assert data["redis_version"] == info["redis_version"]
-    assert "used_memory_human" in data
+    assert data["used_memory"].isdigit() and data["uptime_in_seconds"].isdigit() and "used_memory_human" in data
+    assert data["keyspace"]["db0"]["keys"] == 2 and data["keyspace"]["db0"]["expires"] == 1
 
 
 def test_find_by_id(make_client: ClientFactory, sync_queues: Any) -> None:
@@ -622,7 +863,8 @@ def test_rate_limit_is_said_in_human_terms(make_client: ClientFactory, sync_queu
     assert "rate limited, 26 min left" in page
     assert "<dt>Global concurrency</dt><dd>5</dd>" in page
     assert "<dt>Global rate limit</dt><dd>100 per 1 min</dd>" in page
-    calm_page = client.get("/queues/calm").text
+    # The page itself, not the navigation (which marks the other queues that are rate limited).
+    calm_page = client.get("/queues/calm").text.split("<main", 1)[1]
     assert "<dt>Global concurrency</dt><dd>none</dd>" in calm_page and "rate limited" not in calm_page
 
     data = {q["name"]: q for q in client.get("/", headers=JSON).json()["queues"]}
@@ -841,3 +1083,63 @@ def test_live_queue_page_refreshes_its_header_and_buttons(
     sq.pause()
     after = client.get(f"/queues/{qname}", headers=HTMX).text
     assert "badge-paused" in after and ">Resume</button>" in after and "Obliterate…" in after
+
+
+# The add form prefilled from a job ------------------------------------------------------------------------------
+
+
+def test_add_form_prefilled_from_a_job(make_client: ClientFactory, sq: SyncQueue, qname: str) -> None:
+    original = sq.add(
+        "mail",
+        {"to": "ada@example.com", "password": "hunter2"},
+        attempts=3,
+        backoff={"type": "exponential", "delay": 2},
+        priority=4,
+        job_id="order-42",
+        remove_on_complete=10,
+    )
+    client = make_client([qname])
+    page = client.get(f"/queues/{qname}/add?from={original.id}")
+    assert page.status_code == 200
+    fields = {
+        m.group(1): html.unescape(m.group(2))
+        for m in re.finditer(r'<textarea id="(\w+)" name="\w+"[^>]*>(.*?)</textarea>', page.text, re.S)
+    }
+    name = next(attrs["value"] for tag, attrs in tags_of(page.text) if tag == "input" and attrs.get("name") == "name")
+    assert name == "mail"
+    assert json.loads(fields["data"]) == {"to": "ada@example.com", "password": "***"}
+    # In BullMQ's names and units, without what was the original's alone (its id).
+    assert json.loads(fields["options"]) == {
+        "attempts": 3,
+        "backoff": {"type": "exponential", "delay": 2000},
+        "priority": 4,
+        "removeOnComplete": 10,
+    }
+    assert "hunter2" not in page.text
+    assert f'name="from" value="{original.id}"' in page.text
+
+    assert client.get(f"/queues/{qname}/add?from=nope").status_code == 404
+    assert client.get(f"/queues/{qname}/add", headers=JSON).json() == {"queue": qname}
+
+
+def test_add_form_copies_nothing_a_custom_formatter_hides(
+    make_client: ClientFactory, sq: SyncQueue, qname: str
+) -> None:
+    job = sq.add("sync password=hunter2", {"a": 1})
+    client = make_client([qname], formatters={"name": lambda value, user: "a sync"})
+    assert "hunter2" not in client.get(f"/queues/{qname}/jobs/{job.id}").text
+    copy = client.get(f"/queues/{qname}/add?from={job.id}", headers=JSON)
+    assert copy.status_code == 409 and "hunter2" not in copy.text
+
+
+def test_add_form_copies_no_data_too_large_for_a_form(
+    make_client: ClientFactory, sq: SyncQueue, qname: str, raw: redis.Redis
+) -> None:
+    big = sq.add("big", {"blob": "x" * (1024 * 1024 + 10)})
+    client = make_client([qname])
+    page = client.get(f"/queues/{qname}/add?from={big.id}")
+    assert page.status_code == 409 and "cannot be copied into the form" in page.text
+    # The job page then offers the copy as a direct action instead of a link to the form.
+    job_page = client.get(f"/queues/{qname}/jobs/{big.id}").text
+    assert f"/queues/{qname}/jobs/{big.id}/duplicate" in post_forms(job_page)
+    assert f"add?from={big.id}" not in job_page

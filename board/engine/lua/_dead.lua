@@ -83,7 +83,7 @@ local function deadLetterOrigin(q, jobKey)
   local oq = queueKeys(prefix .. ":" .. queue .. ":")
   if oq.base == q.base or jobKeyType(oq.meta) ~= "hash" then return nil end
   if counterKeyProblem(oq.id) or queueProblem(oq) then return nil end
-  return oq, originId
+  return oq, originId, queue
 end
 
 -- Sends dead letter jobId of q back to origin queue oq: the original job (originId) is retried in place

@@ -12,7 +12,8 @@
                     the range applies to each state in turn
           "ids":    ARGV[4..] job ids (their state is looked up)
           "fields": ARGV[4..] job ids, state not looked up (returned as "")
-  Returns: {id, state, {field, value, ...}, ...}. Ids without a key are skipped; so are ids whose key is
+  Returns: {id, state, {field, value, ...}, ...}; a delayed job's fields end with "board:runAt", the
+  time (ms) it is due, from the delayed set's score. Ids without a key are skipped; so are ids whose key is
   not a hash in "ids" and "fields" modes (not found). In "range" mode such an id, listed in a state by
   another program, comes back with the single field "board:keytype" holding the key's type, so that
   the page shows it as a malformed job instead of failing.
@@ -86,8 +87,18 @@ local function row(id, state, listed)
     end
     for _, v in ipairs(extra) do hash[#hash + 1] = v end
   end
+  state = state or jobState(Q, id)
+  if state == "delayed" then
+    -- When it runs is the delayed set's score, not timestamp + delay: a changed delay counts from the
+    -- time of the change.
+    local score = rcall("ZSCORE", Q.delayed, id)
+    if score then
+      hash[#hash + 1] = "board:runAt"
+      hash[#hash + 1] = tostring(math.floor(tonumber(score) / 0x1000))
+    end
+  end
   out[#out + 1] = id
-  out[#out + 1] = state or jobState(Q, id)
+  out[#out + 1] = state
   out[#out + 1] = hash
 end
 

@@ -5,8 +5,10 @@
 
   KEYS: the queue's keys (see _queue.lua)
   ARGV[1] key base   ARGV[2] "failed" or "completed"   ARGV[3] batch size   ARGV[4] cutoff (ms)
-  ARGV[5] now (ms)
-  Returns: {retried in this call, jobs of that state left before the cutoff}.
+  ARGV[5] now (ms)   ARGV[6] "1": only the queues named in ARGV[8..] take dead letters back; the others
+  stay here, failed   ARGV[7] jobs to pass over first (the dead letters an earlier call of the same run
+  kept: always the oldest left)   ARGV[8..] the queues (names) that may take dead letters back
+  Returns: {retried in this call, jobs of that state left before the cutoff, dead letters kept}.
   Events: waiting (prev failed or completed), for each job retried; for a dead letter, removed (prev
   failed) here and, on its origin queue, waiting (prev failed) or added and waiting.
 ]]
@@ -15,12 +17,19 @@ local state = ARGV[2]
 local setKey = state == "completed" and Q.completed or Q.failed
 local field = state == "completed" and "returnvalue" or "failedReason"
 local now = tonumber(ARGV[5]) or tonumber(ARGV[4])
-local ids = rcall("ZRANGEBYSCORE", setKey, "-inf", ARGV[4], "LIMIT", 0, tonumber(ARGV[3]))
-if #ids > 0 then
-  rcall("ZREM", setKey, unpack(ids))
-  for _, jobId in ipairs(ids) do
-    local origin, originId = nil, nil
-    if state == "failed" then origin, originId = deadLetterOrigin(Q, Q.base .. jobId) end
+local limited = ARGV[6] == "1"
+local takers = {}
+for i = 8, #ARGV do takers[ARGV[i]] = true end
+local ids = rcall("ZRANGEBYSCORE", setKey, "-inf", ARGV[4], "LIMIT", tonumber(ARGV[7]) or 0, tonumber(ARGV[3]))
+local retried, kept = 0, 0
+for _, jobId in ipairs(ids) do
+  local origin, originId, originName = nil, nil, nil
+  if state == "failed" then origin, originId, originName = deadLetterOrigin(Q, Q.base .. jobId) end
+  if origin and limited and not takers[originName] then
+    kept = kept + 1
+  else
+    rcall("ZREM", setKey, jobId)
+    retried = retried + 1
     if origin then
       sendBack(Q, jobId, origin, originId, false, now)
     else
@@ -32,4 +41,4 @@ if #ids > 0 then
     end
   end
 end
-return {#ids, rcall("ZCOUNT", setKey, "-inf", ARGV[4])}
+return {retried, rcall("ZCOUNT", setKey, "-inf", ARGV[4]), kept}
