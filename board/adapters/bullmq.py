@@ -397,15 +397,13 @@ class BullMQAdapter:
         return [_status_info(s, self.inspector.keys(s.name).client_name()) for s in statuses]
 
     async def queue_marks(self, queues: list[str]) -> list[QueueMark]:
-        # Two calls a queue (the counts script and the limiter's count), no CLIENT LIST: cheap enough for
-        # every page's navigation.
-        calls: list[Call] = []
-        for name in queues:
-            calls += [self.inspector.status_call(name), self.inspector.limiter_call(name)]
-        replies = await self._act(self.inspector.runner.batch(calls))
+        # Three plain commands a queue, in one round trip: cheap enough for every page's navigation.
+        ins = self.inspector
+        calls: list[Call] = [call for name in queues for call in ins.marks_calls(name)]
+        replies = await self._act(ins.runner.batch(calls))
         marks = []
         for i, name in enumerate(queues):
-            status = self.inspector.parse_status(name, replies[2 * i], None, None, limiter=replies[2 * i + 1])
+            status = ins.parse_marks(name, replies[3 * i : 3 * i + 3])
             marks.append(QueueMark(name, status.paused, status.rate_limited))
         return marks
 

@@ -175,6 +175,28 @@ class Inspector:
         """Jobs started in the limiter's open window: with ``get_counts``'s TTL, whether it is full."""
         return command("GET", self.keys(queue).limiter)
 
+    def marks_calls(self, queue: str) -> list[Call]:
+        """Whether a queue is paused and rate limited, and nothing more: three plain commands, cheap
+        enough for every page's navigation. Read with ``parse_marks``."""
+        keys = self.keys(queue)
+        return [command("HMGET", keys.meta, "paused", "max"), command("PTTL", keys.limiter), self.limiter_call(queue)]
+
+    @staticmethod
+    def parse_marks(queue: str, replies: Sequence[Any]) -> QueueStatus:
+        """A ``QueueStatus`` with only ``paused`` and what ``rate_limited`` needs (its ``error`` set when
+        Redis refused a read: a key of another type, another program's doing)."""
+        status = QueueStatus(queue)
+        failed = next((reply for reply in replies if isinstance(reply, Exception)), None)
+        if failed is not None:
+            status.error = str(failed)
+            return status
+        (paused, max_jobs), ttl, limiter = replies
+        status.paused = paused is not None
+        status.rate_limit_max = _int_or_none(max_jobs)
+        status.limiter_ttl_ms = max(0, int(ttl))
+        status.limiter_count = _int_or_none(limiter) if status.limiter_ttl_ms else None
+        return status
+
     def schedulers_count_call(self, queue: str) -> Call:
         return command("ZCARD", self.keys(queue).repeat)
 
