@@ -137,6 +137,11 @@ def counts_of(sq: SyncQueue) -> dict[str, int]:
     return sq.get_job_counts(*STATES)
 
 
+def in_wait(raw: redis.Redis, queue: str) -> list[str]:
+    """The ids waiting in ``queue``, next to run last."""
+    return [str(job_id) for job_id in raw.lrange(f"bull:{queue}:wait", 0, -1)]
+
+
 def flow(redis_url: str, parent_queue: str, child_queue: str, children: int) -> tuple[str, list[str]]:
     """A parent (``p7``) in one queue waiting for ``children`` jobs (``c0``, ``c1``...) in another."""
     from board import SyncFlowProducer

@@ -27,6 +27,7 @@ from .conftest import (
     dead_letter,
     flash_of,
     flow,
+    in_wait,
     keys_of,
     post_forms,
     process_all,
@@ -35,11 +36,6 @@ from .conftest import (
     token,
     wait_for,
 )
-
-
-def in_wait(raw: redis.Redis, queue: str) -> list[str]:
-    return [str(job_id) for job_id in raw.lrange(f"bull:{queue}:wait", 0, -1)]
-
 
 # Job actions --------------------------------------------------------------------------------------------------
 

@@ -24,6 +24,7 @@ from .conftest import (
     basic,
     counts_of,
     dead_letter,
+    in_wait,
     keys_of,
     process_all,
     refused,
@@ -31,11 +32,6 @@ from .conftest import (
     token,
     wait_for,
 )
-
-
-def in_wait(raw: redis.Redis, queue: str) -> list[str]:
-    return [str(job_id) for job_id in raw.lrange(f"bull:{queue}:wait", 0, -1)]
-
 
 # Queue actions ------------------------------------------------------------------------------------------------
 
