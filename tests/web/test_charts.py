@@ -20,6 +20,14 @@ from .conftest import HTMX, JSON, ClientFactory, process_all
 MINUTE = 60_000
 
 
+def clear_of_a_minutes_turn(seconds: float = 15) -> None:
+    """Waits, if need be, until the next minute is at least ``seconds`` away: metrics written now must be
+    read back in the same minute, or every point shifts by one."""
+    into = time.time() % 60
+    if into > 60 - seconds:
+        time.sleep(60 - into + 0.05)
+
+
 def write_metrics(raw: redis.Redis, queue: str, kind: str, data: list[Any], *, count: int, since: int = 0) -> None:
     """Metrics as a worker keeps them: a rollover now, ``since`` jobs in this minute, ``data`` newest first."""
     key = f"bull:{queue}:metrics:{kind}"
@@ -178,6 +186,7 @@ def test_the_overview_reads_every_queues_sparkline_in_one_round_trip(
     make_client: ClientFactory, raw: redis.Redis, redis_url: str
 ) -> None:
     names = [f"q{i:03}" for i in range(200)]
+    clear_of_a_minutes_turn()
     for name in names:
         raw.hset(f"bull:{name}:meta", "opts.maxLenEvents", 10_000)
         write_metrics(raw, name, "completed", list(range(DAY)), count=10**9, since=3)
