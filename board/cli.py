@@ -24,10 +24,12 @@ import sys
 import urllib.parse
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from functools import partial
 from typing import Any, NoReturn
 
 from .alerts import AlertConfig, ConfigError, load_file
 from .cli_auth import build_auth
+from .cli_loop import LOOP_CHOICES, event_loop, loop_factory, loop_name
 from .cli_settings import (
     LOG_LEVELS,
     Listen,
@@ -59,6 +61,7 @@ from .preflight import (
 from .web.queue_config import QueueConfigError, QueueConfigs, load_queue_config
 
 log = logging.getLogger("board")
+LOG_FORMAT = "%(levelname)s %(name)s: %(message)s"
 # Queues are grouped by their name up to the first dot unless told otherwise.
 GROUP_DELIMITER: str | None = "."
 
@@ -102,6 +105,8 @@ class ServeSettings:
     environment: str | None = None
     logo_url: str | None = None
     queue_config: QueueConfigs | None = None
+    loop: str = "asyncio"
+    workers: int = 1
 
 
 def alert_rules(path: str) -> AlertConfig:
@@ -119,6 +124,11 @@ def queue_settings(path: str) -> QueueConfigs:
         return load_queue_config(path.strip())
     except QueueConfigError as exc:
         raise ValueError(" ".join(str(exc).split())) from None
+
+
+def chosen_loop(args: argparse.Namespace) -> str:
+    """``asyncio`` or ``uvloop``, from ``--loop`` or ``BOARD_LOOP`` (default auto: uvloop if installed)."""
+    return setting(args, "loop", "BOARD_LOOP", None, event_loop) or event_loop("auto")
 
 
 def serve_settings(args: argparse.Namespace) -> ServeSettings:
@@ -143,6 +153,8 @@ def serve_settings(args: argparse.Namespace) -> ServeSettings:
         environment=setting(args, "environment", "BOARD_ENVIRONMENT", None, environment_name),
         logo_url=setting(args, "logo_url", "BOARD_LOGO_URL", None, logo_url),
         queue_config=setting(args, "queue_config", "BOARD_QUEUE_CONFIG", None, queue_settings),
+        loop=chosen_loop(args),
+        workers=setting(args, "workers", "BOARD_WORKERS", 1, whole_number(1)),
     )
 
 
@@ -200,6 +212,14 @@ def serve_app(settings: ServeSettings, auth: Any) -> tuple[Any, str]:
     return app, base + "/"
 
 
+def worker_app(settings: ServeSettings) -> Any:
+    """The app of one process of ``board serve --workers N``, built in that process from its parent's settings
+    (uvicorn's app factory; the users and secrets come from the environment, which the process inherits)."""
+    logging.basicConfig(level=settings.log_level.upper(), format=LOG_FORMAT)
+    app, _ = serve_app(settings, serve_auth(settings))
+    return app
+
+
 def cmd_serve(args: argparse.Namespace) -> int:
     import uvicorn
 
@@ -209,24 +229,46 @@ def cmd_serve(args: argparse.Namespace) -> int:
     host, port = settings.listen.host, settings.listen.port
     # Before the board is built, so that its start-up warnings do not bury this error.
     check_port_free(host, port, "--port N or BOARD_PORT=N")
+    # Built here in any case: a mistake in the settings stops the command before any process starts, and
+    # the signing key the processes share (when none is configured) is made once, here.
     app, path = serve_app(settings, auth)
     shown = f"[{host}]" if ":" in host else host
-    print(f"board serving on http://{shown}:{port}{path}", flush=True)
+    processes = f", {settings.workers} processes" if settings.workers > 1 else ""
+    print(f"board serving on http://{shown}:{port}{path} (loop {settings.loop}{processes})", flush=True)
     config = uvicorn.Config(
-        app,
+        app if settings.workers == 1 else partial(worker_app, settings),
         host=host,
         port=port,
         log_level=settings.log_level,
         proxy_headers=settings.proxy_headers,
         forwarded_allow_ips=env("FORWARDED_ALLOW_IPS", "127.0.0.1"),
         server_header=False,
+        loop=settings.loop,
+        # Given always, so that uvicorn does not take another number from WEB_CONCURRENCY.
+        workers=settings.workers,
+        factory=settings.workers > 1,
     )
+    if settings.workers > 1:
+        return serve_processes(config)
     server = uvicorn.Server(config)
     # uvicorn re-raises the signal that stopped it once it has shut down cleanly; with this handler in
     # place a SIGTERM (docker stop) ends in exit code 0 rather than death by signal.
     signal.signal(signal.SIGTERM, lambda signum, frame: None)
     server.run()
     return EXIT_OK if server.started else EXIT_FAILED
+
+
+def serve_processes(config: Any) -> int:
+    """``config.workers`` processes on one socket, bound here: uvicorn's supervisor starts them (each builds
+    its app with ``worker_app``), replaces one that dies, and stops them all on SIGTERM or SIGINT."""
+    from uvicorn.config import STARTUP_FAILURE
+    from uvicorn.supervisors import Multiprocess
+
+    supervisor = Multiprocess(config, sockets=[config.bind_socket()])
+    supervisor.run()
+    # The supervisor gives up when a process fails before it serves: each would fail the same way.
+    failed = any(process.exitcode == STARTUP_FAILURE for process in supervisor.processes)
+    return EXIT_FAILED if failed else EXIT_OK
 
 
 # worker
@@ -276,6 +318,7 @@ class WorkerSettings:
     shutdown_timeout: float
     log_level: str
     metrics_port: int | None = None
+    loop: str = "asyncio"
 
 
 def worker_settings(args: argparse.Namespace) -> WorkerSettings:
@@ -296,6 +339,7 @@ def worker_settings(args: argparse.Namespace) -> WorkerSettings:
         shutdown_timeout=setting(args, "shutdown_timeout", "BOARD_SHUTDOWN_TIMEOUT", 30.0, seconds(allow_zero=True)),
         log_level=setting(args, "log_level", "BOARD_LOG_LEVEL", "info", log_level),
         metrics_port=setting(args, "metrics_port", "BOARD_WORKER_METRICS_PORT", None, port_number),
+        loop=chosen_loop(args),
     )
 
 
@@ -327,8 +371,11 @@ async def run_worker(settings: WorkerSettings, processor: Callable[..., Any]) ->
         check_port_free("0.0.0.0", settings.metrics_port, "--metrics-port N or BOARD_WORKER_METRICS_PORT=N")
         metrics.serve(settings.metrics_port)
         print(f"worker metrics on http://0.0.0.0:{settings.metrics_port}/metrics", flush=True)
+    # The loop it runs on, as found, not as asked: what a reader of the log needs to know.
+    running_on = loop_name(asyncio.get_running_loop())
     print(
-        f"worker for queue {settings.queue!r} running {settings.processor} (concurrency {settings.concurrency})",
+        f"worker for queue {settings.queue!r} running {settings.processor} "
+        f"(concurrency {settings.concurrency}, loop {running_on})",
         flush=True,
     )
     await worker.run()
@@ -339,8 +386,9 @@ async def run_worker(settings: WorkerSettings, processor: Callable[..., Any]) ->
 def cmd_worker(args: argparse.Namespace) -> int:
     settings = worker_settings(args)
     processor = import_processor(settings.processor)
-    asyncio.run(check_redis(settings.url))
-    return asyncio.run(run_worker(settings, processor))
+    with asyncio.Runner(loop_factory=loop_factory(settings.loop)) as runner:
+        runner.run(check_redis(settings.url))
+        return runner.run(run_worker(settings, processor))
 
 
 # health
@@ -459,6 +507,12 @@ def parser() -> argparse.ArgumentParser:
         p.add_argument("--port", help="env BOARD_PORT; default 8000")
         p.add_argument("--base-path", help="e.g. /admin/queues (env BOARD_BASE_PATH; default /)")
 
+    def loop_flag(p: argparse.ArgumentParser) -> None:
+        p.add_argument(
+            "--loop",
+            help=f"{'|'.join(LOOP_CHOICES)}: the event loop (env BOARD_LOOP; default auto, uvloop if installed)",
+        )
+
     serve = sub.add_parser("serve", help="serve the dashboard", description="Serve the board on uvicorn.")
     redis_flags(serve)
     which = serve.add_mutually_exclusive_group()
@@ -497,6 +551,8 @@ def parser() -> argparse.ArgumentParser:
         default=None,
         help="trust X-Forwarded-* from FORWARDED_ALLOW_IPS (env BOARD_PROXY_HEADERS)",
     )
+    serve.add_argument("--workers", help="processes serving the port, sharing one Redis (env BOARD_WORKERS; default 1)")
+    loop_flag(serve)
     serve.set_defaults(run=cmd_serve)
 
     worker = sub.add_parser("worker", help="run a worker process", description="Run a worker until SIGTERM/SIGINT.")
@@ -512,6 +568,7 @@ def parser() -> argparse.ArgumentParser:
     worker.add_argument(
         "--metrics-port", help="serve Prometheus metrics of this worker on this port (env BOARD_WORKER_METRICS_PORT)"
     )
+    loop_flag(worker)
     worker.set_defaults(run=cmd_worker)
 
     demo = sub.add_parser(
@@ -556,7 +613,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         if hasattr(args, "log_level"):
             default = "warning" if args.command == "demo" else "info"
             level = setting(args, "log_level", "BOARD_LOG_LEVEL", default, log_level)
-            logging.basicConfig(level=level.upper(), format="%(levelname)s %(name)s: %(message)s")
+            logging.basicConfig(level=level.upper(), format=LOG_FORMAT)
         return int(args.run(args))
     except CliError as exc:
         fail(str(exc), exc.code)

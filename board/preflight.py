@@ -7,8 +7,9 @@ from __future__ import annotations
 import errno
 import socket
 
-from .engine.connection import AsyncRunner, async_client, command, describe
+from .engine.connection import async_client, command, describe
 from .engine.errors import RedisUnavailable
+from .engine.routing import close_client, runner_for
 from .engine.urls import shown_url
 
 __all__ = [
@@ -49,7 +50,8 @@ def check_port_free(host: str, port: int, how_to_change: str) -> None:
 async def check_redis(url: str) -> None:
     client = async_client(url, retries=0)
     try:
-        await AsyncRunner(client).call(command("PING"))
+        # runner_for, not AsyncRunner: a cluster client needs the runner that routes calls to its nodes.
+        await runner_for(client).call(command("PING"))
     except RedisUnavailable as exc:
         raise CliError(
             f"cannot reach Redis at {describe(client)} ({shown_url(url)}): {exc.__cause__ or exc}", EXIT_REDIS
@@ -57,4 +59,4 @@ async def check_redis(url: str) -> None:
     except Exception as exc:
         raise CliError(f"Redis at {shown_url(url)} refused the connection: {exc}", EXIT_REDIS) from None
     finally:
-        await client.aclose()
+        await close_client(client)

@@ -140,9 +140,14 @@
   document.addEventListener("htmx:timeout", markStale);
   document.addEventListener("DOMContentLoaded", function () { localTimes(document, false); });
   document.addEventListener("htmx:afterSwap", function (event) { markFresh(); localTimes(event.target, false); });
+  // A poll answered 204 (what the page shows is still so) swaps nothing, but it did reach the board.
+  document.addEventListener("htmx:afterRequest", function (event) {
+    var xhr = event.detail && event.detail.xhr;
+    if (xhr && xhr.status === 204) markFresh();
+  });
 })();
 
-// Navigation and overview: "/" focuses the queue filter, which narrows the sidebar and the overview's cards
+// Navigation and overview: "/" focuses the queue filter, which narrows the sidebar and the overview's rows
 // as one types (the filter's form still asks the server when submitted); a narrow screen folds the sidebar.
 (function () {
   "use strict";
@@ -152,14 +157,14 @@
       var shown = !needle || li.getAttribute("data-q").toLowerCase().indexOf(needle) !== -1;
       if (shown) li.removeAttribute("data-filtered-out"); else li.setAttribute("data-filtered-out", "");
     });
-    document.querySelectorAll(".queue-card[data-queue]").forEach(function (card) {
-      var label = card.querySelector("header strong");
-      var text = (card.getAttribute("data-queue") + " " + (label ? label.textContent : "")).toLowerCase();
-      if (!needle || text.indexOf(needle) !== -1) card.removeAttribute("data-filtered-out");
-      else card.setAttribute("data-filtered-out", "");
+    document.querySelectorAll("table.queues tr[data-queue]").forEach(function (row) {
+      var label = row.querySelector("th > a");
+      var text = (row.getAttribute("data-queue") + " " + (label ? label.textContent : "")).toLowerCase();
+      if (!needle || text.indexOf(needle) !== -1) row.removeAttribute("data-filtered-out");
+      else row.setAttribute("data-filtered-out", "");
     });
     document.querySelectorAll("details.group").forEach(function (group) {
-      var any = group.querySelector(".queue-card:not([data-filtered-out])");
+      var any = group.querySelector("tr[data-queue]:not([data-filtered-out])");
       if (any || !needle) group.removeAttribute("data-filtered-out"); else group.setAttribute("data-filtered-out", "");
     });
   }
@@ -185,7 +190,7 @@
     field.focus();
     field.select();
   });
-  // A poll brings the overview's cards back whole: filter them again.
+  // A poll brings the overview's rows back whole: filter them again.
   document.addEventListener("htmx:afterSwap", function () { if (needle) applyFilter(); });
   var narrow = window.matchMedia ? window.matchMedia("(max-width: 899px)") : null;
   function fold() {

@@ -20,6 +20,7 @@ from ..alerts.episodes import Episode, Phase
 from ..alerts.runner import QueueObservation, split_key
 from ..engine.connection import AsyncRunner, command
 from ..engine.inspector import Inspector
+from ..engine.keys import QueueKeys
 from .base import AlertEpisode, AlertState
 from .prometheus import scrape
 
@@ -142,7 +143,8 @@ class RedisObserver:
         cursors = await self.store.cursors(queues)
         calls = []
         for queue, cursor in zip(queues, cursors, strict=True):
-            stream = self.inspector.keys(queue).events
+            # One key a call: read on a cluster even for a queue the inspector refuses (no hash tag).
+            stream = QueueKeys(self.inspector.prefix, queue).events
             if cursor is None:
                 calls.append(command("XREVRANGE", stream, "+", "-", "COUNT", 1))
             else:

@@ -7,7 +7,7 @@ jobs; every bulk action must work in bounded chunks.
 
 from __future__ import annotations
 
-from collections.abc import Collection, Container, Mapping
+from collections.abc import Collection, Container, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import Any, Protocol
@@ -383,6 +383,16 @@ class QueueHealth:
 
 
 @dataclass(frozen=True)
+class ServerNode:
+    """One server of the store, for the server page: its address, its own facts (Redis's INFO fields),
+    or ``error`` when it did not answer. A Redis Cluster has one per primary."""
+
+    name: str
+    info: dict[str, str] = field(default_factory=dict)
+    error: str | None = None
+
+
+@dataclass(frozen=True)
 class AlertEpisode:
     """An alert rule's current episode on one queue: ``phase`` "pending" (the condition holds, not yet
     for the rule's minutes) or "firing", since when (ms), when it fired, and the value seen last."""
@@ -416,6 +426,34 @@ class SessionStore(Protocol):
 
     async def revoke_user(self, user: str) -> int:
         """End every session of ``user``; returns the new generation."""
+        ...
+
+
+@dataclass(frozen=True)
+class ThrottleSubject:
+    """What the login throttle counts failed passwords of: a user ``name`` or a client ``address``, and
+    the failures within the window that lock it out."""
+
+    kind: str
+    value: str
+    limit: int
+
+
+class ThrottleStore(Protocol):
+    """Where the board counts failed passwords, shared by its processes, so that spreading a guessing run
+    over them does not multiply its attempts."""
+
+    async def locked_for(self, subjects: Sequence[ThrottleSubject]) -> float:
+        """Seconds until every one of ``subjects`` may try again; 0 when none is locked out."""
+        ...
+
+    async def failed(self, subjects: Sequence[ThrottleSubject], window_s: float, lockout_s: float) -> None:
+        """Counts one failure of each subject; one that reached its ``limit`` within the last ``window_s``
+        seconds is locked out for ``lockout_s`` seconds, and counted afresh after."""
+        ...
+
+    async def forget(self, subject: ThrottleSubject) -> None:
+        """Forgets the failures of ``subject`` (not a lockout under way)."""
         ...
 
 
@@ -488,8 +526,9 @@ class QueueAdapter(Protocol):
         (``text``, ``states``, ``fields``, ``cursor``)."""
         ...
 
-    async def server_info(self) -> dict[str, str]:
-        """The store's own facts (version, memory, clients, ...), for the server page."""
+    async def server_info(self) -> list[ServerNode]:
+        """The store's own facts (version, memory, clients, ...) for the server page, one entry per
+        server (each primary of a Redis Cluster); ``Unavailable`` when none answers."""
         ...
 
     async def ping(self) -> None:
@@ -507,6 +546,10 @@ class QueueAdapter(Protocol):
 
     def session_store(self) -> SessionStore | None:
         """The shared store for login sessions, or None to keep them in each process's memory."""
+        ...
+
+    def throttle_store(self) -> ThrottleStore | None:
+        """The shared count of failed passwords, or None to count them in each process's memory."""
         ...
 
     def alert_runner(

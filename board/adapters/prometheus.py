@@ -6,8 +6,9 @@ and values, so that dashboards and rules made for it keep working), then what it
 state (``bullmq_queue_waiting`` is what a Kubernetes HPA scales on), whether the queue is paused or
 rate limited, the workers connected and how long the next job to run has waited.
 
-One scrape costs two round trips to Redis whatever the number of queues: one pipeline holding two
-script calls per queue, and one ``CLIENT LIST``.
+One scrape costs one round trip to Redis whatever the number of queues: one pipeline holding two
+script calls per queue and a ``CLIENT LIST`` (on a Redis Cluster, each node's calls and every primary's
+``CLIENT LIST`` at the same time).
 """
 
 from __future__ import annotations
@@ -22,7 +23,6 @@ from prometheus_client.registry import Collector
 
 from ..engine.inspector import Inspector, QueueStatus
 from ..engine.metrics import QueueFigures, figures_call, parse_figures
-from ..engine.ops import parse_client_list
 from ..engine.states import JobState
 
 CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
@@ -104,18 +104,24 @@ class _Snapshot(Collector):
 
 
 async def scrape(inspector: Inspector, queues: Sequence[str]) -> list[QueueSample]:
-    """The figures of ``queues``, in two round trips."""
+    """The figures of ``queues``, in one round trip; a queue the inspector refuses (``Inspector.refusal``)
+    has that refusal as its status's ``error``."""
+    read = [queue for queue in queues if inspector.refusal(queue) is None]
     calls = []
-    for queue in queues:
+    for queue in read:
         calls += [inspector.status_call(queue), figures_call(inspector.keys(queue))]
-    replies = await inspector.runner.batch(calls)
-    reply = await inspector.runner.call(Inspector.client_list_call())
-    # Parsed once for all the queues.
-    clients = parse_client_list(reply) if isinstance(reply, str) else []
-    return [
-        QueueSample(inspector.parse_status(queue, replies[2 * i], 1, clients), parse_figures(replies[2 * i + 1]))
-        for i, queue in enumerate(queues)
-    ]
+    replies, clients = await inspector.batch_and_clients(calls)
+    workers = inspector.workers_of(read, clients) or {}
+    samples = {}
+    for i, queue in enumerate(read):
+        status = inspector.parse_status(queue, replies[2 * i], 1, None)
+        status.workers = workers.get(queue, [])
+        samples[queue] = QueueSample(status, parse_figures(replies[2 * i + 1]))
+    return [samples.get(queue) or _refused(queue, inspector.refusal(queue)) for queue in queues]
+
+
+def _refused(queue: str, error: str | None) -> QueueSample:
+    return QueueSample(QueueStatus(queue, error=error), QueueFigures())
 
 
 def exposition(samples: Sequence[QueueSample], now_ms: int | None = None) -> bytes:

@@ -15,15 +15,16 @@ from dataclasses import dataclass
 from typing import Any
 
 from redis.exceptions import ConnectionError as RedisConnectionError
-from redis.exceptions import ResponseError
+from redis.exceptions import RedisError, ResponseError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from . import ops
-from .connection import Connection, async_client, close_client, command, refused, runner_for, unavailable
-from .errors import JobFailedError, WaitTimeoutError
-from .keys import QueueKeys, check_job_id
+from .connection import Connection, _aretry, async_client, command, refused, unavailable
+from .errors import JobFailedError, RedisUnavailable, WaitTimeoutError
+from .keys import QueueKeys, check_cluster_queue, check_job_id
 from .loops import next_pause
 from .options import to_ms
+from .routing import close_client, is_cluster, node_client, runner_for
 
 log = logging.getLogger("board.events")
 
@@ -85,7 +86,18 @@ class QueueEvents:
         self.block_ms = max(1, to_ms(block_timeout, "block_timeout"))
         # No retries: close() ends a blocked read by dropping the connection.
         self.client = async_client(connection, client_name=self.keys.client_name() + ":qe", retries=0)
-        self._runner = runner_for(self.client)
+        self._cluster: Any = None
+        if is_cluster(self.client):
+            check_cluster_queue(prefix, queue_name)
+            # Calls are routed on a cluster client without the reader's name; the blocking reads go to a
+            # plain client of the stream's node, made at the first read (_home).
+            self._cluster = async_client(connection)
+            self.client = async_client(None, client_name=self.keys.client_name() + ":qe", retries=0)
+            self._runner = runner_for(self._cluster)
+        else:
+            self._runner = runner_for(self.client)
+        self._homed = False
+        self._rehome = False  # the first _home reads the slot map as the cluster client has it
         self._hooks: dict[str, list[Callable[..., Any]]] = {}
         self._waiters: dict[str, list[asyncio.Future[QueueEvent]]] = {}
         self._reader: asyncio.Task[None] | None = None
@@ -101,11 +113,16 @@ class QueueEvents:
         if self.last_id == "$":
             # Pin the position now, so that nothing written between two reads is missed.
             await self.read_position()
+        if self._cluster is not None and not self._homed:
+            await self._home()
         try:
             reply: Any = await self.client.xread({self.keys.events: self.last_id}, count=500, block=self.block_ms)
         except (RedisConnectionError, RedisTimeoutError, OSError) as exc:
+            self._homed = False
             raise unavailable(self.client, exc) from exc
         except ResponseError as exc:
+            # On a cluster: MOVED after a failover or a reshard; the next read finds the new node.
+            self._homed = False
             raise refused(self.client, exc) from exc
         out: list[QueueEvent] = []
         for _, entries in reply or []:
@@ -177,6 +194,22 @@ class QueueEvents:
             raise JobFailedError(job_id, event.fields.get("failedReason", ""))
         return _json(event.fields.get("returnvalue"))
 
+    async def _home(self) -> None:
+        """On a cluster: the blocking reads go to a plain client of the node serving the stream (a
+        cluster client would carry the reader's name to every node)."""
+        try:
+            client = await node_client(
+                self._cluster,
+                self.keys.events,
+                refresh=self._rehome,
+                client_name=self.keys.client_name() + ":qe",
+                retry=_aretry(0),
+            )
+        except (RedisError, OSError) as exc:
+            raise RedisUnavailable(f"Redis Cluster is unavailable: {exc}") from exc
+        old, self.client, self._homed, self._rehome = self.client, client, True, True
+        await close_client(old)
+
     async def read_position(self) -> None:
         info = await self._runner.call(command("XREVRANGE", self.keys.events, "+", "-", "COUNT", 1))
         self.last_id = info[0][0] if info else "0-0"
@@ -198,6 +231,8 @@ class QueueEvents:
             if not done:
                 self._reader.cancel()
         await close_client(self.client)
+        if self._cluster is not None:
+            await close_client(self._cluster)
 
     async def __aenter__(self) -> QueueEvents:
         return self

@@ -4,8 +4,9 @@ Taking jobs is the one part of a worker that blocks on Redis and keeps its own b
 fetch in flight has claimed, the serial numbers that make each lock token unique, and the fetches whose
 reply was lost (the connection failed after the request was sent), whose jobs may be active under this
 worker's tokens without the worker knowing: they are handed back before the next fetch. Jobs are taken
-two ways, both through here: by the fetch loop, whenever slots are free, and by each call that saves
-results (``results.py``), which also fetches jobs for the slots free at that moment.
+two ways, both through here: by each call that saves results (``results.py``), which also fetches jobs
+for the slots free at that moment, and by the fetch loop, for slots that no such call is due to fill (none
+is pending, or the last one failed).
 
 When the queue has nothing to run, the loop blocks on the queue's marker (a sorted set that producers
 touch) on its own connection, which ``Worker.close()`` drops to end the wait at once.
@@ -45,12 +46,11 @@ if TYPE_CHECKING:
 
 
 class Fetcher:
-    """Takes jobs for ``worker`` and starts them (``worker._start``); ``blocking`` is the connection that
-    waits on the marker."""
+    """Takes jobs for ``worker`` and starts them (``worker._start``), waiting on the marker with the
+    worker's blocking connection."""
 
-    def __init__(self, worker: Worker, blocking: Redis) -> None:
+    def __init__(self, worker: Worker) -> None:
         self._worker = worker
-        self._blocking = blocking
         # Slots claimed by fetches in flight: the jobs they take are not running yet.
         self.reserved = 0
         # The serial of the next lock token: tokens are "<worker id>:<serial>".
@@ -61,6 +61,11 @@ class Fetcher:
         self._empty = False
         # Scheduler runs taken whose next run is being made.
         self._scheduling: set[asyncio.Task[None]] = set()
+
+    @property
+    def _blocking(self) -> Redis:
+        # The worker's, which a worker on a cluster replaces when the marker's node changes.
+        return self._worker._blocking
 
     def free_slots(self) -> int:
         w = self._worker
@@ -106,8 +111,11 @@ class Fetcher:
         if status == 0:
             self._empty = False
             for i in range(0, len(jobs), 3):
-                w._start(str(jobs[i]), str(jobs[i + 1]), jobs[i + 2])
-                self._follow_scheduler(str(jobs[i]), jobs[i + 2])
+                job_id, flat = str(jobs[i]), jobs[i + 2]
+                fields = dict(zip(flat[::2], flat[1::2], strict=True))
+                w._start(job_id, str(jobs[i + 1]), fields)
+                if "rjk" in fields:
+                    self._schedule_after(job_id, fields)
             return 0
         if status == 2:
             was_empty = self._empty
@@ -118,9 +126,11 @@ class Fetcher:
         return 0
 
     def _follow_scheduler(self, job_id: str, flat: list[Any]) -> None:
-        if "rjk" not in flat[::2]:
-            return
-        task = asyncio.create_task(self._schedule_next(job_id, dict(zip(flat[::2], flat[1::2], strict=True))))
+        if "rjk" in flat[::2]:
+            self._schedule_after(job_id, dict(zip(flat[::2], flat[1::2], strict=True)))
+
+    def _schedule_after(self, job_id: str, fields: dict[str, str]) -> None:
+        task = asyncio.create_task(self._schedule_next(job_id, fields))
         self._scheduling.add(task)
         task.add_done_callback(self._scheduling.discard)
 
@@ -179,7 +189,9 @@ class Fetcher:
         """One turn of the fetch loop; returns the due time (ms) of the next delayed job when the queue
         had nothing to run."""
         w = self._worker
-        if self.free_slots() <= 0:
+        # A finish call due or in flight fetches for the slots free when it is sent: the loop leaves those
+        # to it rather than spend a call of its own on them.
+        if self.free_slots() <= 0 or w._results.will_fetch():
             w._slot_freed.clear()
             await w._slot_freed.wait()
             return next_due
@@ -223,12 +235,17 @@ class Fetcher:
         except (RedisConnectionError, OSError) as exc:
             if w._closing:
                 return
-            raise unavailable(self._blocking, exc) from exc
+            error: Exception = unavailable(self._blocking, exc)
+            await w.home_blocking()
+            raise error from exc
         except ResponseError as exc:
-            # READONLY on a replica, UNBLOCKED when the server turns into one during a failover.
+            # READONLY on a replica, UNBLOCKED when the server turns into one during a failover; MOVED
+            # on a cluster node that no longer serves the marker.
             if w._closing:
                 return
-            raise refused(self._blocking, exc) from exc
+            error = refused(self._blocking, exc)
+            await w.home_blocking()
+            raise error from exc
         if popped:
             _, member, score = popped
             due = float(score)

@@ -29,27 +29,23 @@ from collections.abc import Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any, Generic, TypeVar
 
-import redis
-import redis.asyncio as aredis
-
 from . import ops
 from .codes import error_for
-from .connection import (
-    Connection,
-    Op,
-    SyncRunner,
-    async_client,
-    close_client,
-    is_ours,
-    runner_for,
-    script_call,
-    sync_client,
-)
+from .connection import Connection, Op, script_call
 from .errors import OutcomeUnknown, RedisRefused, RedisUnavailable
 from .job import Job, JobRecord, SyncJob
-from .keys import QueueKeys
+from .keys import QueueKeys, check_cluster_queue, hash_tag
 from .options import AddSpec, backoff_types_option, build_add, dump_json
 from .queue import Queue
+from .routing import (
+    close_client,
+    engine_client,
+    is_cluster,
+    is_sync_cluster,
+    runner_for,
+    sync_engine_client,
+    sync_runner_for,
+)
 from .sync_queue import SyncQueue
 
 # Bounds of one flow: its jobs go to Redis in one script call, which blocks Redis while it runs (some
@@ -170,6 +166,22 @@ def plan_flow(tree: Any, prefix: str, now: int, backoff_types: Collection[str] =
     return plan
 
 
+def check_flow_slots(plan: Sequence[PlannedJob]) -> None:
+    """On a Redis Cluster a flow is written by one script, which reaches the keys of one hash slot only
+    (BullMQ's rule too: its flows are one MULTI): ``ValueError`` naming the first job of another slot,
+    before anything is sent."""
+    root = plan[0].keys
+    check_cluster_queue(root.prefix, root.name)
+    for job in plan[1:]:
+        check_cluster_queue(job.keys.prefix, job.keys.name)
+        if job.keys.slot != root.slot:
+            raise ValueError(
+                f"flow job {job.spec.name!r} of queue {job.keys.name!r} is in another hash slot of the cluster "
+                f"than the flow's root (queue {root.name!r}): a flow's queues must share a hash tag, as "
+                f"'{{{hash_tag(root.base)}}}-{job.keys.name.strip('{}')}' or a prefix with a hash tag"
+            )
+
+
 def add_flow(plan: Sequence[PlannedJob], now: int) -> Op[list[int]]:
     """Writes the planned jobs in one script call; returns the indexes of those whose id existed already
     (kept as they were). Not sent again after a lost reply (``OutcomeUnknown``): a child that completed
@@ -238,9 +250,8 @@ class FlowProducer:
         QueueKeys(prefix, "flow")  # checks the prefix now rather than at the first add
         self.prefix = prefix
         self.backoff_types = backoff_types_option(backoff_types)
-        self.client = (
-            connection if isinstance(connection, aredis.Redis) and is_ours(connection) else async_client(connection)
-        )
+        self.client = engine_client(connection)
+        self.cluster = is_cluster(self.client)
         self._runner = runner_for(self.client)
         self._queues: dict[str, Queue] = {}
 
@@ -265,6 +276,8 @@ class FlowProducer:
         failed after the flow was sent: it may or may not be in (it is not sent again)."""
         now = ops.now_ms()
         plan = plan_flow(tree, self.prefix, now, self.backoff_types)
+        if self.cluster:
+            check_flow_slots(plan)
         try:
             existed = await self._runner.run(add_flow(plan, now))
         except OutcomeUnknown as exc:
@@ -300,10 +313,9 @@ class SyncFlowProducer:
         QueueKeys(prefix, "flow")
         self.prefix = prefix
         self.backoff_types = backoff_types_option(backoff_types)
-        self.client = (
-            connection if isinstance(connection, redis.Redis) and is_ours(connection) else sync_client(connection)
-        )
-        self._runner = SyncRunner(self.client)
+        self.client = sync_engine_client(connection)
+        self.cluster = is_sync_cluster(self.client)
+        self._runner = sync_runner_for(self.client)
         self._queues: dict[str, SyncQueue] = {}
 
     def __enter__(self) -> SyncFlowProducer:
@@ -323,6 +335,8 @@ class SyncFlowProducer:
     def add(self, tree: Mapping[str, Any]) -> JobNode[SyncJob]:
         now = ops.now_ms()
         plan = plan_flow(tree, self.prefix, now, self.backoff_types)
+        if self.cluster:
+            check_flow_slots(plan)
         try:
             existed = self._runner.run(add_flow(plan, now))
         except OutcomeUnknown as exc:

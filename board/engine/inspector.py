@@ -1,26 +1,65 @@
 """``Inspector``: reads many queues at once, for dashboards.
 
 Each method is one round trip to Redis whatever the number of queues or jobs: the per-queue scripts go
-out as one pipeline. Large fields are cut inside Redis (``job_rows.lua``), so a page of jobs never
-ships a full payload. Errors of one queue (a hash another program wrote badly, a wrong key type) come
-back as that queue's error instead of failing the whole read. An id listed in a state whose key is not
-a hash comes back as a row holding only the key's type, which ``JobRecord`` names in its ``problems``.
+out as one pipeline, and the overview's figures of many queues come back from one script call
+(``queue_summaries.lua``) as one reply, which costs far less to read than a reply per command. Large
+fields are cut inside Redis (``job_rows.lua``), so a page of jobs never ships a full payload. Errors of
+one queue (a hash another program wrote badly, a wrong key type) come back as that queue's error instead
+of failing the whole read. An id listed in a state whose key is not a hash comes back as a row holding
+only the key's type, which ``JobRecord`` names in its ``problems``. On a Redis Cluster, a read's calls go
+to the nodes that serve them at the same time (routing.py): one round trip per node, not one after another.
 """
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, NamedTuple
 
-import redis.asyncio as aredis
+from redis.exceptions import SlotNotCoveredError
 
-from .connection import Call, Connection, async_client, close_client, command, is_ours, runner_for, script_call
+from .connection import Call, Connection, command, script_call
 from .job import key_type_problem
-from .keys import QueueKeys, check_job_id, is_job_id, queue_name_from_meta_key
+from .keys import QueueKeys, check_cluster_queue, check_job_id, hash_tag, is_job_id, queue_name_from_meta_key
+from .metrics import Metrics, parse_metrics
 from .ops import STATES, parse_client_list
+from .routing import ClusterRunner, close_client, engine_client, runner_for
 from .schedulers import JobScheduler, parse_scheduler
-from .states import state_key
+from .scripts import script
+from .states import RUN_ORDER, state_key
+
+# Keys a SCAN step looks at, when discovering queues.
+SCAN_COUNT = 1000
+# Queues read by one call of queue_summaries.lua: Redis serves other clients between two calls, so that a
+# board of thousands of queues never holds it for long.
+SUMMARY_CHUNK = 500
+# The states a summary counts: those a job moves through, not BullMQ 4's legacy paused list (which the
+# overview never shows; get_counts.lua still counts it).
+SUMMARY_STATES = tuple(state.key for state in RUN_ORDER)
+# What a queue_summaries.lua reply holds for each queue after its counts, and in marks mode.
+_FIGURES_AFTER_COUNTS = 10
+_MARKS = 4
+
+
+def is_rate_limited(ttl_ms: int, max_jobs: int | None, started: int | None) -> bool:
+    """Workers wait ``ttl_ms`` before taking a job: the limiter's window is open and full.
+
+    As BullMQ's ``getRateLimitTtl``: without a global limit the queue's own maximum is unknown (it is
+    each worker's), so an open window counts as limited, as a manual ``rateLimit(ms)`` does."""
+    if ttl_ms <= 0:
+        return False
+    if max_jobs is None or started is None:
+        return True
+    return started >= max_jobs
+
+
+class Marks(NamedTuple):
+    """What a queue navigation shows of a queue: whether it is paused and rate limited now."""
+
+    name: str
+    paused: bool = False
+    rate_limited: bool = False
 
 
 @dataclass
@@ -40,18 +79,15 @@ class QueueStatus:
     workers: list[dict[str, str]] = field(default_factory=list)
     exists: bool = True
     error: str | None = None
+    # The job metrics read with the figures (``statuses(metrics_minutes=...)``), by kind ({} when the queue
+    # keeps none); None when not read, and ``metrics_error`` when Redis refused that read alone.
+    metrics: dict[str, Metrics] | None = None
+    metrics_error: str | None = None
 
     @property
     def rate_limited(self) -> bool:
-        """Workers wait ``limiter_ttl_ms`` before taking a job: the limiter's window is open and full.
-
-        As BullMQ's ``getRateLimitTtl``: without a global limit the queue's own maximum is unknown (it is
-        each worker's), so an open window counts as limited, as a manual ``rateLimit(ms)`` does."""
-        if self.limiter_ttl_ms <= 0:
-            return False
-        if self.rate_limit_max is None or self.limiter_count is None:
-            return True
-        return self.limiter_count >= self.rate_limit_max
+        """Workers wait ``limiter_ttl_ms`` before taking a job (``is_rate_limited``)."""
+        return is_rate_limited(self.limiter_ttl_ms, self.rate_limit_max, self.limiter_count)
 
 
 @dataclass
@@ -112,6 +148,24 @@ def _int_or_none(value: Any) -> int | None:
         return None
 
 
+def _workers_by_name(rows: list[dict[str, str]], names: set[str]) -> dict[str, list[dict[str, str]]]:
+    """CLIENT LIST's rows by the queue client name they belong to (BullMQ names a worker's connection
+    ``<name>`` or ``<name>:w:<worker>``): each row is looked at once, however many queues there are."""
+    found: dict[str, list[dict[str, str]]] = {}
+    for row in rows:
+        name = row.get("name", "")
+        if name in names:
+            found.setdefault(name, []).append(row)
+            continue
+        at = name.find(":w:")
+        while at != -1:
+            if name[:at] in names:
+                found.setdefault(name[:at], []).append(row)
+                break
+            at = name.find(":w:", at + 1)
+    return found
+
+
 def _rows(flat: list[Any]) -> list[JobRow]:
     rows = []
     for i in range(0, len(flat), 3):
@@ -129,19 +183,57 @@ def _rows(flat: list[Any]) -> list[JobRow]:
 
 
 class Inspector:
+    """On a Redis Cluster (a ``redis+cluster://`` URL or a ``RedisCluster`` client) each queue is read
+    on the node that serves its hash slot; a queue whose keys would spread over slots (no hash tag in
+    its prefix or name) is not read at all and shows as that queue's error (``refusal``)."""
+
     def __init__(self, connection: Connection | None = None, *, prefix: str = "bull") -> None:
         self.prefix = prefix
-        self.client = (
-            connection if isinstance(connection, aredis.Redis) and is_ours(connection) else async_client(connection)
-        )
+        self.client = engine_client(connection)
         self.runner = runner_for(self.client)
+        # The runner that routes calls by node, on a cluster (None on a single Redis or Sentinel).
+        self.cluster_runner: ClusterRunner | None = self.runner if isinstance(self.runner, ClusterRunner) else None
         self._keys: dict[str, QueueKeys] = {}
+        self._refused: dict[str, str] = {}
+        self._client_names: dict[str, str] = {}
+        # Per queue: its key base and the group of queues it is read with (see _summary_chunks).
+        self._bases: dict[str, tuple[str, int | str | None]] = {}
 
     def keys(self, queue: str) -> QueueKeys:
+        """The queue's keys; on a cluster, ``ValueError`` for a queue whose keys would spread over slots."""
         keys = self._keys.get(queue)
         if keys is None:
-            keys = self._keys[queue] = QueueKeys(self.prefix, queue)
+            if self.cluster_runner is None:
+                keys = QueueKeys(self.prefix, queue)
+            else:
+                refused = self._refused.get(queue)
+                if refused is not None:
+                    raise ValueError(refused)
+                try:
+                    keys = check_cluster_queue(self.prefix, queue)
+                except ValueError as exc:
+                    self._refused[queue] = str(exc)
+                    raise
+            self._keys[queue] = keys
         return keys
+
+    def refusal(self, queue: str) -> str | None:
+        """Why ``queue`` cannot be read here (on a cluster, keys that would spread over slots), or None."""
+        if queue in self._keys or self.cluster_runner is None:
+            return None
+        try:
+            self.keys(queue)
+        except ValueError as exc:
+            return str(exc)
+        return None
+
+    def client_name(self, queue: str) -> str:
+        """``QueueKeys.client_name()``, kept: a page of a thousand queues asks for each on every read.
+        Only a name: given for a queue ``keys`` refuses too."""
+        name = self._client_names.get(queue)
+        if name is None:
+            name = self._client_names[queue] = QueueKeys(self.prefix, queue).client_name()
+        return name
 
     async def close(self) -> None:
         await close_client(self.client)
@@ -158,9 +250,56 @@ class Inspector:
         keys = self.keys(queue)
         return command("EXISTS", keys.meta, keys.id, keys.wait, keys.completed, keys.failed, keys.delayed)
 
-    @staticmethod
-    def client_list_call() -> Call:
-        return command("CLIENT", "LIST")
+    def client_list_call(self, queue: str | None = None) -> Call:
+        """CLIENT LIST; with ``queue``, of the node that serves it (a cluster's: its workers are there)."""
+        return command("CLIENT", "LIST", route=None if queue is None else self.keys(queue).meta)
+
+    async def batch_and_clients(self, calls: list[Call]) -> tuple[list[Any], Any]:
+        """The replies of ``calls`` (as ``batch``) and CLIENT LIST's, for ``workers_of``: on a single Redis in
+        the same round trip; on a cluster, every primary's by node name, asked at the same time."""
+        if self.cluster_runner is None:
+            replies = await self.runner.batch([*calls, self.client_list_call()])
+            clients = replies.pop()
+            return replies, clients
+        replies, clients = await asyncio.gather(
+            self.runner.batch(calls), self.cluster_runner.on_nodes(self.client_list_call()), return_exceptions=True
+        )
+        if isinstance(replies, BaseException):
+            raise replies
+        return replies, clients
+
+    def workers_of(self, queues: Sequence[str], clients: Any) -> dict[str, list[dict[str, str]]] | None:
+        """Each queue's worker connections in CLIENT LIST's reply: its text or rows, or on a cluster the
+        replies by node of ``batch_and_clients``, of which a queue's are those of the node serving its
+        slot (where its workers block); None when the list could not be read."""
+        if isinstance(clients, str | list):
+            rows = parse_client_list(clients) if isinstance(clients, str) else clients
+            found = _workers_by_name(rows, {self.client_name(q) for q in queues})
+            return {q: found.get(self.client_name(q), []) for q in queues}
+        if not isinstance(clients, dict) or self.cluster_runner is None:
+            return None
+        by_node: dict[str, list[str]] = {}
+        for queue in queues:
+            node = self._node_of(queue)
+            if node is not None:
+                by_node.setdefault(node, []).append(queue)
+        workers: dict[str, list[dict[str, str]]] = {q: [] for q in queues}
+        for node, served in by_node.items():
+            text = clients.get(node)
+            if isinstance(text, str):
+                found = _workers_by_name(parse_client_list(text), {self.client_name(q) for q in served})
+                workers.update((q, found.get(self.client_name(q), [])) for q in served)
+        return workers
+
+    def _node_of(self, queue: str) -> str | None:
+        """The name of the primary serving ``queue``'s slot, as ``on_nodes`` names it; None when unknown."""
+        if self.cluster_runner is None or self.refusal(queue) is not None:
+            return None
+        try:
+            node = self.cluster_runner.cluster.nodes_manager.get_node_from_slot(self.keys(queue).slot)
+        except SlotNotCoveredError:
+            return None
+        return str(node.name)
 
     def rows_call(self, queue: str, states: Sequence[str], start: int, end: int, asc: bool, preview: int) -> Call:
         names = [state_key(s) for s in states]
@@ -175,27 +314,111 @@ class Inspector:
         """Jobs started in the limiter's open window: with ``get_counts``'s TTL, whether it is full."""
         return command("GET", self.keys(queue).limiter)
 
-    def marks_calls(self, queue: str) -> list[Call]:
-        """Whether a queue is paused and rate limited, and nothing more: three plain commands, cheap
-        enough for every page's navigation. Read with ``parse_marks``."""
-        keys = self.keys(queue)
-        return [command("HMGET", keys.meta, "paused", "max"), command("PTTL", keys.limiter), self.limiter_call(queue)]
+    def _base(self, queue: str) -> tuple[str, int | str | None] | None:
+        """The queue's key base and the group of queues it is read with: its hash slot on a cluster, its
+        hash tag elsewhere; None for a queue ``keys`` refuses."""
+        found = self._bases.get(queue)
+        if found is None:
+            if self.refusal(queue) is not None:
+                return None
+            keys = self.keys(queue)
+            group = hash_tag(keys.base) if self.cluster_runner is None else keys.slot
+            found = self._bases[queue] = (keys.base, group)
+        return found
+
+    def _summary_chunks(self, queues: Sequence[str]) -> list[list[str]]:
+        """``queues`` in the calls of ``summaries_calls``: on a cluster by hash slot (a script reads the
+        keys of its own slot only), then ``SUMMARY_CHUNK`` at a time; refused queues left out."""
+        groups: dict[int | str | None, list[str]] = {}
+        for queue in queues:
+            found = self._base(queue)
+            if found is not None:
+                groups.setdefault(found[1], []).append(queue)
+        return [names[i : i + SUMMARY_CHUNK] for names in groups.values() for i in range(0, len(names), SUMMARY_CHUNK)]
+
+    def summaries_calls(self, queues: Sequence[str], *, marks: bool = False, metrics_minutes: int = 0) -> list[Call]:
+        """``queue_summaries.lua`` over ``queues``: one call per hash slot and ``SUMMARY_CHUNK`` queues. Read
+        the replies with ``parse_summaries`` (same ``queues``, same ``marks``)."""
+        states: tuple[str, ...] = () if marks else SUMMARY_STATES
+        head = ("marks" if marks else "figures", metrics_minutes, len(states), *states)
+        return [
+            Call(script("queue_summaries"), (self.keys(chunk[0]).meta,), (*head, *(self._bases[q][0] for q in chunk)))
+            for chunk in self._summary_chunks(queues)
+        ]
+
+    def parse_summaries(
+        self, queues: Sequence[str], replies: Sequence[Any], *, clients: Any = None
+    ) -> list[QueueStatus]:
+        """The replies of ``summaries_calls`` (figures) as one ``QueueStatus`` a queue, in the order of
+        ``queues`` (a refused queue's ``error`` says why). ``clients``: CLIENT LIST's reply for the
+        workers (see ``workers_of``)."""
+        items: dict[str, Any] = {}
+        for chunk, reply in zip(self._summary_chunks(queues), replies, strict=True):
+            items.update(zip(chunk, self._summary_items(reply, len(chunk)), strict=True))
+        workers = self.workers_of(queues, clients) if clients is not None else None
+        out = []
+        for queue in queues:
+            item = items.get(queue)
+            status = self._parse_figures_item(queue, self.refusal(queue) if item is None else item)
+            if workers is not None:
+                status.workers = workers[queue]
+            out.append(status)
+        return out
 
     @staticmethod
-    def parse_marks(queue: str, replies: Sequence[Any]) -> QueueStatus:
-        """A ``QueueStatus`` with only ``paused`` and what ``rate_limited`` needs (its ``error`` set when
-        Redis refused a read: a key of another type, another program's doing)."""
+    def _summary_items(reply: Any, n: int) -> list[Any]:
+        """One item a queue; a call that failed whole (Redis unreachable mid-way, a script refused) makes
+        each of its queues fail with it."""
+        if isinstance(reply, list) and len(reply) == n:
+            return reply
+        return [str(reply) if isinstance(reply, Exception) else "unexpected reply"] * n
+
+    @staticmethod
+    def _parse_figures_item(queue: str, item: Any) -> QueueStatus:
         status = QueueStatus(queue)
-        failed = next((reply for reply in replies if isinstance(reply, Exception)), None)
-        if failed is not None:
-            status.error = str(failed)
+        n = len(SUMMARY_STATES)
+        if not isinstance(item, list) or len(item) != n + _FIGURES_AFTER_COUNTS:
+            status.error = str(item)
             return status
-        (paused, max_jobs), ttl, limiter = replies
-        status.paused = paused is not None
+        status.counts = dict(zip(SUMMARY_STATES, item[:n], strict=True))
+        paused, concurrency, max_jobs, duration, ttl, started, schedulers, found, version, metrics = item[n:]
+        status.paused = paused == 1
+        status.global_concurrency = _int_or_none(concurrency)
         status.rate_limit_max = _int_or_none(max_jobs)
+        status.rate_limit_duration_ms = _int_or_none(duration)
         status.limiter_ttl_ms = max(0, int(ttl))
-        status.limiter_count = _int_or_none(limiter) if status.limiter_ttl_ms else None
+        status.limiter_count = _int_or_none(started) if status.limiter_ttl_ms else None
+        status.schedulers = schedulers if isinstance(schedulers, int) else 0
+        status.exists = found == 1
+        status.version = str(version)
+        if metrics == 0:
+            status.metrics = {}
+        elif isinstance(metrics, list) and len(metrics) == 6:
+            try:
+                status.metrics = {"completed": parse_metrics(metrics[:3]), "failed": parse_metrics(metrics[3:])}
+            except (TypeError, IndexError, ValueError) as exc:
+                status.metrics_error = str(exc)
+        elif isinstance(metrics, str):
+            status.metrics_error = metrics
         return status
+
+    async def marks(self, queues: Sequence[str]) -> list[Marks]:
+        """Whether each queue is paused and rate limited, in one round trip and one reply per
+        ``SUMMARY_CHUNK`` queues: cheap enough for every page's navigation. A queue Redis refused to read
+        (a key of another type) has no marks."""
+        if not queues:
+            return []
+        replies = await self.runner.batch(self.summaries_calls(queues, marks=True))
+        found: dict[str, Marks] = {}
+        for chunk, reply in zip(self._summary_chunks(queues), replies, strict=True):
+            for queue, item in zip(chunk, self._summary_items(reply, len(chunk)), strict=True):
+                if isinstance(item, list) and len(item) == _MARKS:
+                    paused, max_jobs, ttl, started = item
+                    limited = ttl > 0 and is_rate_limited(ttl, _int_or_none(max_jobs), _int_or_none(started))
+                    found[queue] = Marks(queue, paused == 1, limited)
+                else:
+                    found[queue] = Marks(queue)
+        return [found.get(queue) or Marks(queue) for queue in queues]
 
     def schedulers_count_call(self, queue: str) -> Call:
         return command("ZCARD", self.keys(queue).repeat)
@@ -289,18 +512,19 @@ class Inspector:
         return status
 
     # One round trip each
-    async def statuses(self, queues: Sequence[str], *, workers: bool = True) -> list[QueueStatus]:
-        calls: list[Call] = []
-        for queue in queues:
-            calls += self.status_calls(queue)
+    async def statuses(
+        self, queues: Sequence[str], *, workers: bool = True, metrics_minutes: int = 0
+    ) -> list[QueueStatus]:
+        """Every queue's figures (its counts of ``SUMMARY_STATES``, its workers, and its last
+        ``metrics_minutes`` of job metrics), from one reply per ``SUMMARY_CHUNK`` queues."""
+        if not queues:
+            return []
+        calls = self.summaries_calls(queues, metrics_minutes=metrics_minutes)
         if workers:
-            calls.append(self.client_list_call())
-        replies = await self.runner.batch(calls)
-        clients = replies[-1] if workers else None
-        if isinstance(clients, str):
-            clients = parse_client_list(clients)
-        step = self.STATUS_CALLS
-        return [self.parse_statuses(q, replies[step * i : step * (i + 1)], clients) for i, q in enumerate(queues)]
+            replies, clients = await self.batch_and_clients(calls)
+        else:
+            replies, clients = await self.runner.batch(calls), None
+        return self.parse_summaries(queues, replies, clients=clients if isinstance(clients, str | dict) else None)
 
     # How many calls ``status_calls`` makes.
     STATUS_CALLS = 4
@@ -335,21 +559,48 @@ class Inspector:
         return _rows(reply)
 
     async def discover(self, *, limit: int = 10_000) -> list[str]:
-        """Queue names under the prefix, from a bounded SCAN for ``<prefix>:*:meta`` and ``:id`` keys."""
+        """Queue names under the prefix, from a bounded SCAN for ``<prefix>:*:meta`` and ``:id`` keys (on a
+        cluster, of every primary, each with its own cursor; the bound is shared)."""
         found: set[str] = set()
         scanned = 0
         for pattern, suffix in ((f"{self.prefix}:*:meta", ":meta"), (f"{self.prefix}:*:id", ":id")):
-            cursor = "0"
+            cursors: dict[str, str] | None = None
             while True:
-                cursor, keys = await self.runner.call(command("SCAN", cursor, "MATCH", pattern, "COUNT", 1000))
-                for key in keys:
-                    name = queue_name_from_meta_key(str(key)[: -len(suffix)] + ":meta", self.prefix)
-                    if name:
-                        found.add(name)
-                scanned += 1000
-                if str(cursor) == "0" or scanned >= limit * 100:
+                replies = await self._scan(pattern, cursors)
+                cursors = {}
+                for node, (cursor, keys) in replies.items():
+                    for key in keys:
+                        name = queue_name_from_meta_key(str(key)[: -len(suffix)] + ":meta", self.prefix)
+                        if name:
+                            found.add(name)
+                    if str(cursor) != "0":
+                        cursors[node] = str(cursor)
+                scanned += SCAN_COUNT * len(replies)
+                if not cursors or scanned >= limit * 100:
                     break
         return sorted(found)[:limit]
+
+    async def _scan(self, pattern: str, cursors: dict[str, str] | None) -> dict[str, Any]:
+        """One SCAN step on each node whose cursor is in ``cursors`` (None: the first step, on every
+        primary), at the same time; the replies by node. Raises when a node does not answer: a list
+        missing that node's queues would read as queues gone."""
+
+        def scan(cursor: str) -> Call:
+            return command("SCAN", cursor, "MATCH", pattern, "COUNT", SCAN_COUNT)
+
+        if self.cluster_runner is None:
+            return {"": await self.runner.call(scan("0" if cursors is None else cursors[""]))}
+        if cursors is None:
+            replies = await self.cluster_runner.on_nodes(scan("0"))
+            failed = next((r for r in replies.values() if isinstance(r, Exception)), None)
+            if failed is not None:
+                raise failed
+            return replies
+        cluster = self.cluster_runner
+        names = list(cursors)
+        return dict(
+            zip(names, await asyncio.gather(*(cluster.on_node(n, scan(cursors[n])) for n in names)), strict=True)
+        )
 
     async def field_size(self, queue: str, job_id: str, name: str) -> int | None:
         """The size in bytes of one field of a job (0 when it has none); None when no job hash is there.
@@ -365,23 +616,37 @@ class Inspector:
 
     async def holding(self, job_id: str, queues: Sequence[str]) -> list[str]:
         """The queues among ``queues`` that hold a job with this id, in one round trip."""
+        if self.cluster_runner is not None:
+            queues = [q for q in queues if self.refusal(q) is None]
         if not queues or not is_job_id(job_id):
             return []
         kinds = await self.runner.batch([command("TYPE", self.keys(q).job(job_id)) for q in queues])
         return [q for q, kind in zip(queues, kinds, strict=True) if str(kind) == "hash"]
 
     async def ping(self) -> None:
-        """Returns when Redis answers; raises the engine's connection errors when it does not."""
-        await self.runner.call(command("PING"))
+        """Returns when Redis (every primary of a cluster) answers; raises the engine's connection errors
+        when it does not."""
+        if self.cluster_runner is None:
+            await self.runner.call(command("PING"))
+            return
+        for reply in (await self.cluster_runner.on_nodes(command("PING"))).values():
+            if isinstance(reply, Exception):
+                raise reply
 
-    async def server_info(self) -> dict[str, str]:
-        text = await self.runner.call(command("INFO"))
-        info: dict[str, str] = {}
-        for line in str(text).splitlines():
-            if ":" in line and not line.startswith("#"):
-                key, _, value = line.partition(":")
-                info[key] = value
-        return info
+    async def server_info(self) -> dict[str, dict[str, str] | Exception]:
+        """INFO's fields by server: the Redis's (one entry), or each primary's of a cluster, by node name
+        (``host:port``), or the error of a primary that did not answer."""
+        replies = await self.runner.on_nodes(command("INFO"))
+        return {node: reply if isinstance(reply, Exception) else _info(str(reply)) for node, reply in replies.items()}
 
 
-__all__ = ["STATES", "Children", "Flow", "FlowNode", "Inspector", "JobRow", "QueueStatus"]
+def _info(text: str) -> dict[str, str]:
+    info: dict[str, str] = {}
+    for line in text.splitlines():
+        if ":" in line and not line.startswith("#"):
+            key, _, value = line.partition(":")
+            info[key] = value
+    return info
+
+
+__all__ = ["STATES", "Children", "Flow", "FlowNode", "Inspector", "JobRow", "Marks", "QueueStatus", "is_rate_limited"]

@@ -67,11 +67,18 @@ def _constant(name: str) -> Any:
     raise ValueError(f"{name} is not JSON")
 
 
+# One decoder for every read: json.loads with options builds a new one per call.
+_DECODER = json.JSONDecoder(parse_constant=_constant, parse_float=_finite)
+
+
 def _loads(text: str) -> tuple[Any, str | None]:
     """The decoded JSON and None, or the text and why it does not decode. NaN, Infinity and numbers past a
     float's range are refused: no JSON writer could write them back."""
     try:
-        return json.loads(text, parse_constant=_constant, parse_float=_finite), None
+        if text.startswith("\ufeff"):
+            # json.loads's own refusal, which the decoder alone does not make.
+            return json.loads(text, parse_constant=_constant, parse_float=_finite), None
+        return _DECODER.decode(text), None
     except ValueError as exc:
         return text, f"not valid JSON: {exc}"
     except RecursionError:
@@ -177,10 +184,7 @@ class JobRecord:
         for required in _REQUIRED:
             if required not in fields:
                 self.problems[required] = "missing"
-        for raw_name, value in fields.items():
-            spec = _FIELDS.get(raw_name)
-            if spec is not None:
-                self._read_field(raw_name, value, *spec)
+        self._read_fields(fields)
         if not isinstance(self.opts, dict):
             self.problems.setdefault("opts", "not a JSON object")
             self.opts = {}
@@ -191,15 +195,28 @@ class JobRecord:
         if parent:
             self._read_parent(parent)
 
-    def _read_field(self, raw_name: str, value: str, attr: str, kind: int) -> None:
-        if kind == _JSON:
-            self._read_json(raw_name, value, attr)
-        elif kind == _INT:
-            self._read_int(raw_name, value, attr)
-        else:
-            if _has_surrogates(value):
-                self.problems[raw_name] = "not valid UTF-8"
-            setattr(self, attr, value)
+    def _read_fields(self, fields: Mapping[str, str]) -> None:
+        """The fields of ``_FIELDS``, each read by its kind, in one loop: a worker reads a hash per job."""
+        problems = self.problems
+        for raw_name, value in fields.items():
+            spec = _FIELDS.get(raw_name)
+            if spec is None:
+                continue
+            attr, kind = spec
+            if kind == _INT:
+                if value == "":
+                    continue
+                number = _int(value)
+                if number is None:
+                    problems[raw_name] = f"not a number: {value[:40]!r}"
+                else:
+                    setattr(self, attr, number)
+            elif kind == _JSON:
+                self._read_json(raw_name, value, attr)
+            else:
+                if _has_surrogates(value):
+                    problems[raw_name] = "not valid UTF-8"
+                setattr(self, attr, value)
 
     def _read_json(self, raw_name: str, value: str, attr: str) -> None:
         if _has_surrogates(value):
@@ -211,15 +228,6 @@ class JobRecord:
         if problem is not None:
             self.problems[raw_name] = problem
         setattr(self, attr, decoded)
-
-    def _read_int(self, raw_name: str, value: str, attr: str) -> None:
-        if value == "":
-            return
-        number = _int(value)
-        if number is None:
-            self.problems[raw_name] = f"not a number: {value[:40]!r}"
-        else:
-            setattr(self, attr, number)
 
     def _read_stacktrace(self, stack: str) -> None:
         parsed, problem = _loads(stack)

@@ -4,6 +4,10 @@ BullMQ's layout: ``<prefix>:<queue>:<suffix>`` for queue keys, ``<prefix>:<queue
 hash and ``<prefix>:<queue>:<jobId>:<sub>`` for its sub-keys. The Lua scripts receive the queue's key
 base (``<prefix>:<queue>:``) and build job keys from it with the same suffixes as ``JOB_SUFFIXES``.
 
+On a Redis Cluster every key of a queue must be in one hash slot, as Lua scripts reach only their own
+node's keys: the prefix or the queue name carries a hash tag (``{bull}``, ``{email}``), which
+``check_cluster_queue`` requires; queues that share a slot (one tagged prefix) may share a flow.
+
 Job ids and queue-level names share one namespace, so an id that comes from a caller goes through
 ``check_job_id`` before it is used to build a key.
 """
@@ -13,6 +17,8 @@ from __future__ import annotations
 import base64
 from dataclasses import dataclass
 from functools import cached_property
+
+from redis.crc import key_slot
 
 JOB_SUFFIXES = ("lock", "logs", "dependencies", "processed", "failed", "unsuccessful")
 # The queue keys every Lua script receives as KEYS, in this order (see lua/_lib.lua). BullMQ's other
@@ -101,6 +107,12 @@ class QueueKeys:
     @property
     def base(self) -> str:
         return f"{self.prefix}:{self.name}:"
+
+    @cached_property
+    def slot(self) -> int:
+        """The Redis Cluster hash slot of the key base (that of every key of the queue when
+        ``hash_tag(base)`` exists)."""
+        return int(key_slot(self.base.encode("utf-8", "surrogateescape")))
 
     @cached_property
     def script_keys(self) -> tuple[str, ...]:
@@ -208,6 +220,37 @@ class QueueKeys:
         encoded = base64.b64encode(self.name.encode()).decode()
         name = f"{self.prefix}:{encoded}"
         return f"{name}:w:{worker_name}" if worker_name else name
+
+
+def hash_tag(key: str) -> str | None:
+    """The part of ``key`` Redis Cluster hashes, by Redis's rule: between the first ``{`` and the first
+    ``}`` after it, when not empty; None when the whole key is hashed."""
+    start = key.find("{")
+    if start < 0:
+        return None
+    end = key.find("}", start + 1)
+    if end <= start + 1:
+        return None
+    return key[start + 1 : end]
+
+
+def check_cluster_queue(prefix: str, name: str) -> QueueKeys:
+    """The queue's keys, when they all share one hash slot; ``ValueError`` saying how to fix it when its
+    keys would spread over a cluster's slots (a script could then not reach them: Redis refuses a
+    script's key that another node serves)."""
+    keys = QueueKeys(prefix, name)
+    if hash_tag(keys.base) is None:
+        raise ValueError(
+            f"queue {name!r} under prefix {prefix!r} would spread its keys over the cluster's hash slots: "
+            f"use prefix '{{{prefix}}}' (every queue of the prefix in one slot) or name the queue "
+            f"'{{{name}}}' (each queue its own slot; BullMQ reads both)"
+        )
+    return keys
+
+
+def same_slot(a: QueueKeys, b: QueueKeys) -> bool:
+    """Whether two queues' keys are in one hash slot (so one script may touch both on a cluster)."""
+    return a.slot == b.slot
 
 
 def queue_name_from_meta_key(key: str, prefix: str) -> str | None:

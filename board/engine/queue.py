@@ -6,19 +6,20 @@ from collections.abc import Collection, Iterable, Mapping, Sequence
 from datetime import datetime, timedelta
 from typing import Any, Unpack
 
-import redis.asyncio as aredis
-
 from . import metrics, ops, scheduler_options, schedulers, search
-from .connection import Connection, async_client, close_client, is_ours, runner_for
+from .connection import Connection
 from .errors import OutcomeUnknown, RedisRefused, RedisUnavailable
 from .job import Job
-from .keys import QueueKeys, check_job_id
+from .keys import QueueKeys, check_cluster_queue, check_job_id
 from .options import JobOptions, backoff_types_option, build_add, to_ms
+from .routing import close_client, engine_client, is_cluster, runner_for
 from .schedulers import JobScheduler
 
 
 class Queue:
-    """A BullMQ-format queue. ``connection`` is a redis URL or a redis client (its settings are used).
+    """A BullMQ-format queue. ``connection`` is a redis URL or a redis client (its settings are used);
+    on a Redis Cluster client the queue's keys must share a hash slot: a prefix or a name with a hash tag
+    (``{bull}``, ``{email}``), else ``ValueError`` says how to name it.
 
     ``backoff_types``: the custom backoff types that adds may name, besides ``fixed`` and
     ``exponential`` (the names the queue's workers get in ``backoff_strategies``); any other type is
@@ -38,9 +39,9 @@ class Queue:
         self.prefix = prefix
         self.backoff_types = backoff_types_option(backoff_types)
         # A client of ours (the worker's) is used as it is; any other is copied with our reply decoding.
-        self.client = (
-            connection if isinstance(connection, aredis.Redis) and is_ours(connection) else async_client(connection)
-        )
+        self.client = engine_client(connection)
+        if is_cluster(self.client):
+            check_cluster_queue(prefix, name)
         self._runner = runner_for(self.client)
 
     async def __aenter__(self) -> Queue:
@@ -76,6 +77,9 @@ class Queue:
         return existing if existing is not None else self._job(job_id, ops.spec_fields(spec), spec.known_fields())
 
     async def add_bulk(self, jobs: Sequence[Mapping[str, Any]]) -> list[Job]:
+        """Adds the jobs in order, as ``add`` would one by one, in one round trip. Every entry is checked
+        before anything is sent. Redis runs them in calls of a few hundred (see ``ops.add_bulk``): when
+        one call fails, the adds of the other calls and those before the failing one stay written."""
         now = ops.now_ms()
         specs = [build_add(*ops.split_bulk_entry(entry), now, self.backoff_types) for entry in jobs]
         try:
@@ -165,7 +169,7 @@ class Queue:
         return await self._runner.run(ops.get_logs(self.keys, check_job_id(job_id), start, end))
 
     async def get_workers(self) -> list[dict[str, str]]:
-        rows = await self._runner.run(ops.client_list())
+        rows = await self._runner.run(ops.client_list(self.keys))
         return ops.parse_workers(rows, self.keys)
 
     # Queue-wide actions

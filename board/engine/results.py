@@ -129,7 +129,13 @@ class ResultWriter:
         # Results waiting for a finish call, oldest first; their locks are renewed with the running jobs'.
         self.pending: list[Finish] = []
         self.flushes = 0  # finish loops running, at most MAX_FLUSHES
+        self.failing = False  # the last finish call failed
         self._tasks: set[asyncio.Task[None]] = set()
+
+    def will_fetch(self) -> bool:
+        """True while a finish call is due or in flight, each fetching jobs for the slots then free, and
+        the last one went through (while they fail, the fetch loop takes jobs on its own)."""
+        return (bool(self.pending) or self.flushes > 0) and not self.failing
 
     def add(self, item: Finish) -> None:
         """Queues a result for the next finish call."""
@@ -183,6 +189,7 @@ class ResultWriter:
                             script_call("finish_jobs", w.keys, *args, repeatable=False)
                         )
                 except Exception as exc:
+                    self.failing = True
                     self._unsaved(batch, exc, fetch, args[4])
                     # The slots are free again while this waits: the fetch loop may use them.
                     w._slot_freed.set()
@@ -190,6 +197,7 @@ class ResultWriter:
                     await asyncio.sleep(pause)  # not nap(): results must be saved even while stopping
                     continue
                 pause = 0.0
+                self.failing = False
                 self._settled(batch, codes)
                 fetcher.start_fetched(*fetched)
         finally:

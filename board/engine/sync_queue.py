@@ -6,14 +6,13 @@ from collections.abc import Collection, Iterable, Mapping, Sequence
 from datetime import datetime, timedelta
 from typing import Any, Unpack
 
-import redis
-
 from . import metrics, ops, scheduler_options, schedulers, search
-from .connection import Connection, SyncRunner, is_ours, sync_client
+from .connection import Connection
 from .errors import OutcomeUnknown, RedisRefused, RedisUnavailable
 from .job import SyncJob
-from .keys import QueueKeys, check_job_id
+from .keys import QueueKeys, check_cluster_queue, check_job_id
 from .options import JobOptions, backoff_types_option, build_add, to_ms
+from .routing import is_sync_cluster, sync_engine_client, sync_runner_for
 from .schedulers import JobScheduler
 
 
@@ -33,10 +32,15 @@ class SyncQueue:
         self.prefix = prefix
         self.backoff_types = backoff_types_option(backoff_types)
         # A client of ours (the worker's) is used as it is; any other is copied with our reply decoding.
-        self.client = (
-            connection if isinstance(connection, redis.Redis) and is_ours(connection) else sync_client(connection)
-        )
-        self._runner = SyncRunner(self.client)
+        self.client = sync_engine_client(connection)
+        if is_sync_cluster(self.client):
+            try:
+                check_cluster_queue(prefix, name)
+            except ValueError:
+                if self.client is not connection:
+                    self.client.close()
+                raise
+        self._runner = sync_runner_for(self.client)
 
     def __enter__(self) -> SyncQueue:
         return self
@@ -152,7 +156,7 @@ class SyncQueue:
         return self._runner.run(ops.get_logs(self.keys, check_job_id(job_id), start, end))
 
     def get_workers(self) -> list[dict[str, str]]:
-        rows = self._runner.run(ops.client_list())
+        rows = self._runner.run(ops.client_list(self.keys))
         return ops.parse_workers(rows, self.keys)
 
     # Queue-wide actions

@@ -29,18 +29,20 @@ from datetime import timedelta
 from typing import Any
 
 from redis.exceptions import ConnectionError as RedisConnectionError
+from redis.exceptions import RedisError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from .backoff import BackoffStrategy, Strategies
-from .connection import Connection, async_client, close_client, script_call, sync_client
+from .connection import Connection, _aretry, async_client, script_call, sync_client
 from .errors import BoardError, LockLostError, UnrecoverableError
 from .fetching import Fetcher
 from .job import Job, JobRecord, SyncJob
-from .keys import QueueKeys
+from .keys import QueueKeys, check_cluster_queue, hash_tag, same_slot
 from .loops import nap, next_pause, settle
 from .options import dump_json, parse_limiter, to_ms
 from .queue import Queue
 from .results import Finish, ResultWriter, completed, failed
+from .routing import close_client, is_cluster, node_client
 from .sync_queue import SyncQueue
 
 log = logging.getLogger("board.worker")
@@ -97,6 +99,15 @@ def _dead_letter_keys(prefix: str, queue_name: str, name: str | None) -> QueueKe
         return QueueKeys(prefix, name)
     except ValueError as exc:
         raise ValueError(f"dead_letter_queue: {exc}") from None
+
+
+def _check_cluster_worker(keys: QueueKeys, dead: QueueKeys | None) -> None:
+    check_cluster_queue(keys.prefix, keys.name)
+    if dead is not None and not same_slot(keys, dead):
+        raise ValueError(
+            f"dead-letter queue {dead.name!r} is in another hash slot than {keys.name!r}: name it "
+            f"'{{{hash_tag(keys.base)}}}-dead' or use a prefix with a hash tag"
+        )
 
 
 def _positive(value: Any, option: str) -> int:
@@ -230,10 +241,19 @@ class Worker:
         )
         self.id = uuid.uuid4().hex
         client_name = self.keys.client_name(name)
-        self.queue = _WorkerQueue(self, queue_name, async_client(connection), prefix)
-        # Like BullMQ, only the blocking connection carries the worker's name: one per worker in CLIENT LIST.
-        # No retries here: close() drops this connection to end a blocked wait at once.
-        self._blocking = async_client(connection, client_name=client_name, retries=0)
+        self._client_name = client_name
+        self._homed = False
+        client = async_client(connection)
+        self._cluster: Any = client if is_cluster(client) else None
+        self.queue = _WorkerQueue(self, queue_name, client, prefix)
+        if self._cluster is not None:
+            _check_cluster_worker(self.keys, self.dead_letter_keys)
+            # Replaced by a client of the node serving the marker when the worker starts (home_blocking).
+            self._blocking = async_client(None, client_name=client_name, retries=0)
+        else:
+            # Like BullMQ, only the blocking connection carries the worker's name: one per worker in CLIENT
+            # LIST. No retries here: close() drops this connection to end a blocked wait at once.
+            self._blocking = async_client(connection, client_name=client_name, retries=0)
         self._sync_queue: SyncQueue | None = None
         self._executor: ThreadPoolExecutor | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
@@ -243,7 +263,7 @@ class Worker:
         self._runner = self.queue._runner
         self._hooks: dict[str, list[Hook]] = {}
         self._running: dict[str, _Running] = {}
-        self._fetcher = Fetcher(self, self._blocking)
+        self._fetcher = Fetcher(self)
         self._results = ResultWriter(self, self._fetcher)
         # Set when a job's code ends, when a finish call ends or fails (giving back the slots it fetched
         # for), and at the stop: the fetch loop and a stopping worker wait on it.
@@ -256,6 +276,22 @@ class Worker:
         self._closed = asyncio.Event()
         self._tasks: list[asyncio.Task[None]] = []
         self._hook_tasks: set[asyncio.Task[Any]] = set()
+
+    async def home_blocking(self) -> None:
+        """On a cluster: (re)opens the blocking connection on the node that serves the marker now, as
+        the worker starts and after that node failed or the slot moved."""
+        if self._cluster is None or self._closing:
+            return
+        old, refresh = self._blocking, self._homed
+        try:
+            self._blocking = await node_client(
+                self._cluster, self.keys.marker, refresh=refresh, client_name=self._client_name, retry=_aretry(0)
+            )
+        except (RedisError, OSError):
+            return  # the cluster is failing over: the next error tries again
+        self._homed = True
+        with contextlib.suppress(RedisError, OSError):
+            await old.aclose()
 
     # Hooks
     def on(self, event: str, fn: Hook) -> None:
@@ -329,6 +365,8 @@ class Worker:
                 with contextlib.suppress(NotImplementedError, RuntimeError):
                     loop.add_signal_handler(sig, self._on_signal)
                     handled.append(sig)
+        if self._cluster is not None:
+            await self.home_blocking()
         # Connect the named connection now, so that the worker is listed even while it is busy.
         with contextlib.suppress(RedisConnectionError, RedisTimeoutError, OSError):
             await self._blocking.ping()
@@ -406,6 +444,8 @@ class Worker:
             if self._is_async and r.task is not None:
                 r.released = True
                 r.task.cancel()
+                # A task cancelled before it started never runs _process's own wake-up.
+                r.task.add_done_callback(lambda _: self._slot_freed.set())
         # A cancelled coroutine normally stops at once: only a thread is reported straight away.
         next_report = time.monotonic() + (1.0 if self._is_async else 0.0)
         while self._running:
@@ -449,8 +489,7 @@ class Worker:
             self._error(exc, "handing back unfinished jobs")
 
     # Processing
-    def _start(self, job_id: str, token: str, flat: list[str]) -> None:
-        fields = dict(zip(flat[::2], flat[1::2], strict=True))
+    def _start(self, job_id: str, token: str, fields: dict[str, str]) -> None:
         job: JobRecord
         if self._sync_queue is not None:
             job = SyncJob(self._sync_queue, job_id, fields)
@@ -459,23 +498,30 @@ class Worker:
         running = _Running(job, token)
         self._running[job_id] = running
         running.task = asyncio.create_task(self._process(running))
-        # A stopping worker waits for cancelled jobs to stop: wake it when one does.
-        running.task.add_done_callback(lambda _: self._slot_freed.set())
         self._emit("active", job)
 
     async def _process(self, running: _Running) -> None:
+        try:
+            await self._run_job(running)
+        finally:
+            # The fetch loop waits for a free slot, and a stopping worker for cancelled jobs to stop: the
+            # task is done by the time either looks.
+            self._slot_freed.set()
+
+    async def _run_job(self, running: _Running) -> None:
         job = running.job
         try:
-            broken = [f"{name}: {job.problems[name]}" for name in _MALFORMED if name in job.problems]
-            if broken:
-                raise UnrecoverableError("job hash is malformed (" + "; ".join(broken) + ")")
+            if job.problems:
+                broken = [f"{name}: {job.problems[name]}" for name in _MALFORMED if name in job.problems]
+                if broken:
+                    raise UnrecoverableError("job hash is malformed (" + "; ".join(broken) + ")")
             if self._is_async:
                 result = await self.processor(job)
             else:
                 loop = asyncio.get_running_loop()
                 result = await loop.run_in_executor(self._executor, self.processor, job)
             try:
-                returnvalue = dump_json(result, "return value")
+                returnvalue = "null" if result is None else dump_json(result, "return value")
             except TypeError as exc:
                 raise UnrecoverableError(str(exc)) from None
         except asyncio.CancelledError:

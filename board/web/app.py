@@ -6,6 +6,7 @@ import logging
 import os
 import secrets
 from collections.abc import Awaitable, Callable, Iterable, Mapping
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -14,7 +15,8 @@ from starlette.middleware import Middleware
 from starlette.requests import Request
 from starlette.responses import Response
 
-from ..adapters import BullMQAdapter, QueueAdapter
+from ..adapters import BullMQAdapter, QueueAdapter, Unavailable
+from ..adapters.store import shared_secret
 from ..alerts.delivery import AlertCallable
 from .alert_loop import Alerts, alert_loop
 from .auth import AuthBackend, FormLogin, NoAuth, as_backend
@@ -24,6 +26,7 @@ from .headers import SecurityHeaders, frame_origins, security_headers
 from .queue_config import QueueConfigs, load_queue_config
 from .readiness import load_checks, load_checks_file
 from .routes import routes
+from .throttle import LoginThrottle
 from .users import User
 
 log = logging.getLogger("board.web")
@@ -37,8 +40,7 @@ def _metrics_token(given: str | None) -> str | None:
     return token
 
 
-def _secret_key(given: str | None, backend: AuthBackend) -> str:
-    """One key for every process of a deployment, so that a form served by one is accepted by another."""
+def _configured_key(given: str | None, backend: AuthBackend) -> str | None:
     for source, key in (
         ("secret_key=", given),
         ("the auth backend", getattr(backend, "secret_key", None)),
@@ -48,9 +50,28 @@ def _secret_key(given: str | None, backend: AuthBackend) -> str:
             if len(key) < 16:
                 raise ValueError(f"secret key from {source} is too short: use at least 16 characters")
             return key
+    return None
+
+
+def _secret_key(given: str | None, backend: AuthBackend, shared: Callable[[], str] | None) -> str:
+    """One key for every process of a deployment, so that a form served by one is accepted by another: the
+    one configured, else one kept in Redis beside the queues (``shared``, created by the first process to
+    ask), else a random one for this process alone."""
+    key = _configured_key(given, backend)
+    if key is not None:
+        return key
+    if shared is not None:
+        try:
+            return shared()
+        except Unavailable as exc:
+            reason = f"the shared one could not be read from Redis ({exc})"
+    else:
+        reason = "the queue adapter keeps none"
     log.warning(
-        "board: no secret key given (secret_key=, the auth backend's, or BOARD_SECRET_KEY): using a random one. "
-        "Forms and messages then fail after a restart and between processes; set one key for the deployment."
+        "board: no secret key given (secret_key=, the auth backend's, or BOARD_SECRET_KEY) and %s: using a "
+        "random one. Forms and messages then fail after a restart and between processes; set one key for "
+        "the deployment.",
+        reason,
     )
     return secrets.token_urlsafe(32)
 
@@ -88,9 +109,10 @@ def create_board(
     without one, everyone is an admin and a warning is logged at start-up.
 
     ``secret_key`` signs CSRF tokens and messages: give every process of a deployment the same one (or
-    let the auth backend's, or ``BOARD_SECRET_KEY``, serve). ``redact_words`` adds key names to the
-    secret-looking ones whose values are masked; ``frame_ancestors`` names the origins allowed to show
-    the board in a frame (none by default).
+    let the auth backend's, or ``BOARD_SECRET_KEY``, serve); without any, the processes on one Redis and
+    prefix share one that the first keeps in Redis (``board:<prefix>:secret``). ``redact_words`` adds key
+    names to the secret-looking ones whose values are masked; ``frame_ancestors`` names the origins allowed
+    to show the board in a frame (none by default).
 
     ``metrics_token`` (or ``BOARD_METRICS_TOKEN``) is the bearer token that opens ``/metrics`` and
     ``/readyz``'s details to a scraper without a user account; ``checks`` sets what ``/readyz`` holds
@@ -109,14 +131,20 @@ def create_board(
     if group_delimiter is not None and (not isinstance(group_delimiter, str) or not group_delimiter):
         raise ValueError(f"group_delimiter: expected a non-empty string or None, got {group_delimiter!r}")
     backend = as_backend(auth) or NoAuth()
-    key = _secret_key(secret_key, backend)
     ancestors = frame_origins(frame_ancestors)
+    shared: Callable[[], str] | None = None
     if adapter is None:
         adapter = BullMQAdapter(connection, prefix=prefix, queues=queues, discover=discover)
+        shared = partial(shared_secret, connection, prefix)
+    key = _secret_key(secret_key, backend, shared)
     if isinstance(backend, FormLogin) and not backend.session_store_given:
         store = adapter.session_store()
         if store is not None:
             backend.sessions.store = store
+    throttle = getattr(backend, "throttle", None)
+    if isinstance(throttle, LoginThrottle) and not throttle.store_given:
+        # Every process then counts the same failures.
+        throttle.store = adapter.throttle_store()
     board = Board(
         adapter,
         auth=backend,

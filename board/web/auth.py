@@ -154,10 +154,10 @@ class BasicAuth(AuthBackend):
         if not colon:
             return None
         address = _client(request)
-        self.throttle.check(name, address)
+        await self.throttle.check(name, address)
         user = await self.users.check(name, password)
         if user is None:
-            self.throttle.failed(name, address)
+            await self.throttle.failed(name, address)
         # A success does not clear the name's count: Basic auth succeeds on every request of the real user
         # (every poll), which would otherwise reset a guessing run spread over other addresses.
         return user
@@ -278,7 +278,7 @@ class FormLogin(AuthBackend):
             return self.render_login(request, _("The form expired or came from elsewhere: reload and retry."), 403)
         name, password = fields.get("username", ""), fields.get("password", "")
         address = _client(request)
-        wait = self.throttle.retry_after(name, address)
+        wait = await self.throttle.retry_after(name, address)
         if wait:
             seconds = int(wait) + 1
             response = self.render_login(request, _("Too many failed attempts; try again in %(n)s s.", n=seconds), 429)
@@ -286,10 +286,10 @@ class FormLogin(AuthBackend):
             return response
         user = await self.users.check(name, password)
         if user is None:
-            self.throttle.failed(name, address)
+            await self.throttle.failed(name, address)
             # The same words whether or not the name exists.
             return await self._refuse(request, name, N_("Wrong user name or password."), 401)
-        self.throttle.succeeded(name, address)
+        await self.throttle.succeeded(name, address)
         next_path = safe_next(fields.get("next") or request.query_params.get("next")) or "/"
         response = RedirectResponse(mount_path(request) + next_path, status_code=303)
         try:

@@ -16,12 +16,23 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import BaseRoute, Router
 
-from ..adapters import AdapterError, Conflict, Invalid, NotFound, QueueAdapter, QueueMark, TooLarge, Unavailable
+from ..adapters import (
+    AdapterError,
+    Conflict,
+    Invalid,
+    NotFound,
+    QueueAdapter,
+    QueueInfo,
+    QueueMark,
+    TooLarge,
+    Unavailable,
+)
 from .alert_loop import AlertLoop
 from .auth import AuthBackend, AuthRefused
 from .csrf import Csrf
 from .formatters import Formatters
 from .i18n import _
+from .nav import nav_items
 from .paths import mount_path
 from .queue_config import QueueConfigs
 from .readiness import QueueChecks
@@ -99,12 +110,15 @@ class Board:
         self.renderer.templates.env.globals["url_for"] = pass_context(
             lambda context, name, **params: URL(self.url(context["request"], name, **params))
         )
+        self.renderer.templates.env.globals["nav_items"] = nav_items
 
     def url(self, request: Request, name: str, **params: Any) -> str:
         """A path inside the board, from the board's own routes: a parent app's routes of the same
         name never win, and ids are percent-encoded (a custom job id may hold '/', '?', '#' or '%')."""
         assert self.router is not None
-        quoted = {k: (v if k == "path" else quote(str(v), safe="")) for k, v in params.items()}
+        quoted = {
+            k: (v if k == "path" else quote(str(v), safe="", errors="surrogateescape")) for k, v in params.items()
+        }
         root = str(request.scope.get("root_path", ""))
         # Straight to the named route: Router.url_path_for tries every route in turn, raising as it goes.
         route = self._named.get(name)
@@ -158,6 +172,17 @@ class Board:
 
     async def visible_queues(self, user: User) -> list[str]:
         return [q for q in await self.adapter.queue_names() if user.sees(q)]
+
+    def queue_path(self, request: Request) -> str:
+        """The path of queue pages up to the queue's name: add ``path_part(name)`` for one queue's page. A
+        page listing hundreds of queues builds their links from it instead of asking the router each time."""
+        return self.url(request, "queue", queue="q")[:-1]
+
+    @staticmethod
+    def navigation_of(queues: list[QueueInfo]) -> Navigation:
+        """The navigation from figures read already (the overview reads every queue the user may see)."""
+        marks = [QueueMark(q.name, q.paused, q.rate_limited_for_ms > 0) for q in queues[:NAV_LIMIT]]
+        return Navigation(marks, len(queues) - len(marks))
 
     async def navigation(self, user: User) -> Navigation | None:
         """The queue navigation of a whole page: the queues the user may see, with their marks, cut at

@@ -26,7 +26,6 @@ __all__ = [
     "build_queue_charts",
     "build_spark",
     "queue_charts",
-    "sparklines",
 ]
 
 HOUR = 60
@@ -243,7 +242,7 @@ def build_queue_charts(throughput: Throughput, scope: str = "chart") -> QueueCha
 
 
 def build_spark(throughput: Throughput) -> Spark:
-    """An overview card's sparkline of the last hour (``throughput`` read over ``HOUR``)."""
+    """An overview row's sparkline of the last hour (``throughput`` read over ``HOUR``)."""
     spark = Spark(throughput.enabled, throughput.error)
     if not throughput.enabled:
         return spark
@@ -270,11 +269,3 @@ async def queue_charts(adapter: QueueAdapter, queue: str) -> QueueCharts | None:
         return None
     (throughput,) = await adapter.throughput([queue], DAY)
     return build_queue_charts(throughput)
-
-
-async def sparklines(adapter: QueueAdapter, queues: list[str]) -> dict[str, Spark]:
-    """Every queue's sparkline, in one round trip whatever their number (the last hour only: 60 points
-    a kind and queue)."""
-    if not queues or not hasattr(adapter, "throughput"):
-        return {}
-    return {t.queue: build_spark(t) for t in await adapter.throughput(queues, HOUR)}

@@ -75,7 +75,11 @@ async def _refusal(request: Request, board: Board, user: User, role: str, action
     return None
 
 
-def guarded(role: str, *, action: bool = False) -> Callable[[Handler], Callable[[Request], Awaitable[Response]]]:
+def guarded(
+    role: str, *, action: bool = False, nav: bool = True
+) -> Callable[[Handler], Callable[[Request], Awaitable[Response]]]:
+    """``nav=False``: the handler sets ``request.state.nav`` itself, from a read it makes anyway."""
+
     def decorate(handler: Handler) -> Callable[[Request], Awaitable[Response]]:
         @wraps(handler)
         async def endpoint(request: Request) -> Response:
@@ -104,7 +108,7 @@ def guarded(role: str, *, action: bool = False) -> Callable[[Handler], Callable[
             refusal = await _refusal(request, board, user, role, action)
             if refusal is not None:
                 return refusal
-            if request.method == "GET" and not wants_json(request) and not is_fragment(request):
+            if nav and request.method == "GET" and not wants_json(request) and not is_fragment(request):
                 # Only a whole page shows the queue navigation: polls and JSON never pay for its read.
                 request.state.nav = await board.navigation(user)
             try:

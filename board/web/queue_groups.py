@@ -64,11 +64,8 @@ def groups(queues: list[QueueInfo], delimiter: str | None) -> list[Group]:
 
 def totals(queues: Iterable[QueueInfo]) -> dict[str, int]:
     """Jobs per state across the queues."""
-    summed = dict.fromkeys(COUNTED, 0)
-    for q in queues:
-        for state in COUNTED:
-            summed[state] += q.counts.get(state, 0)
-    return summed
+    counts = [q.counts for q in queues]
+    return {state: sum(c.get(state, 0) for c in counts) for state in COUNTED}
 
 
 @dataclass

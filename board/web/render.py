@@ -11,12 +11,15 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import quote, urlencode
 
+from jinja2 import pass_context
+from jinja2.runtime import Context
+from jinja2.utils import htmlsafe_json_dumps
 from jinja2_fragments.starlette import Jinja2Blocks
-from markupsafe import Markup
+from markupsafe import Markup, escape
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
-from ..adapters import COUNTED, TABS, QueueInfo
+from ..adapters import COUNTED, TABS, JobSummary, QueueInfo
 from . import i18n, preferences
 
 _PACKAGE = Path(__file__).resolve().parent.parent
@@ -160,13 +163,46 @@ def printable(value: Any) -> Any:
     return value
 
 
+# Derived properties a JSON answer carries beside a dataclass's fields.
+_PROPERTIES = ("wait_ms", "run_ms", "pages", "total", "more")
+# Per dataclass: its field names and the derived properties it has, worked out once (an overview of a
+# thousand queues converts thousands of them).
+_SHAPES: dict[type, tuple[tuple[str, ...], tuple[str, ...]]] = {}
+
+
+def _shape(cls: type) -> tuple[tuple[str, ...], tuple[str, ...]]:
+    shape = _SHAPES.get(cls)
+    if shape is None:
+        names = tuple(f.name for f in dataclasses.fields(cls))
+        derived = tuple(n for n in _PROPERTIES if isinstance(getattr(cls, n, None), property))
+        shape = _SHAPES[cls] = (names, derived)
+    return shape
+
+
 def to_json(value: Any) -> Any:
     """Dataclasses (with their derived properties) and the rest, as JSON-ready values."""
+    kind = type(value)
+    if kind is str:
+        return clean_text(value)
+    if value is None or kind is int or kind is bool or kind is float:
+        return value
+    if kind is dict:
+        return {str(k): to_json(v) for k, v in value.items()}
+    if kind is list or kind is tuple:
+        return [to_json(v) for v in value]
     if dataclasses.is_dataclass(value) and not isinstance(value, type):
-        out = {f.name: to_json(getattr(value, f.name)) for f in dataclasses.fields(value)}
-        for name in ("wait_ms", "run_ms", "pages", "total", "more"):
-            if hasattr(type(value), name) and isinstance(getattr(type(value), name), property):
-                out[name] = getattr(value, name)
+        names, derived = _shape(kind)
+        out = {}
+        for name in names:
+            field = getattr(value, name)
+            plain = type(field)
+            # Numbers, flags and plain text as they are: most fields are, and this runs for each.
+            if field is None or plain is int or plain is bool or (plain is str and field.isascii()):
+                out[name] = field
+            else:
+                out[name] = to_json(field)
+        for name in derived:
+            out[name] = getattr(value, name)
         return out
     if isinstance(value, dict):
         return {str(k): to_json(v) for k, v in value.items()}
@@ -194,6 +230,8 @@ class Renderer:
         self.poll_interval = poll_interval
         env.finalize = printable
         env.globals.update(
+            moment=moment,
+            progress_tag=progress_tag,
             title=title,
             poll_interval=poll_interval,
             tabs=TABS,
@@ -228,9 +266,55 @@ class Renderer:
             return self.templates.TemplateResponse(request, template, context, status_code=status)
 
 
+@pass_context
+def moment(context: Context, ms: int | None) -> Markup:
+    """``moment_tag`` with the request's settings, for the templates."""
+    return moment_tag(ms, context.get("prefs"))
+
+
+def moment_tag(ms: int | None, prefs: preferences.Preferences | None) -> Markup:
+    """A moment: "3 min. ago" (or in full, as the user's settings say), the full time in its tooltip, in
+    the user's time zone; board.js keeps relative times current and puts those of the "browser" zone in
+    the browser's. A function, not a macro: a page of jobs shows three a row."""
+    if not ms:
+        return Markup('<span class="muted">—</span>')
+    zone = prefs.zone if prefs else preferences.BROWSER_ZONE
+    relative = not prefs or prefs.time == "relative"
+    full = escape(clean_text(i18n.absolute_time(ms, zone)))
+    if relative:
+        said = escape(clean_text(i18n.relative_time(ms)))
+        return Markup(f'<time datetime="{iso(ms)}" title="{full}" data-relative>{said}</time>')
+    return Markup(f'<time datetime="{iso(ms)}" title="{full}">{full}</time>')
+
+
+def truncate_text(text: str, length: int, killwords: bool = False, end: str = "...") -> str:
+    """As the templates' ``truncate`` filter (its leeway of 5 characters)."""
+    if len(text) <= length + 5:
+        return text
+    if killwords:
+        return text[: length - len(end)] + end
+    return text[: length - len(end)].rsplit(" ", 1)[0] + end
+
+
+def progress_tag(job: JobSummary) -> Markup:
+    """A bar with its number, or the JSON a job reported instead of a number. BullMQ reads 0 for a job that
+    never reported progress, so 0 shows nothing."""
+    pct = job.progress_percent
+    if pct is not None and pct > 0:
+        label = escape(i18n._("%(percent)s%%", percent=f"{round(pct, 1):g}"))
+        return Markup(
+            f'<span class="progress-line"><progress class="progress" max="100" value="{pct}" title="{label}">'
+            f'{label}</progress><span class="progress-pct" aria-hidden="true">{label}</span></span>'
+        )
+    if job.progress not in (None, 0, "0"):
+        shown = htmlsafe_json_dumps(job.progress, sort_keys=False, ensure_ascii=False)
+        return Markup(f'<span class="mono muted">{truncate_text(shown, 40)}</span>')
+    return Markup("")
+
+
 def path_part(value: Any) -> str:
     """A value as one segment of a URL path, encoded as ``Board.url`` encodes ids ('/' and all)."""
-    return quote(str(value), safe="")
+    return quote(str(value), safe="", errors="surrogateescape")
 
 
 def limit_values(queue: QueueInfo) -> dict[str, str]:

@@ -2,15 +2,16 @@
 Redis' INFO; the JSON answer keeps INFO's own values.
 
 INFO may come from any Redis-compatible server: a field that is missing or not a number leaves its row out
-instead of failing the page.
+instead of failing the page. A Redis Cluster shows each primary under its address, with its own panels.
 """
 
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping
-from typing import Any
+from collections.abc import Mapping, Sequence
+from typing import Any, NamedTuple
 
+from ..adapters.base import ServerNode
 from .i18n import _
 from .render import remaining, size
 
@@ -164,3 +165,33 @@ def raw(info: Mapping[str, str]) -> dict[str, Any]:
     data["keyspace"] = keyspace(info)
     data["hit_ratio"] = hit_ratio(info)
     return data
+
+
+class NodePanels(NamedTuple):
+    """One server's part of the page: its address, panels and keyspace, or the error it answered."""
+
+    name: str
+    sections: list[tuple[str, Rows]]
+    keyspace: dict[str, dict[str, int]]
+    error: str | None
+
+
+def is_cluster(nodes: Sequence[ServerNode]) -> bool:
+    """Whether the page names each server: several of them, or one that says it is a cluster node."""
+    return len(nodes) > 1 or any(node.info.get("redis_mode") == "cluster" for node in nodes)
+
+
+def page(nodes: Sequence[ServerNode]) -> dict[str, Any]:
+    """The page's context: each server's panels (``nodes``), and ``cluster`` when they are named."""
+    panels = [NodePanels(n.name, sections(n.info), keyspace(n.info), n.error) for n in nodes]
+    return {"nodes": panels, "cluster": is_cluster(nodes)}
+
+
+def answer(nodes: Sequence[ServerNode]) -> dict[str, Any]:
+    """The JSON answer: a single Redis's ``raw`` facts; a cluster's ``{"nodes": [...]}``, each with its
+    address as ``node`` and its ``raw`` facts or its ``error``."""
+    if not is_cluster(nodes):
+        (node,) = nodes
+        return raw(node.info) if node.error is None else {**raw(node.info), "error": node.error}
+    shown = [{"node": n.name, **raw(n.info)} if n.error is None else {"node": n.name, "error": n.error} for n in nodes]
+    return {"nodes": shown}

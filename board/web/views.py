@@ -16,12 +16,15 @@ from ..adapters.options import form_options
 from ..adapters.payload import loads_bounded
 from . import json_tree, preferences, server_info
 from .board import Board
-from .charts import queue_charts, sparklines
+from .charts import build_spark, queue_charts
 from .editing import masked_for_edit
 from .guard import guarded
 from .i18n import _
+from .job_rows import JobRows, RowActions
+from .polls import SEEN_HEADER, overview_figures, queue_digest, shown_digest, unchanged
 from .queue_groups import groups, totals
-from .render import limit_values, pretty, query, wants_json
+from .queue_table import QueueTable
+from .render import is_fragment, limit_values, pretty, query, wants_json
 from .users import User
 
 PER_PAGE = (10, 25, 50, 100)
@@ -162,7 +165,7 @@ def _matches(board: Board, name: str, needle: str) -> bool:
     return needle in name.lower() or needle in board.queue_config.label(name).lower()
 
 
-@guarded("viewer")
+@guarded("viewer", nav=False)
 async def overview(request: Request, board: Board, user: User) -> Response:
     sort = request.query_params.get("sort", "name")
     if sort not in SORTS:
@@ -174,17 +177,39 @@ async def overview(request: Request, board: Board, user: User) -> Response:
         return board.error(request, 400, _("has: expected one of %(known)s, got %(got)r", known=known, got=has), user)
     needle = request.query_params.get("filter", "").strip().lower()
     grouped = request.query_params.get("group", "1") != "0"
-    names = [q for q in await board.visible_queues(user) if _matches(board, q, needle)]
-    # The sparklines' read goes out beside the counts', on a connection of its own: no extra wait.
-    infos, sparks = await asyncio.gather(board.adapter.overview(names), sparklines(board.adapter, names))
+    as_json, whole = wants_json(request), not wants_json(request) and not is_fragment(request)
+    visible = await board.visible_queues(user)
+    names = [q for q in visible if _matches(board, q, needle)] if needle else visible
+    # A whole page's navigation lists every queue the user may see: one read of them all serves both.
+    read = visible if whole else names
+    infos, through = await overview_figures(board.adapter, read, sparks=not as_json)
+    if whole:
+        request.state.nav = board.navigation_of(infos)
+        if len(names) < len(visible):
+            wanted = set(names)
+            infos = [q for q in infos if q.name in wanted]
     if has:
         infos = [q for q in infos if q.counts.get(has, 0) > 0]
     queues = sorted(infos, key=_sort_key(sort))
     sums = totals(queues)
+    data = {"queues": queues, "totals": sums}
+    if as_json:
+        return board.renderer.page(request, "overview.html", {}, data=data)
+    shown = {q.name for q in queues}
+    through = [t for t in through if t.queue in shown]
+    seen = shown_digest(request, user, queues, through)
+    if unchanged(request, seen):
+        # What the page shows is still what it would show: htmx swaps nothing on 204.
+        return Response(status_code=204)
+    table = QueueTable(
+        queue_path=board.queue_path(request),
+        config=board.queue_config,
+        read_only=board.read_only,
+        sparks={t.queue: build_spark(t) for t in through},
+    )
     found = groups(queues, board.group_delimiter if grouped else None)
     context = board.context(request, user, queues=queues, groups=found, sort=sort, filter=needle, grouped=grouped)
-    context.update(sparks=sparks, has=has, totals=sums)
-    data = {"queues": queues, "totals": sums}
+    context.update(has=has, totals=sums, table=table, seen=seen, seen_header=SEEN_HEADER)
     return board.renderer.page(request, "overview.html", context, data=data, block="queues")
 
 
@@ -212,6 +237,15 @@ async def queue_page(request: Request, board: Board, user: User) -> Response:
         _hide_origin(job, seen)
     context = board.context(request, user, result=result, queue=result.queue, state=state, per_pages=PER_PAGE)
     context["charts"] = charts
+    if not wants_json(request):
+        shown = queue_digest(request, user, result, charts, context["csrf_token"])
+        if unchanged(request, shown):
+            # What the page shows is still what it would show: htmx swaps nothing on 204.
+            return Response(status_code=204)
+        context.update(seen=shown, seen_header=SEEN_HEADER)
+        can_act = not board.queue_read_only(name) and user.can("operator")
+        actions = RowActions(board, request, name, admin=can_act and user.can("admin")) if can_act else None
+        context["job_rows"] = JobRows(board, request, name, state=state, prefs=prefs, actions=actions)
     context["query"] = lambda **changes: query(request, **changes)
     return board.renderer.page(request, "queue.html", context, data=result, block="live")
 
@@ -290,9 +324,9 @@ def _streamed(body: bytes, media_type: str, chunk: int = 64 * 1024) -> Response:
 
 @guarded("viewer")
 async def redis_page(request: Request, board: Board, user: User) -> Response:
-    info = await board.adapter.server_info()
-    context = board.context(request, user, sections=server_info.sections(info), keyspace=server_info.keyspace(info))
-    return board.renderer.page(request, "redis.html", context, data=server_info.raw(info))
+    nodes = await board.adapter.server_info()
+    context = board.context(request, user, **server_info.page(nodes))
+    return board.renderer.page(request, "redis.html", context, data=server_info.answer(nodes))
 
 
 @guarded("viewer")

@@ -144,7 +144,7 @@ def test_pause_and_resume_show_on_queue_page_and_overview(
     base = serve_board([sq.name, f"mail.{qname}"])
     log_in(page, base, f"/queues/{sq.name}")
     heading_badge = page.locator("section.queue-header h1 .badge-paused")
-    card_badge = page.locator(f'article.queue-card[data-queue="{sq.name}"] .badge-paused')
+    row_badge = page.locator(f'tr[data-queue="{sq.name}"] .badge-paused')
 
     expect(heading_badge).to_have_count(0)
     page.get_by_role("button", name="Pause", exact=True).click()
@@ -155,13 +155,13 @@ def test_pause_and_resume_show_on_queue_page_and_overview(
 
     page.get_by_role("link", name="Queues").click()
     expect(page).to_have_url(f"{base}/")
-    expect(card_badge).to_have_text("paused")
-    expect(page.locator(f'article.queue-card[data-queue="mail.{qname}"] .badge-paused')).to_have_count(0)
-    expect(page.locator(f'article.queue-card[data-queue="{sq.name}"] .state-waiting .num')).to_have_text("2")
+    expect(row_badge).to_have_text("paused")
+    expect(page.locator(f'tr[data-queue="mail.{qname}"] .badge-paused')).to_have_count(0)
+    expect(page.locator(f'tr[data-queue="{sq.name}"] a[href$="state=waiting"]')).to_have_text("2")
     ARTIFACTS.mkdir(exist_ok=True)
     page.screenshot(path=ARTIFACTS / "overview.png", full_page=True)
 
-    page.locator(f'article.queue-card[data-queue="{sq.name}"] header a').click()
+    page.locator(f'tr[data-queue="{sq.name}"] th > a').click()
     expect(heading_badge).to_be_visible()
     page.get_by_role("button", name="Resume", exact=True).click()
     expect(heading_badge).to_have_count(0)
@@ -169,8 +169,8 @@ def test_pause_and_resume_show_on_queue_page_and_overview(
     assert not sq.is_paused()
 
     page.get_by_role("link", name="Queues").click()
-    expect(page.locator(f'article.queue-card[data-queue="{sq.name}"]')).to_be_visible()
-    expect(card_badge).to_have_count(0)
+    expect(page.locator(f'tr[data-queue="{sq.name}"]')).to_be_visible()
+    expect(row_badge).to_have_count(0)
 
 
 # 4. Live updates -----------------------------------------------------------------------------------------------
@@ -200,6 +200,30 @@ def test_queue_page_shows_new_jobs_by_polling_without_a_reload(
     assert navigations == [], f"the page navigated: {navigations}"
     assert polls, "no htmx request was seen"
     assert all(p.method == "GET" and f"/queues/{sq.name}?state=waiting" in p.url for p in polls)
+
+
+def test_overview_polls_swap_nothing_until_a_count_changes(page: Page, serve_board: ServeBoard, sq: SyncQueue) -> None:
+    sq.add("report", {"month": 1})
+    base = serve_board([sq.name])
+    log_in(page, base, "/")
+    cell = page.locator(f'tr[data-queue="{sq.name}"] a[href$="state=waiting"]')
+    expect(cell).to_have_text("1")
+    answers: list[int] = []
+    page.on("response", lambda r: answers.append(r.status) if r.request.headers.get("hx-request") else None)
+    page.evaluate("document.getElementById('queues').setAttribute('data-old', '')")
+    # Nothing changes: the polls are answered 204 and the table stays the one the page loaded.
+    page.wait_for_timeout(2500)
+    assert answers and set(answers) == {204}, answers
+    expect(page.locator("#queues[data-old]")).to_have_count(1)
+
+    sq.add("report", {"month": 2})
+    expect(cell).to_have_text("2")
+    expect(page.locator("#queues[data-old]")).to_have_count(0)  # swapped, once
+    assert 200 in answers
+    # The new fragment polls with what it shows now: 204 again.
+    count = len(answers)
+    page.wait_for_timeout(2500)
+    assert answers[count:] and set(answers[count:]) == {204}, answers
 
 
 # 5. Confirmation of destructive actions ------------------------------------------------------------------------
@@ -270,13 +294,15 @@ def test_times_show_in_the_browsers_time_zone(new_context: NewContext, serve_boa
     assert text == shown_in("Asia/Tokyo", iso)
     assert text != shown_in("UTC", iso)
 
-    # The queue page's table, first as loaded, then after a poll has replaced it.
+    # The queue page's table, first as loaded, then after a poll has replaced it (a new job changes what it
+    # shows: a poll of an unchanged page swaps nothing).
     page.goto(f"{base}/queues/{sq.name}?state=waiting")
-    cell = page.locator("#live table.jobs tbody tr td.time time").first
+    cell = page.locator(f'#live table.jobs tbody tr:has(a[href$="/jobs/{job.id}"]) td.time time').first
     expect(cell).to_have_attribute("datetime", iso)
     expect(cell).to_have_attribute("title", iso)
     assert cell.inner_text().translate(SPACES) == shown_in("Asia/Tokyo", iso)
     page.evaluate("document.getElementById('live').dataset.old = '1'")
+    sq.add("digest", {"day": 2})
     expect(page.locator("#live[data-old]")).to_have_count(0)  # swapped by the next poll
     expect(cell).to_have_attribute("title", iso)
     assert cell.inner_text().translate(SPACES) == shown_in("Asia/Tokyo", iso)

@@ -106,7 +106,7 @@ def test_the_charts_draw_in_the_theme_and_read_in_both(
         expect(numbers.get_by_role("row")).to_have_count(61)
         # The overview's sparkline, in the same theme.
         page.goto(f"{base}/")
-        spark = page.locator(f'article.queue-card[data-queue="{sq.name}"] .spark-svg')
+        spark = page.locator(f'tr[data-queue="{sq.name}"] .spark-svg')
         expect(spark).to_be_visible()
         assert style_of(spark.locator(".spark-completed"), "stroke") == resolved(page, "--c-completed")
     assert fills["light"] != fills["dark"]

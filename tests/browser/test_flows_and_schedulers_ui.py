@@ -123,10 +123,8 @@ def test_rate_limited_badge_and_the_limits_menu(
     raw.set(f"bull:{sq.name}:limiter", 10, px=26 * 60_000 + 5_000)
     base = serve_board([sq.name])
     log_in(page, base, "/")
-    expect(page.locator(f'article.queue-card[data-queue="{sq.name}"] .badge-warn')).to_have_text(
-        "rate limited, 26 min left"
-    )
-    page.locator(f'article.queue-card[data-queue="{sq.name}"] header a').click()
+    expect(page.locator(f'tr[data-queue="{sq.name}"] .badge-warn')).to_have_text("rate limited, 26 min left")
+    page.locator(f'tr[data-queue="{sq.name}"] th > a').click()
     expect(page.locator("section.queue-header h1 .badge-warn")).to_have_text("rate limited, 26 min left")
     expect(page.locator("dl.settings")).to_contain_text("10 per 1 min")
 
@@ -138,9 +136,10 @@ def test_rate_limited_badge_and_the_limits_menu(
     page.wait_for_timeout(2500)  # two polls' time
     expect(page.locator("#live[data-old]")).to_have_count(1)
     expect(field).to_have_value("4")
-    # Closed and left as it was, the page polls again.
+    # Closed and left as it was, the page polls again (and swaps in what changed).
     field.fill("")
     page.get_by_text("Limits…").click()
+    sq.add("another", {})
     expect(page.locator("#live[data-old]")).to_have_count(0)
     page.get_by_text("Limits…").click()
     field.fill("4")

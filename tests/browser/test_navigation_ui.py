@@ -73,23 +73,23 @@ def test_slash_focuses_the_filter_which_applies_as_one_types(
     # Enter asks the server: the overview, filtered the same way, works without JavaScript too.
     page.keyboard.press("Enter")
     expect(page).to_have_url(base + "/?filter=mail")
-    expect(page.locator("article.queue-card")).to_have_count(2)
+    expect(page.locator("table.queues tr[data-queue]")).to_have_count(2)
 
     # On the overview "/" goes to its own filter, which narrows the cards, the groups and the sidebar.
     page.goto(base + "/")
     page.keyboard.press("/")
     expect(page.locator("#filter")).to_be_focused()
     page.keyboard.type("SMS")
-    expect(page.locator('article.queue-card[data-queue="sms.out"]')).to_be_visible()
-    expect(page.locator('article.queue-card[data-queue="mail.welcome"]')).to_be_hidden()
+    expect(page.locator('tr[data-queue="sms.out"]')).to_be_visible()
+    expect(page.locator('tr[data-queue="mail.welcome"]')).to_be_hidden()
     expect(page.locator('details.group[data-group="mail"]')).to_be_hidden()
     expect(page.locator('.nav-queues li[data-q="mail.digest"]')).to_be_hidden()
     # "/" typed into a field is text, not the shortcut.
     page.keyboard.press("/")
     expect(page.locator("#filter")).to_have_value("SMS/")
     page.locator("#filter").fill("")
-    expect(page.locator("article.queue-card")).to_have_count(4)
-    expect(page.locator('article.queue-card[data-queue="mail.welcome"]')).to_be_visible()
+    expect(page.locator("table.queues tr[data-queue]")).to_have_count(4)
+    expect(page.locator('tr[data-queue="mail.welcome"]')).to_be_visible()
 
 
 def test_a_narrow_screen_folds_the_sidebar_into_a_menu(

@@ -77,7 +77,7 @@ def test_tables_and_tiles_fit_at_1400_pixels(
     assert colour.strip(), "the waiting tab has no state colour"
 
     page.goto(f"{base}/")
-    tile = page.locator(f'article.queue-card[data-queue="{sq.name}"] a.count-link.state-completed .num')
-    expect(tile).to_have_text("100,000")
-    overflow = tile.evaluate("el => el.scrollWidth - el.clientWidth")
-    assert overflow <= 0, f"the count overflows its tile by {overflow}px"
+    cell = page.locator(f'tr[data-queue="{sq.name}"] a[href$="state=completed"]')
+    expect(cell).to_have_text("100,000")
+    overflow = cell.evaluate("el => el.scrollWidth - el.clientWidth")
+    assert overflow <= 0, f"the count overflows its cell by {overflow}px"

@@ -4,10 +4,19 @@ import re
 from pathlib import Path
 
 import pytest
+from redis.crc import key_slot
 
 from board import Queue, QueueEvents, SyncQueue, Worker
 from board.engine.inspector import Inspector
-from board.engine.keys import SCRIPT_KEY_SUFFIXES, QueueKeys, check_job_id, queue_name_from_meta_key
+from board.engine.keys import (
+    SCRIPT_KEY_SUFFIXES,
+    QueueKeys,
+    check_cluster_queue,
+    check_job_id,
+    hash_tag,
+    queue_name_from_meta_key,
+    same_slot,
+)
 
 
 async def _work(job):
@@ -144,3 +153,37 @@ def test_the_queue_level_names_include_every_key_bullmq_itself_lists():
     for name in names:
         with pytest.raises(ValueError):
             check_job_id(name)
+
+
+@pytest.mark.parametrize(
+    ("key", "tag"),
+    [
+        ("{bull}:email:", "bull"),
+        ("bull:{email}:", "email"),
+        ("bull:{email}:{x}", "email"),
+        ("{}:email:", None),
+        ("bull{:email:", None),
+        ("bull:email:", None),
+        ("a{}b{c}", None),  # Redis hashes the whole key when the first braces are empty
+        ("a{b}}", "b"),
+    ],
+)
+def test_hash_tags_follow_redis_rule(key, tag):
+    assert hash_tag(key) == tag
+
+
+def test_a_queue_with_a_hash_tag_keeps_every_key_in_its_slot():
+    for keys in (QueueKeys("{bull}", "email"), QueueKeys("bull", "{email}")):
+        slots = {key_slot(k.encode()) for k in (*keys.script_keys, keys.job("7"), keys.lock("7"), keys.repeat)}
+        assert slots == {keys.slot}
+    assert same_slot(QueueKeys("{bull}", "email"), QueueKeys("{bull}", "sms"))
+    assert not same_slot(QueueKeys("bull", "{email}"), QueueKeys("bull", "{sms}"))
+
+
+def test_a_queue_that_would_spread_over_slots_is_refused_with_the_fix():
+    assert check_cluster_queue("{bull}", "email").base == "{bull}:email:"
+    assert check_cluster_queue("bull", "{email}").base == "bull:{email}:"
+    with pytest.raises(ValueError) as info:
+        check_cluster_queue("bull", "email")
+    message = str(info.value)
+    assert "'{bull}'" in message and "'{email}'" in message and "hash slots" in message

@@ -153,6 +153,28 @@ def test_the_lua_queue_keys_are_keys_py_script_keys() -> None:
     assert tuple(re.findall(r'\{"\w+", "([a-z-]+)"\}', found[1])) == SCRIPT_KEY_SUFFIXES
 
 
+def test_the_current_queue_takes_each_key_in_the_order_of_queue_keys() -> None:
+    pairs = re.findall(r'\{"(\w+)", "[a-z-]+"\}', _lua("_lib"))[: len(SCRIPT_KEY_SUFFIXES)]
+    constructor = re.search(r"local Q = \{(.*?)\n\}", _lua("_queue"), re.S)
+    assert constructor
+    built = dict(re.findall(r"(\w+) = KEYS\[(\d+)\]", constructor[1]))
+    assert built == {name: str(i) for i, name in enumerate(pairs, start=1)}
+
+
+def test_a_script_carries_only_the_helpers_and_tables_it_uses() -> None:
+    add = script("add_job").source
+    # add_job checks no other queue's key types: neither the check nor its table is defined on its calls.
+    assert "local function queueProblem(" not in add and "local QUEUE_KEY_TYPES = {" not in add
+    assert "local QUEUE_KEYS = {" not in add
+    # What it uses stays, and so does what those use in turn (isJobId reads QUEUE_KEY_NAMES).
+    assert "local function storeJob(" in add and "local function emit(" in add
+    assert "local QUEUE_KEY_NAMES = {" in add or "local function isJobId(" not in add
+    # A script that may move a job into another queue (a dead letter) carries both, through deadLetter.
+    finish = script("finish_jobs").source
+    assert "local function deadLetter(" in finish
+    assert "local function queueProblem(" in finish and "local QUEUE_KEY_TYPES = {" in finish
+
+
 def test_every_script_loads(raw: redis.Redis) -> None:
     for loaded in all_scripts():
         assert raw.script_load(loaded.source) == loaded.sha

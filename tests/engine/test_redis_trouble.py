@@ -431,10 +431,10 @@ async def test_an_add_with_a_job_id_whose_reply_is_lost_is_retried_and_makes_one
         proxy.cut_reply_to(sha("add_job"))
         job = await queue.add("charge", {"amount": 5}, job_id="invoice-7")
         assert job.id == "invoice-7" and job.data == {"amount": 5}
-        proxy.cut_reply_to(sha("add_job"))
+        proxy.cut_reply_to(sha("add_jobs"))
         bulk = await queue.add_bulk([{"name": "b", "data": i, "job_id": f"bulk-{i}"} for i in range(3)])
         assert [j.id for j in bulk] == ["bulk-0", "bulk-1", "bulk-2"]
-        proxy.cut_reply_to(sha("add_job"))
+        proxy.cut_reply_to(sha("add_jobs"))
         with pytest.raises(OutcomeUnknown, match="the add of 2 jobs"):
             await queue.add_bulk([{"name": "c", "job_id": "mixed"}, {"name": "auto"}])
     with SyncQueue(qname, proxy.url) as sync:

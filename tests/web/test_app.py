@@ -7,6 +7,7 @@ from __future__ import annotations
 import itertools
 import logging
 import re
+import socket
 from typing import Any
 
 import httpx2 as httpx
@@ -15,6 +16,7 @@ import redis
 from starlette.types import Receive, Scope, Send
 
 from board import BasicAuth, FormLogin, SyncQueue, create_board
+from board.adapters import BullMQAdapter
 from board.web.sessions import MemorySessionStore
 from tests.browser.conftest import LiveServer
 
@@ -104,19 +106,55 @@ def test_one_key_for_every_process(
         server.stop()
 
 
-def test_random_keys_warn_and_do_not_agree(
+def test_without_a_key_the_processes_share_one_kept_in_redis(
     redis_url: str, sq: SyncQueue, qname: str, raw: redis.Redis, monkeypatch: pytest.MonkeyPatch, caplog: Any
 ) -> None:
     monkeypatch.delenv("BOARD_SECRET_KEY", raising=False)
     with caplog.at_level(logging.WARNING, logger="board.web"):
-        server, _, _ = _serve_two(redis_url, qname)
+        server, first, second = _serve_two(redis_url, qname)
+    assert not any("no secret key given" in r.getMessage() for r in caplog.records)
+    kept = str(raw.get("board:bull:secret"))
+    assert len(kept) >= 32
+    assert first.state.board.csrf.signer.secret_keys == second.state.board.csrf.signer.secret_keys == [kept.encode()]
+    try:
+        response = _pause_through(server, qname)
+        assert response.status_code == 303, response.text
+        assert raw.hexists(f"bull:{qname}:meta", "paused")
+    finally:
+        server.stop()
+
+
+def test_random_keys_warn_and_do_not_agree(
+    redis_url: str, sq: SyncQueue, qname: str, raw: redis.Redis, monkeypatch: pytest.MonkeyPatch, caplog: Any
+) -> None:
+    # An adapter of the application's own: the board knows of no Redis to keep a key in.
+    monkeypatch.delenv("BOARD_SECRET_KEY", raising=False)
+    with caplog.at_level(logging.WARNING, logger="board.web"):
+        first, second = (create_board(adapter=BullMQAdapter(redis_url, queues=[qname])) for _ in range(2))
+    server = LiveServer(RoundRobin(first, second), [first.state.board.adapter.close, second.state.board.adapter.close])
+    server.start()
     assert any("no secret key given" in r.getMessage() for r in caplog.records)
+    assert raw.get("board:bull:secret") is None
     try:
         response = _pause_through(server, qname)
         assert response.status_code == 403 and "came from elsewhere" in response.text
         assert not raw.hexists(f"bull:{qname}:meta", "paused")
     finally:
         server.stop()
+
+
+def test_a_board_built_while_redis_is_down_warns_and_signs_with_its_own_key(
+    monkeypatch: pytest.MonkeyPatch, caplog: Any
+) -> None:
+    monkeypatch.delenv("BOARD_SECRET_KEY", raising=False)
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        closed = f"redis://127.0.0.1:{sock.getsockname()[1]}"  # nothing listens there
+    with caplog.at_level(logging.WARNING, logger="board.web"):
+        app = create_board(closed, queues=["q"])
+    (warning,) = [r.getMessage() for r in caplog.records if "no secret key given" in r.getMessage()]
+    assert "could not be read from Redis" in warning
+    assert len(app.state.board.csrf.signer.secret_keys[-1]) >= 32
 
 
 def test_secret_key_sources(redis_url: str, monkeypatch: pytest.MonkeyPatch) -> None:

@@ -5,11 +5,13 @@ requests each keep their own), and times said in that language."""
 from __future__ import annotations
 
 import asyncio
+import random
 import re
 from concurrent.futures import ThreadPoolExecutor
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 import pytest
+from babel.dates import format_timedelta
 
 from board.web import i18n
 from board.web.i18n import _, absolute_time, negotiate, ngettext, relative_time, using
@@ -82,6 +84,24 @@ def test_relative_times_in_the_language() -> None:
         assert relative_time(int(NOW - 3 * minute), NOW) == "vor 3 Min."
         assert relative_time(int(NOW + 2 * 60 * minute), NOW) == "in 2 Std."
         assert relative_time(int(NOW), NOW) == "jetzt"
+
+
+def test_relative_times_say_what_babel_says_for_every_span() -> None:
+    # The words of each (unit, number, direction) are asked of Babel once; the unit and number are chosen
+    # as Babel chooses them, at the edges of each unit too. Under a second is "now".
+    now = 1_700_000_000_000.25
+    edges = [
+        s * k for s in (1, -1) for k in (1, 1.49, 1.5, 59.49, 59.6, 50.6 * 60, 51 * 60, 0.849 * 86400, 0.85 * 86400)
+    ]
+    spans = edges + [random.Random(7).uniform(-4e8, 4e8) for _ in range(2000)]
+    for code in ("en", "de"):
+        with using(code):
+            for seconds in spans:
+                ms = int(now + seconds * 1000)
+                delta = timedelta(milliseconds=ms - now)
+                babel = format_timedelta(delta, add_direction=True, format="short", locale=code)
+                said = _("now") if abs(delta) < timedelta(seconds=1) else babel
+                assert relative_time(ms, now) == said, (code, seconds)
 
 
 def test_absolute_times_in_the_zone_and_the_language() -> None:

@@ -109,7 +109,8 @@ def test_display_names_and_descriptions_are_shown_escaped_and_found(
     config = {"billing.charges": {"display_name": "Card <i>charges</i>", "description": "<script>x()</script> money"}}
     client = make_client(["billing.charges", "mail"], queue_config=config)
     page = client.get("/").text
-    assert "<strong>Card &lt;i&gt;charges&lt;/i&gt;</strong>" in page
+    shown = '<a href="/queues/billing.charges">Card &lt;i&gt;charges&lt;/i&gt;</a>'
+    assert f'<th>{shown} <span class="mono muted queue-name">billing.charges</span>' in page
     assert '<p class="queue-desc muted">&lt;script&gt;x()&lt;/script&gt; money</p>' in page
     assert "<script>x()" not in page and "<i>charges" not in page
     # The navigation shows the display name too, linking to the queue by its own name.

@@ -161,7 +161,9 @@ def test_overview_groups_show_their_totals_and_buttons(make_client: ClientFactor
     page = client.get("/").text
     mail = re.search(r'<details class="group"[^>]*data-group="mail".*?</details>', page, re.S)
     assert mail
-    totals = dict(re.findall(r'<li class="state-([a-z-]+)[^"]*"><span>[a-z-]+</span> <b>([\d,]+)</b>', mail.group(0)))
+    footer = re.search(r'<tr class="group-totals">.*?</tr>', mail.group(0), re.S)
+    assert footer, "no totals under the group's queues"
+    totals = dict(re.findall(r'<td class="state-([a-z-]+)[^"]*">([\d,]+)</td>', footer.group(0)))
     assert totals["waiting"] == "2" and totals["delayed"] == "1" and totals["failed"] == "0"
     assert 'name="group" value="mail"' in mail.group(0)
 

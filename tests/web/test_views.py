@@ -32,15 +32,44 @@ from .conftest import (
 # Helpers ------------------------------------------------------------------------------------------------------
 
 
-def card_of(page: str, queue: str) -> str:
-    """The overview card of one queue."""
-    match = re.search(rf'<article class="queue-card" data-queue="{re.escape(queue)}">(.*?)</article>', page, re.S)
-    assert match, f"no card for {queue!r} on the overview"
+# The overview's table: a column a state, in the order of the tabs.
+STATE_COLUMNS = ["waiting", "prioritized", "delayed", "active", "waiting-children", "completed", "failed"]
+
+
+def row_of(page: str, queue: str) -> str:
+    """The overview's row of one queue."""
+    # A row ends where the next begins, or with the table's body.
+    match = re.search(rf'<tr data-queue="{re.escape(queue)}">(.*?)(?=<tr|\s*</tbody>)', page, re.S)
+    assert match, f"no row for {queue!r} on the overview"
     return match.group(1)
 
 
-def card_counts(card: str) -> dict[str, int]:
-    pairs = re.findall(r'<span>([a-z-]+)</span><span class="num">([\d,]+)</span>', card)
+def cells_of(row: str) -> list[str]:
+    """The cells after a row's head: a state's count each, then the workers, then the last hour."""
+    return re.split(r"<td>", row)[1:]
+
+
+def row_counts(row: str) -> dict[str, int]:
+    """A row's counts, by the state of their column; a count above 0 links to that tab of its queue."""
+    counts = {}
+    for cell, state in zip(cells_of(row), STATE_COLUMNS, strict=False):
+        linked = re.fullmatch(r'<a href="[^"]*\?state=([a-z-]+)">([\d,]+)</a>', cell)
+        if linked:
+            assert linked.group(1) == state and linked.group(2) != "0", (state, cell)
+            counts[state] = int(linked.group(2).replace(",", ""))
+        else:
+            assert cell == "0", (state, cell)
+            counts[state] = 0
+    assert len(counts) == len(STATE_COLUMNS), row
+    return counts
+
+
+def workers_in(row: str) -> int:
+    return int(cells_of(row)[len(STATE_COLUMNS)].replace(",", ""))
+
+
+def strip_counts(strip: str) -> dict[str, int]:
+    pairs = re.findall(r'<span>([a-z-]+)</span><span class="num">([\d,]+)</span>', strip)
     return {state: int(n.replace(",", "")) for state, n in pairs}
 
 
@@ -49,8 +78,8 @@ def tab_counts(page: str) -> dict[str, int]:
     return {state: int(n.replace(",", "")) for state, n in pairs}
 
 
-def card_order(page: str) -> list[str]:
-    return re.findall(r'<article class="queue-card" data-queue="([^"]+)">', page)
+def row_order(page: str) -> list[str]:
+    return re.findall(r'<tr data-queue="([^"]+)">', page)
 
 
 def malformed_rows(page: str) -> set[str]:
@@ -104,22 +133,22 @@ def test_overview_counts_paused_and_workers(
         "gamma": zero,
     }
     for name, counts in expected.items():
-        assert card_counts(card_of(page.text, name)) == counts, name
+        assert row_counts(row_of(page.text, name)) == counts, name
     by_name = {q["name"]: q for q in data["queues"]}
     assert list(by_name) == ["alpha", "beta", "gamma"]
     for name, counts in expected.items():
         assert {s: by_name[name]["counts"][s] for s in counts} == counts, name
     assert by_name["alpha"]["paused"] is True and by_name["beta"]["paused"] is False
-    assert "badge-paused" in card_of(page.text, "alpha")
-    assert "badge-paused" not in card_of(page.text, "beta")
+    assert "badge-paused" in row_of(page.text, "alpha")
+    assert "badge-paused" not in row_of(page.text, "beta")
     # Workers: gamma has one, the others none.
     assert len(by_name["gamma"]["workers"]) == 1
     assert by_name["gamma"]["workers"][0]["name"].endswith("overview-worker")
     assert by_name["alpha"]["workers"] == [] and by_name["beta"]["workers"] == []
-    assert "1 worker<" in card_of(page.text, "gamma") and "no workers" not in card_of(page.text, "gamma")
-    assert "no workers" in card_of(page.text, "alpha") and "no workers" in card_of(page.text, "beta")
+    assert workers_in(row_of(page.text, "gamma")) == 1
+    assert workers_in(row_of(page.text, "alpha")) == 0 and workers_in(row_of(page.text, "beta")) == 0
     # Once the worker is gone, so is its badge.
-    wait_for(lambda: "no workers" in card_of(client.get("/").text, "gamma"), what="worker gone")
+    wait_for(lambda: workers_in(row_of(client.get("/").text, "gamma")) == 0, what="worker gone")
     assert raw.hget("bull:alpha:meta", "paused") == "1"
 
 
@@ -135,16 +164,16 @@ def test_overview_filter_sort_and_group(make_client: ClientFactory, sync_queues:
     # Filter: case-insensitive substring of the name.
     page = client.get("/", params={"filter": "MAIL", "group": "0"})
     assert page.status_code == 200
-    assert sorted(card_order(page.text)) == ["mail.digest", "mail.welcome"]
+    assert sorted(row_order(page.text)) == ["mail.digest", "mail.welcome"]
     data = client.get("/", params={"filter": "mail"}, headers=JSON).json()
     assert sorted(q["name"] for q in data["queues"]) == ["mail.digest", "mail.welcome"]
     none = client.get("/", params={"filter": "nothing-like-this"})
-    assert card_order(none.text) == [] and "No queues match" in none.text
+    assert row_order(none.text) == [] and "No queues match" in none.text
 
     # Sort: by name, or by a count (highest first, then by name).
-    assert card_order(client.get("/", params={"group": "0"}).text) == sorted(names)
+    assert row_order(client.get("/", params={"group": "0"}).text) == sorted(names)
     by_waiting = client.get("/", params={"sort": "waiting", "group": "0"}).text
-    assert card_order(by_waiting) == ["mail.welcome", "mail.digest", "billing", "sms.out"]
+    assert row_order(by_waiting) == ["mail.welcome", "mail.digest", "billing", "sms.out"]
     by_delayed = client.get("/", params={"sort": "delayed", "group": "0"}, headers=JSON).json()
     assert by_delayed["queues"][0]["name"] == "sms.out"
     bad = client.get("/", params={"sort": "colour"})
@@ -170,13 +199,13 @@ def test_overview_without_group_delimiter(make_client: ClientFactory, sync_queue
     client = make_client(["mail.a", "mail.b"], group_delimiter=None)
     page = client.get("/").text
     assert "group-title" not in page
-    assert card_order(page) == ["mail.a", "mail.b"]
+    assert row_order(page) == ["mail.a", "mail.b"]
 
 
 def totals_of(page: str) -> dict[str, int]:
     strip = re.search(r'<ul class="totals-strip">(.*?)</ul>', page, re.S)
     assert strip, "no totals on the overview"
-    return card_counts(strip.group(1))
+    return strip_counts(strip.group(1))
 
 
 def test_overview_totals_and_the_state_filter(make_client: ClientFactory, redis_url: str, sync_queues: Any) -> None:
@@ -196,12 +225,12 @@ def test_overview_totals_and_the_state_filter(make_client: ClientFactory, redis_
 
     # Only the queues with failed jobs, and the totals are theirs.
     failing = client.get("/", params={"has": "failed"})
-    assert card_order(failing.text) == ["beta"]
+    assert row_order(failing.text) == ["beta"]
     assert totals_of(failing.text)["waiting"] == 0 and totals_of(failing.text)["failed"] == 1
     data = client.get("/", params={"has": "delayed"}, headers=JSON).json()
     assert [q["name"] for q in data["queues"]] == ["alpha"] and data["totals"]["delayed"] == 1
     # The filter and the state filter together.
-    assert card_order(client.get("/", params={"has": "waiting", "filter": "gam"}).text) == ["gamma"]
+    assert row_order(client.get("/", params={"has": "waiting", "filter": "gam"}).text) == ["gamma"]
     assert "No queues match." in client.get("/", params={"has": "active"}).text
     bad = client.get("/", params={"has": "broken"}, headers=JSON)
     assert bad.status_code == 400 and bad.json()["error"].startswith("has: expected one of waiting")
@@ -233,7 +262,7 @@ def test_every_whole_page_has_the_queue_navigation(
     page = client.get("/queues/beta").text
     nav = re.search(r'<ul class="nav-queues">(.*?)</ul>', page, re.S)
     assert nav, "no navigation on the queue page"
-    items = dict(re.findall(r'<li data-q="([^"]+)">(.*?)</li>', nav.group(1), re.S))
+    items = dict(re.findall(r'<li data-q="([^"]+)">(.*?)(?=<li|$)', nav.group(1), re.S))
     assert list(items) == ["alpha", "beta", "gamma"]
     assert 'class="current" aria-current="page"' in items["beta"] and "current" not in items["alpha"]
     assert "mk-paused" in items["beta"] and "mk-paused" not in items["alpha"]
@@ -796,7 +825,7 @@ def test_malformed_hashes_render(make_client: ClientFactory, raw: redis.Redis, s
     # The raw view hands back what is stored.
     assert client.get(f"/queues/{qname}/jobs/broken/raw/data").text == '{"a": '
     # The overview still counts the queue.
-    assert card_counts(card_of(client.get("/").text, qname))["waiting"] == 3
+    assert row_counts(row_of(client.get("/").text, qname))["waiting"] == 3
 
 
 def test_binary_data_renders(
@@ -833,7 +862,7 @@ def test_binary_data_renders(
 
 
 def limits_line(page: str, queue: str) -> str:
-    found = re.search(r'<p class="queue-limits muted">(.*?)</p>', card_of(page, queue), re.S)
+    found = re.search(r'<p class="queue-limits muted">(.*?)</p>', row_of(page, queue), re.S)
     return re.sub(r"<[^>]+>", " ", found.group(1)) if found else ""
 
 
@@ -852,10 +881,10 @@ def test_rate_limit_is_said_in_human_terms(make_client: ClientFactory, sync_queu
     client = make_client(["full", "open", "manual", "calm"])
 
     overview = client.get("/").text
-    assert "rate limited, 26 min left" in card_of(overview, "full")
-    assert "rate limited, 1 min left" in card_of(overview, "manual")
+    assert "rate limited, 26 min left" in row_of(overview, "full")
+    assert "rate limited, 1 min left" in row_of(overview, "manual")
     for quiet in ("open", "calm"):
-        assert "rate limited" not in card_of(overview, quiet), quiet
+        assert "rate limited" not in row_of(overview, quiet), quiet
     assert " ".join(limits_line(overview, "full").split()) == "concurrency 5 at most 100 per 1 min"
     assert limits_line(overview, "calm") == ""
 

@@ -68,8 +68,9 @@ end
 
 -- Where a dead letter came from: the origin queue's keys and the origin id; nil when the job is not a
 -- dead letter, or its mark names no job id, or no existing queue of this prefix (its meta key) other
--- than this one whose keys can take the job back. Another program may have written any mark: it can
--- send a job back only to a queue that exists under this prefix, never create one or reach further.
+-- than this one whose keys can take the job back (on a cluster, in this queue's hash slot). Another
+-- program may have written any mark: it can send a job back only to a queue that exists under this
+-- prefix, never create one or reach further.
 local function deadLetterOrigin(q, jobKey)
   local opts = jobField(jobKey, "opts")
   if not opts or not string.find(opts, '"deadLetter"', 1, true) then return nil end
@@ -81,7 +82,7 @@ local function deadLetterOrigin(q, jobKey)
   if type(originId) ~= "string" or not isJobId(originId) then return nil end
   local prefix = splitBase(q.base)
   local oq = queueKeys(prefix .. ":" .. queue .. ":")
-  if oq.base == q.base or jobKeyType(oq.meta) ~= "hash" then return nil end
+  if oq.base == q.base or not reachable(oq.base) or jobKeyType(oq.meta) ~= "hash" then return nil end
   if counterKeyProblem(oq.id) or queueProblem(oq) then return nil end
   return oq, originId, queue
 end

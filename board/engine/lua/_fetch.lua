@@ -109,9 +109,11 @@ local function fetchJobs(q, now, count, lockMs, tokenPrefix, tokenStart, workerN
       -- no job to run, drop the dangling id.
       rcall("LREM", q.active, 1, id)
     else
-      local deferred = rcall("HGET", jobKey, "defa")
+      -- One read for the counters its run counts on and its deferred failure.
+      local read = rcall("HMGET", jobKey, "ats", "atm", "stc", "defa")
+      local deferred = read[4]
       if not deferred then
-        local problem = counterProblem(jobKey)
+        local problem = counterProblem(read)
         if problem then deferred = "job hash is malformed (" .. problem .. ")" end
       end
       if deferred then

@@ -57,24 +57,32 @@ end
 -- the first event written there, so that scripts that write none (the reads) skip the HGET.
 local MAX_EVENTS = {}
 
--- Writes meta's opts.maxLenEvents when it is missing (as BullMQ's getOrSetMaxEvents).
-local function initMaxEvents(q)
-  if rcall("HSETNX", q.meta, "opts.maxLenEvents", DEFAULT_MAX_EVENTS) == 1 then
-    MAX_EVENTS[q.events] = DEFAULT_MAX_EVENTS
+-- Keeps the length q's events stream is trimmed to, from meta's opts.maxLenEvents as stored (`stored`,
+-- false when the field is missing).
+local function keepMaxEvents(q, stored)
+  local maxLen = tonumber(stored)
+  -- Any other number (negative, a fraction, "nan", too big for XADD) would fail the XADD, half-way.
+  if not maxLen or maxLen < 0 or maxLen > 1e12 or maxLen ~= math.floor(maxLen) then
+    maxLen = DEFAULT_MAX_EVENTS
   end
+  MAX_EVENTS[q.events] = maxLen
+end
+
+-- Writes meta's opts.maxLenEvents when it is missing (as BullMQ's getOrSetMaxEvents): read first, since
+-- the first event needs the value anyway, and it is missing only once in a queue's life.
+local function initMaxEvents(q)
+  local stored = rcall("HGET", q.meta, "opts.maxLenEvents")
+  if not stored then
+    rcall("HSET", q.meta, "opts.maxLenEvents", DEFAULT_MAX_EVENTS)
+  end
+  keepMaxEvents(q, stored)
 end
 
 local function emit(q, ...)
-  local maxLen = MAX_EVENTS[q.events]
-  if maxLen == nil then
-    maxLen = tonumber(rcall("HGET", q.meta, "opts.maxLenEvents"))
-    -- Any other number (negative, a fraction, "nan", too big for XADD) would fail the XADD, half-way.
-    if not maxLen or maxLen < 0 or maxLen > 1e12 or maxLen ~= math.floor(maxLen) then
-      maxLen = DEFAULT_MAX_EVENTS
-    end
-    MAX_EVENTS[q.events] = maxLen
+  if MAX_EVENTS[q.events] == nil then
+    keepMaxEvents(q, rcall("HGET", q.meta, "opts.maxLenEvents"))
   end
-  rcall("XADD", q.events, "MAXLEN", "~", maxLen, "*", "event", ...)
+  rcall("XADD", q.events, "MAXLEN", "~", MAX_EVENTS[q.events], "*", "event", ...)
 end
 
 local function isPaused(q)
@@ -177,10 +185,12 @@ end
 
 -- The queue-level key names of keys.py (QUEUE_KEY_NAMES): an id listed in a state by another program may
 -- be one of them, and deleting "its" keys would delete the queue's own.
-local QUEUE_KEY_NAMES = {wait = true, active = true, paused = true, delayed = true, prioritized = true,
-  pc = true, marker = true, ["waiting-children"] = true, completed = true, failed = true, stalled = true,
-  ["stalled-check"] = true, id = true, meta = true, events = true, limiter = true, ["repeat"] = true,
-  metrics = true, de = true, dn = true, priority = true}
+local QUEUE_KEY_NAMES = {
+  wait = true, active = true, paused = true, delayed = true, prioritized = true, pc = true, marker = true,
+  ["waiting-children"] = true, completed = true, failed = true, stalled = true, ["stalled-check"] = true,
+  id = true, meta = true, events = true, limiter = true, ["repeat"] = true, metrics = true, de = true,
+  dn = true, priority = true,
+}
 
 -- keys.py's check_job_id, for ids read from Redis: no ':' and not a queue key, or repeat:<key>:<millis>.
 local function isJobId(jobId)
@@ -230,13 +240,45 @@ local function prefixOf(base)
   return string.match(base, "^(.*:)[^:]+:$")
 end
 
+--[[
+  Redis Cluster: a script may touch keys of its own hash slot only. A key another node serves fails the
+  script with the writes before it kept, and redis.pcall would hide the failure. So a link to another
+  queue (a parent, a child, a dead-letter queue) is followed only when that queue's keys are reachable:
+  its key base holds a hash tag (then every key of the queue shares one slot) and that slot is the one
+  of the script's first key. Off-cluster CLUSTER KEYSLOT fails ("cluster support disabled"): every queue
+  is reachable. Asked once per script run, and only for a base other than the script's own queue.
+  _queue.lua sets HOME: the script's first key and its queue's base.
+]]
+local SLOT_REASON = "in another hash slot of the cluster"
+local HOME = {key = nil, base = nil, slot = nil} -- slot: false off-cluster, else the slot of HOME.key
+
+local function hasHashTag(key)
+  local open = string.find(key, "{", 1, true)
+  if not open then return false end
+  local close = string.find(key, "}", open + 1, true)
+  return close ~= nil and close > open + 1
+end
+
+local function reachable(base)
+  if base == HOME.base or not HOME.key then return true end
+  if HOME.slot == nil then
+    local slot = redis.pcall("CLUSTER", "KEYSLOT", HOME.key)
+    HOME.slot = type(slot) == "number" and slot
+  end
+  if not HOME.slot then return true end
+  return hasHashTag(base) and rcall("CLUSTER", "KEYSLOT", base) == HOME.slot
+end
+
 -- A key read from Redis that should name a job: its queue's keys and its id when it is
--- "<prefix>:<queue>:<id>" with `prefix` (as prefixOf gives it), a queue name and a job id; else nil.
+-- "<prefix>:<queue>:<id>" with `prefix` (as prefixOf gives it), a queue name and a job id, reachable
+-- from this script; else nil, and SLOT_REASON when only the cluster's hash slots forbid it.
 local function jobKeyUnder(prefix, key)
   if not prefix or type(key) ~= "string" or string.sub(key, 1, #prefix) ~= prefix then return nil end
   local name, id = string.match(string.sub(key, #prefix + 1), "^([^:]+):(.+)$")
   if not name or not isJobId(id) then return nil end
-  return queueKeys(prefix .. name .. ":"), id
+  local base = prefix .. name .. ":"
+  if not reachable(base) then return nil, nil, SLOT_REASON end
+  return queueKeys(base), id
 end
 
 -- The parent that job key jobKey names in its parentKey field, as jobKeyUnder gives it, under the job's
@@ -471,10 +513,11 @@ local function failedParentOf(q, jobKey)
   local ok, parent = pcall(cjson.decode, jobField(jobKey, "parent") or "")
   if not ok or type(parent) ~= "table" then return nil end
   if not (parent.fpof or parent.cpof or parent.idof or parent.rdof) then return nil end
-  local pq, id = nil, storedJobId(parent.id)
+  local pq, id, elsewhere = nil, storedJobId(parent.id), nil
   if id and type(parent.queueKey) == "string" then
-    pq, id = jobKeyUnder(prefixOf(q.base), parent.queueKey .. ":" .. id)
+    pq, id, elsewhere = jobKeyUnder(prefixOf(q.base), parent.queueKey .. ":" .. id)
   end
+  if elsewhere then return nil, "its parent is " .. elsewhere .. ": parent not told" end
   if not pq then return nil, "its parent field names no job of a queue under this prefix: parent not told" end
   local p = {q = pq, id = id, key = pq.base .. id, flags = parent}
   if redis.pcall("SISMEMBER", p.key .. ":dependencies", jobKey) ~= 1 then return nil end
@@ -616,12 +659,13 @@ local function bump(jobKey, field, by)
   return nil
 end
 
--- Why a counter field of a job cannot be counted on (text where BullMQ writes an integer), or nil.
+-- Why a counter field of a job cannot be counted on (text where BullMQ writes an integer), or nil, from
+-- its ats, atm and stc fields as HMGET returns them first (false when missing).
 -- A script error there would stop the whole call, so such a job is failed alone instead.
-local function counterProblem(jobKey)
-  for _, field in ipairs({"ats", "atm", "stc"}) do
-    local value = jobField(jobKey, field)
-    if value ~= nil and not isInteger(value) then
+local function counterProblem(values)
+  for i, field in ipairs({"ats", "atm", "stc"}) do
+    local value = values[i]
+    if value and not isInteger(value) then
       return field .. " is not an integer: '" .. string.sub(value, 1, 40) .. "'"
     end
   end
@@ -631,6 +675,7 @@ end
 -- Why the dead-letter queue dlq cannot take a dead letter (its id counter is not an integer, or one of
 -- its keys has another type), or nil.
 local function deadLetterProblem(dlq)
+  if not reachable(dlq.base) then return "its dead-letter queue is " .. SLOT_REASON end
   return counterKeyProblem(dlq.id) or queueProblem(dlq)
 end
 

@@ -26,10 +26,11 @@ end
 -- The queue keys and id of a child key read from a parent's child sets, when it names a job under
 -- `prefix` ("<prefix>:"): "<prefix>:<queue>:<id>" with a queue name without ':' and an id isJobId
 -- accepts. nil for any other member, which another program may have written to point anywhere: a key of
--- another application, or a queue-level key of this one.
+-- another application, or a queue-level key of this one; nil too for a queue in another hash slot of a
+-- cluster (reachable in _lib.lua): such a child is left as it is.
 local function childQueue(prefix, childKey)
   if string.sub(childKey, 1, #prefix) ~= prefix then return nil end
   local name, id = string.match(string.sub(childKey, #prefix + 1), "^([^:]+):(.+)$")
-  if not name or not isJobId(id) then return nil end
+  if not name or not isJobId(id) or not reachable(prefix .. name .. ":") then return nil end
   return queueKeys(prefix .. name .. ":"), id
 end

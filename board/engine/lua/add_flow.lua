@@ -15,7 +15,8 @@
           key base, jobId, name, data JSON, opts JSON, timestamp, delay (ms), priority, "1" for lifo,
           parent's key or "", parent field JSON or "", "1" when the job has children
   Returns: {0, {positions (1-based) of the jobs that existed already}}, or {PARENT_JOB_CANNOT_BE_REPLACED,
-  position} when a job's id is taken by a child of another parent that still exists.
+  position} when a job's id is taken by a child of another parent that still exists; a CROSSSLOT error
+  when a job's queue is in another hash slot of a cluster (flows.py refuses such a flow before sending).
   Events: on each job's queue, added, then waiting-children (a parent), delayed or waiting; duplicated
   for a job that existed; waiting (prev waiting-children) or delayed for a parent released at once.
 ]]
@@ -24,6 +25,10 @@ local GROUP = 12
 
 for i = 0, n - 1 do
   local at = 5 + i * GROUP
+  if not reachable(ARGV[at]) then
+    return redis.error_reply("CROSSSLOT flow job " .. (i + 1) .. " is in a queue " .. SLOT_REASON
+      .. " than the flow's first job")
+  end
   local key, parentKey = ARGV[at] .. ARGV[at + 1], ARGV[at + 9]
   if parentKey ~= "" then
     -- A stored parentKey is followed only to a job under this prefix (another program may have written it).

@@ -1,6 +1,7 @@
 --[[
-  Adds one job. A custom job id that already exists makes the add a no-op that returns that id. An add
-  with a deduplication id that another job holds is dropped and returns that job's id (see _dedup.lua).
+  Adds one job (addJob in _add.lua). A custom job id that already exists makes the add a no-op that
+  returns that id. An add with a deduplication id that another job holds is dropped and returns that
+  job's id (see _dedup.lua).
 
   KEYS: the queue's keys (see _queue.lua)
   ARGV[1] key base     ARGV[2] custom job id or ""   ARGV[3] name        ARGV[4] data JSON
@@ -12,27 +13,7 @@
   (and removed or delayed, see _dedup.lua) when the add was deduplicated.
 ]]
 --@include _dedup
--- As BullMQ: every add moves the counter, even one that creates nothing.
-local counter = rcall("INCR", Q.id)
-initMaxEvents(Q)
-local jobId = ARGV[2]
-if jobId == "" then
-  jobId = tostring(counter)
-elseif rcall("EXISTS", Q.base .. jobId) == 1 then
-  emit(Q, "duplicated", "jobId", jobId)
-  return {jobId, 0}
-end
-
-local name, timestamp = ARGV[3], tonumber(ARGV[6])
-local delay, priority = tonumber(ARGV[7]), tonumber(ARGV[8])
-local extra = {}
-if ARGV[11] ~= "" then
-  local de = cjson.decode(ARGV[5]).de
-  local existing = deduplicate(Q, de, jobId, name, ARGV[4], ARGV[5], timestamp, delay)
-  if existing then return {existing, 0} end
-  extra = {"deid", ARGV[11]}
-end
-storeJob(Q, jobId, name, ARGV[4], ARGV[5], timestamp, delay, priority, extra)
-rcall("HSET", Q.meta, "version", ARGV[10])
-placeNewJob(Q, jobId, timestamp, delay, priority, ARGV[9] == "1")
-return {jobId, 1}
+--@include _add
+local jobId, created = addJob(Q, ARGV[2], ARGV[3], ARGV[4], ARGV[5], tonumber(ARGV[6]), tonumber(ARGV[7]),
+  tonumber(ARGV[8]), ARGV[9] == "1", ARGV[11], ARGV[10])
+return {jobId, created and 1 or 0}

@@ -62,14 +62,15 @@ local function lockCode(jobId, token, kind)
 end
 
 -- Why job jobKey cannot be completed whole, or nil: a key its completion writes (its deduplication
--- keys, its parent's) has another type, or its parentKey names no job under this queue's prefix.
-local function completionProblem(jobKey)
-  local dedup = jobField(jobKey, "deid")
+-- keys, its parent's) has another type, or its parentKey names no job under this queue's prefix, or one in
+-- another hash slot of a cluster.
+-- dedup and parentKey: its deid and parentKey fields, false when it has none.
+local function completionProblem(jobKey, dedup, parentKey)
   local problem = dedup and dedupProblem(Q, dedup)
   if problem then return problem end
-  local parentKey = jobField(jobKey, "parentKey")
   if not parentKey then return nil end
-  local pq, parentId = parentOf(jobKey)
+  local pq, parentId, elsewhere = parentOf(jobKey)
+  if elsewhere then return "its parent " .. shown(parentKey) .. " is " .. elsewhere end
   if not pq then return "its parentKey " .. shown(parentKey) .. " names no job of a queue under this prefix" end
   return settleProblem(pq, parentId, jobKey)
 end
@@ -79,7 +80,10 @@ end
 -- its links stay as they are, and it can be retried once that key is put right.
 local function complete(jobId, returnvalue, keepCount, keepAge)
   local jobKey = Q.base .. jobId
-  local problem = completionProblem(jobKey)
+  -- Its links, read once (lockCode found the key a hash).
+  local links = rcall("HMGET", jobKey, "deid", "parentKey")
+  local dedup, parentKey = links[1], links[2]
+  local problem = completionProblem(jobKey, dedup, parentKey)
   if problem then
     local opts = jobField(jobKey, "opts")
     local failCount, failAge = keepPolicy(opts, "removeOnFail")
@@ -87,13 +91,12 @@ local function complete(jobId, returnvalue, keepCount, keepAge)
     countMetric("failed")
     return FINISHED_AS_FAILED
   end
-  local dedup = jobField(jobKey, "deid")
   bump(jobKey, "atm", 1)
   rcall("HSET", jobKey, "returnvalue", returnvalue, "finishedOn", now)
   rcall("ZADD", Q.completed, now, jobId)
   if dedup then finishDedup(Q, jobId, dedup, now) end
   emit(Q, "completed", "jobId", jobId, "returnvalue", returnvalue, "prev", "active")
-  settleParent(jobKey, returnvalue, now)
+  if parentKey then settleParent(jobKey, returnvalue, now) end
   if keepCount == 0 then
     rcall("ZREM", Q.completed, jobId)
     removeJobKeys(Q, jobId)

@@ -14,8 +14,9 @@
   ARGV[8] entries of a list searched from each end
   Returns: {index of the job among the nodes, whether parents above the first node were left out (0 or 1),
   node, ...}, a node being {key, index of its parent node (0 for the first), state ("missing" when its key
-  holds no job hash, "elsewhere" under another prefix), name (cut to 200 bytes), children pending, done,
-  failed (failed the parent), ignored (failed, ignored by the parent)}; {} when the job is not there.
+  holds no job hash, "elsewhere" under another prefix or in another hash slot of a cluster), name (cut to
+  200 bytes), children pending, done, failed (failed the parent), ignored (failed, ignored by the parent)};
+  {} when the job is not there.
   Events: none.
 ]]
 local prefix = ARGV[3] .. ":"
@@ -36,7 +37,7 @@ local function split(key)
   local colon = string.find(rest, ":", 1, true)
   if not colon then return nil end
   local id = string.sub(rest, colon + 1)
-  if not isJobId(id) then return nil end
+  if not isJobId(id) or not reachable(prefix .. string.sub(rest, 1, colon)) then return nil end
   return queueKeys(prefix .. string.sub(rest, 1, colon)), id
 end
 
