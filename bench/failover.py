@@ -206,7 +206,7 @@ def _deployment(kind: str) -> Any:
 def _url(kind: str, servers: Any) -> str:
     if kind == "sentinel":
         return str(servers.url)
-    return "redis+cluster://" + ",".join(f"{host}:{port}" for host, port in servers.startup_nodes)
+    return str(servers.cluster_url())
 
 
 def _stop(kind: str, servers: Any) -> Callable[[], Any]:

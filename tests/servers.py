@@ -258,10 +258,10 @@ class ClusterServers:
         node = next(n for n in self.nodes if n.alive)
         return f"redis://{HOST}:{node.port}"
 
-    @property
-    def cluster_url(self) -> str:
-        """The engine's URL of the whole cluster, its startup nodes being every node."""
-        return "redis+cluster://" + ",".join(f"{host}:{port}" for host, port in self.startup_nodes)
+    def cluster_url(self, seeds: int | None = None) -> str:
+        """The engine's URL of the cluster, naming the first ``seeds`` nodes (None: every node) as the
+        startup nodes the client learns the others from."""
+        return "redis+cluster://" + ",".join(f"{host}:{port}" for host, port in self.startup_nodes[:seeds])
 
     def start(self, timeout: float = 30) -> ClusterServers:
         try:

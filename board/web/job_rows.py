@@ -13,14 +13,14 @@ from __future__ import annotations
 from collections.abc import Sequence
 from urllib.parse import quote
 
-from markupsafe import Markup, escape
+from markupsafe import Markup
 from starlette.requests import Request
 
 from ..adapters import ChildCounts, JobSummary
 from .board import Board
 from .i18n import _, state_label
 from .preferences import Preferences
-from .render import clean_text, duration, moment_tag, path_part, progress_tag, size, truncate_text
+from .render import duration, escaped_text, moment_tag, path_part, progress_tag, size, truncate_text
 
 __all__ = ["JobRows", "RowActions", "child_counts"]
 
@@ -29,10 +29,6 @@ ID = "%7Bid%7D"
 # Data larger than this is not put in a form (views.MAX_EDIT_BYTES).
 MAX_EDIT_BYTES = 1024 * 1024
 ROUTES = ("retry_job", "promote_job", "reschedule_job", "change_priority", "duplicate_job", "remove_children")
-
-
-def _text(value: object) -> str:
-    return str(escape(clean_text(str(value))))
 
 
 def child_counts(counts: ChildCounts) -> str:
@@ -46,7 +42,7 @@ def child_counts(counts: ChildCounts) -> str:
         parts.append(_("%(n)s failed", n=f"{counts.failed:,}"))
     if counts.ignored:
         parts.append(_("%(n)s failed, ignored", n=f"{counts.ignored:,}"))
-    return _text(", ".join(parts))
+    return escaped_text(", ".join(parts))
 
 
 class RowActions:
@@ -66,7 +62,7 @@ class RowActions:
         self.editable_data = "data" not in custom
         self.retries = {state: board.allows_retries(queue, state) for state in ("failed", "completed")}
         self.words = {
-            key: _text(text)
+            key: escaped_text(text)
             for key, text in {
                 "retry": _("Retry"),
                 "promote": _("Promote"),
@@ -85,13 +81,13 @@ class RowActions:
         }
 
     def _button(self, path: str, job_id: str, label: str, cls: str = "btn-small", confirm: str | None = None) -> str:
-        asks = f' data-confirm="{_text(confirm)}"' if confirm else ""
+        asks = f' data-confirm="{escaped_text(confirm)}"' if confirm else ""
         return f'<button class="{cls}" formaction="{self.paths[path].replace(ID, job_id)}"{asks}>{label}</button>'
 
     def row(self, job: JobSummary, n: int) -> Markup:
         words, state = self.words, job.state
         at = path_part(job.id)
-        shown_id = _text(job.id)
+        shown_id = escaped_text(job.id)
         out = []
         origin = job.dead_letter
         if (
@@ -117,7 +113,7 @@ class RowActions:
                 f'<details class="inline-form row-pop" id="priority-{n}"><summary class="btn btn-small">'
                 f'{words["priority_menu"]}</summary><div class="pop">'
                 f'<label>{words["priority"]} <input name="priority.{shown_id}" type="number" min="0" max="2097151"'
-                f' value="{_text(job.priority)}" size="6"></label>'
+                f' value="{escaped_text(job.priority)}" size="6"></label>'
                 f"{self._button('change_priority', at, words['set'])}</div></details>"
             )
         editable = not job.problems.get("data") and job.data_size <= MAX_EDIT_BYTES
@@ -162,7 +158,7 @@ class JobRows:
         self.actions = actions
         self.job_path = board.url(request, "job", queue=queue, job_id="{id}")
         self.words = {
-            key: _text(text)
+            key: escaped_text(text)
             for key, text in {
                 "select": _("Select job"),
                 "malformed": _("malformed"),
@@ -181,7 +177,7 @@ class JobRows:
 
     def row(self, job: JobSummary, n: int) -> str:
         words, prefs = self.words, self.prefs
-        shown_id = _text(job.id)
+        shown_id = escaped_text(job.id)
         cells = []
         if self.actions is not None:
             cells.append(
@@ -193,7 +189,8 @@ class JobRows:
         if self.actions is not None:
             cells.append(f'<div class="row-actions">{self.actions.row(job, n)}</div>')
         cells.append("</td>")
-        cells.append(f'<td><span class="badge state-{_text(job.state)}">{_text(state_label(job.state))}</span></td>')
+        state = escaped_text(job.state)
+        cells.append(f'<td><span class="badge state-{state}">{escaped_text(state_label(job.state))}</span></td>')
         started = job.run_at_ms if self.state == "delayed" else job.processed_ms
         for ms in (job.added_ms, started, job.finished_ms):
             cells.append(f'<td class="time">{moment_tag(ms, prefs)}</td>')
@@ -206,19 +203,19 @@ class JobRows:
 
     def _name(self, job: JobSummary) -> str:
         words = self.words
-        out = _text(job.name)
+        out = escaped_text(job.name)
         if job.problems:
-            said = "".join(f"{_text(f)}: {_text(problem)}; " for f, problem in job.problems.items())
+            said = "".join(f"{escaped_text(f)}: {escaped_text(problem)}; " for f, problem in job.problems.items())
             out += f' <span class="badge badge-error" title="{said}">{words["malformed"]}</span>'
         if job.priority:
-            out += f' <span class="badge badge-muted">p{_text(job.priority)}</span>'
+            out += f' <span class="badge badge-muted">p{escaped_text(job.priority)}</span>'
         if job.deduplication_id:
-            dedup = _text(truncate_text(job.deduplication_id, 40, True, "…"))
+            dedup = escaped_text(truncate_text(job.deduplication_id, 40, True, "…"))
             title = words["dedup"]
             out += f' <span class="badge badge-muted" title="{title}">dedup <span class="mono">{dedup}</span></span>'
         if job.scheduler_id:
             url = self.board.url(self.request, "scheduler", queue=self.queue, scheduler_id=job.scheduler_id)
-            made = _text(truncate_text(job.scheduler_id, 40, True, "…"))
+            made = escaped_text(truncate_text(job.scheduler_id, 40, True, "…"))
             out += (
                 f' <a class="badge badge-muted" href="{url}" title="{words["scheduler_title"]}">'
                 f'{words["scheduler"]} <span class="mono">{made}</span></a>'
@@ -228,7 +225,7 @@ class JobRows:
             if origin.hidden:
                 said = words["hidden"]
             elif origin.queue:
-                said = _text(_("from %(queue)s", queue=origin.queue))
+                said = escaped_text(_("from %(queue)s", queue=origin.queue))
             else:
                 said = words["unknown"]
             out += f' <span class="badge badge-error" title="{words["dead_letter"]}">{said}</span>'
@@ -241,12 +238,13 @@ class JobRows:
 
     @staticmethod
     def _data(job: JobSummary) -> str:
-        out = f'<div class="preview mono" title="{_text(size(job.data_size))}">'
+        out = f'<div class="preview mono" title="{escaped_text(size(job.data_size))}">'
         if job.data_preview:
-            out += _text(truncate_text(job.data_preview, 120, True, "…"))
+            out += escaped_text(truncate_text(job.data_preview, 120, True, "…"))
         elif job.data_size:
-            out += f'<span class="muted">{_text(_("%(size)s, too large to preview", size=size(job.data_size)))}</span>'
+            too_large = escaped_text(_("%(size)s, too large to preview", size=size(job.data_size)))
+            out += f'<span class="muted">{too_large}</span>'
         out += "</div>"
         if job.failed_reason:
-            out += f'<div class="preview muted">{_text(truncate_text(job.failed_reason, 120))}</div>'
+            out += f'<div class="preview muted">{escaped_text(truncate_text(job.failed_reason, 120))}</div>'
         return out

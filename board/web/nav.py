@@ -7,11 +7,11 @@ from __future__ import annotations
 from functools import lru_cache
 from typing import TYPE_CHECKING
 
-from markupsafe import Markup, escape
+from markupsafe import Markup
 
 from .i18n import _
 from .queue_config import QueueConfigs
-from .render import clean_text, path_part
+from .render import escaped_text, path_part
 
 if TYPE_CHECKING:
     from .board import Navigation
@@ -19,14 +19,10 @@ if TYPE_CHECKING:
 __all__ = ["nav_items"]
 
 
-def _text(value: object) -> str:
-    return str(escape(clean_text(str(value))))
-
-
 @lru_cache(maxsize=20_000)
 def _line(queues_path: str, queue: str, label: str) -> tuple[str, str]:
     """The start of a queue's line, up to its link's attributes, and the rest of its link: worked out once."""
-    name, shown = _text(queue), _text(label)
+    name, shown = escaped_text(queue), escaped_text(label)
     found = name if label == queue else f"{name} {shown}"
     return f'<li data-q="{found}"><a href="{queues_path}{path_part(queue)}"', f">{shown}</a>"
 
@@ -34,8 +30,8 @@ def _line(queues_path: str, queue: str, label: str) -> tuple[str, str]:
 def nav_items(nav: Navigation, *, queues_path: str, current: str | None, labels: QueueConfigs) -> Markup:
     """The ``<li>`` of each queue: its name (and display name, which the filter matches too) in ``data-q``,
     its link, and its marks."""
-    paused = _text(_("paused"))
-    limited_title, limited = _text(_("rate limited")), _text(_("limited"))
+    paused = escaped_text(_("paused"))
+    limited_title, limited = escaped_text(_("rate limited")), escaped_text(_("limited"))
     lines = []
     for q in nav.queues:
         start, link = _line(queues_path, q.name, labels.label(q.name))

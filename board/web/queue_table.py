@@ -14,20 +14,15 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from functools import lru_cache
 
-from markupsafe import Markup, escape
+from markupsafe import Markup
 
 from ..adapters import COUNTED, QueueInfo
 from .charts import Spark
 from .i18n import _, ngettext
 from .queue_config import QueueConfigs
-from .render import clean_text, interval, path_part, remaining
+from .render import escaped_text, interval, path_part, remaining
 
 __all__ = ["QueueTable", "Words"]
-
-
-def _text(value: object) -> str:
-    """A value as the page shows it: its text escaped, with bytes that are not UTF-8 shown as escapes."""
-    return str(escape(clean_text(str(value))))
 
 
 @lru_cache(maxsize=20_000)
@@ -35,9 +30,9 @@ def _fixed(queue_path: str, queue: str, display_name: str | None) -> tuple[str, 
     """What a queue's row holds whatever its figures: its name escaped, its URL, the start of its head (its
     link, and its own name beside a display name) and the start of each count's link. Worked out once, not
     on every poll."""
-    name = _text(queue)
+    name = escaped_text(queue)
     url = queue_path + path_part(queue)
-    head = f'<a href="{url}">{_text(display_name) if display_name else name}</a>'
+    head = f'<a href="{url}">{escaped_text(display_name) if display_name else name}</a>'
     if display_name:
         head += f' <span class="mono muted queue-name">{name}</span>'
     return name, url, head, tuple(f'<td><a href="{url}?state={state}">' for state in COUNTED)
@@ -58,13 +53,13 @@ class Words:
     @classmethod
     def now(cls) -> Words:
         return cls(
-            paused=_text(_("paused")),
-            limited_title=_text(_("workers take no job until the limiter's window closes")),
-            unreadable=_text(_("unreadable")),
-            read_only=_text(_("read-only")),
-            no_metrics=_text(_("No metrics")),
-            metrics_error=_text(_("Metrics could not be read.")),
-            last_hour=_text(_("last hour")),
+            paused=escaped_text(_("paused")),
+            limited_title=escaped_text(_("workers take no job until the limiter's window closes")),
+            unreadable=escaped_text(_("unreadable")),
+            read_only=escaped_text(_("read-only")),
+            no_metrics=escaped_text(_("No metrics")),
+            metrics_error=escaped_text(_("Metrics could not be read.")),
+            last_hour=escaped_text(_("last hour")),
         )
 
 
@@ -95,14 +90,14 @@ class QueueTable:
         if q.paused:
             head += f' <span class="badge badge-paused">{words.paused}</span>'
         if q.rate_limited_for_ms:
-            left = _text(_("rate limited, %(left)s left", left=remaining(q.rate_limited_for_ms)))
+            left = escaped_text(_("rate limited, %(left)s left", left=remaining(q.rate_limited_for_ms)))
             head += f' <span class="badge badge-warn" title="{words.limited_title}">{left}</span>'
         if q.error:
-            head += f' <span class="badge badge-error" title="{_text(q.error)}">{words.unreadable}</span>'
+            head += f' <span class="badge badge-error" title="{escaped_text(q.error)}">{words.unreadable}</span>'
         if conf.read_only and not self.read_only:
             head += f' <span class="badge badge-muted">{words.read_only}</span>'
         if conf.description:
-            head += f'<p class="queue-desc muted">{_text(conf.description)}</p>'
+            head += f'<p class="queue-desc muted">{escaped_text(conf.description)}</p>'
         limits = self._limits(q, url)
         if limits:
             head += f'<p class="queue-limits muted">{limits}</p>'
@@ -120,15 +115,15 @@ class QueueTable:
     def _limits(q: QueueInfo, url: str) -> str:
         parts = []
         if q.global_concurrency:
-            parts.append(f"<span>{_text(_('concurrency %(n)s', n=f'{q.global_concurrency:,}'))}</span>")
+            parts.append(f"<span>{escaped_text(_('concurrency %(n)s', n=f'{q.global_concurrency:,}'))}</span>")
         if q.rate_limit_max:
             said = _(
                 "at most %(n)s per %(window)s", n=f"{q.rate_limit_max:,}", window=interval(q.rate_limit_duration_ms)
             )
-            parts.append(f"<span>{_text(said)}</span>")
+            parts.append(f"<span>{escaped_text(said)}</span>")
         if q.schedulers:
             said = ngettext("%(num)s scheduler", "%(num)s schedulers", q.schedulers)
-            parts.append(f'<a href="{url}/schedulers">{_text(said)}</a>')
+            parts.append(f'<a href="{url}/schedulers">{escaped_text(said)}</a>')
         return "".join(parts)
 
     def _spark(self, queue: str, url: str) -> str:
@@ -141,11 +136,12 @@ class QueueTable:
         if not s.enabled:
             return f"<td>{words.no_metrics}"
         box = s.box
-        done = _text(_("%(n)s completed", n=f"{s.completed_total:,}"))
-        failed = _text(_("%(n)s failed", n=f"{s.failed_total:,}"))
+        done = escaped_text(_("%(n)s completed", n=f"{s.completed_total:,}"))
+        failed = escaped_text(_("%(n)s failed", n=f"{s.failed_total:,}"))
         return (
             f'<td><a class="spark" href="{url}#throughput">'
-            f'<svg class="spark-svg" viewBox="0 0 {box.width} {box.height}" role="img" aria-label="{_text(s.label)}"'
+            f'<svg class="spark-svg" viewBox="0 0 {box.width} {box.height}" role="img"'
+            f' aria-label="{escaped_text(s.label)}"'
             ' focusable="false" preserveAspectRatio="none">'
             f'<path class="spark-area" d="{s.completed_area}"/><path class="spark-completed" d="{s.completed}"/>'
             f'<path class="spark-failed" d="{s.failed}"/></svg>'

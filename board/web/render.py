@@ -138,6 +138,12 @@ def size(n: int | None) -> str:
     return f"{n / 1024**power:.1f} {units[power - 1]}"
 
 
+def escaped_text(value: object) -> str:
+    """A value as a page shows it, for markup written in Python: its text escaped as a template escapes it,
+    with bytes that are not UTF-8 shown as escapes (``clean_text``)."""
+    return str(escape(clean_text(str(value))))
+
+
 def clean_text(text: str) -> str:
     """Text another program stored as bytes that are not UTF-8 arrives with lone surrogates; show those
     bytes as ``\\xNN`` escapes instead of failing the page."""

@@ -24,7 +24,7 @@ EMAIL, SMS = "{email}", "{sms}"
 
 def _url(cluster: ClusterServers) -> str:
     # Two of the six nodes: the client finds the others.
-    return "redis+cluster://" + ",".join(f"{host}:{port}" for host, port in cluster.startup_nodes[:2])
+    return cluster.cluster_url(2)
 
 
 def _path(queue: str) -> str:

@@ -15,7 +15,7 @@ from tests.servers import ClusterServers
 
 
 def _url(cluster: ClusterServers) -> str:
-    return "redis+cluster://" + ",".join(f"{host}:{port}" for host, port in cluster.startup_nodes[:2])
+    return cluster.cluster_url(2)
 
 
 async def test_a_cluster_url_gives_a_cluster_client_that_finds_every_node(cluster: ClusterServers) -> None:

@@ -52,7 +52,7 @@ async def test_board_serve_worker_and_health_take_the_url(
     kind: str, request: pytest.FixtureRequest, tmp_path: Path
 ) -> None:
     servers = request.getfixturevalue(kind)
-    url = str(servers.cluster_url if kind == "cluster" else servers.url)
+    url = str(servers.cluster_url() if kind == "cluster" else servers.url)
     # A cluster wants a queue's keys in one hash slot: the name carries the tag.
     name = "{email}" if kind == "cluster" else "email"
     port = free_port()

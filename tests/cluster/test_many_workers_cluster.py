@@ -32,7 +32,7 @@ JOBS = 20_000
 
 
 def board_url(cluster: ClusterServers) -> str:
-    return "redis+cluster://" + ",".join(f"{host}:{port}" for host, port in cluster.startup_nodes)
+    return cluster.cluster_url()
 
 
 @pytest.fixture
